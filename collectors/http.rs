@@ -1,0 +1,383 @@
+//! Shared HTTP plumbing for collectors: JSON GETs with timeouts, retries and rate-limit waits.
+//!
+//! Every provider gets the same weather handling from here (like Telegraf's `plugins/common`):
+//! - **429**: wait for `ratelimit-reset` (PagerDuty), else `Retry-After`, else
+//!   `X-RateLimit-Period-In-Sec` (Opsgenie), else exponential backoff; then try again. Never a
+//!   tight loop: every retry waits at least [`RetryPolicy::base_backoff`].
+//! - **5xx, timeouts, connection errors**: exponential backoff with jitter, a bounded number of tries.
+//! - **401/403**: no retry; the caller reports a refused token.
+//! - **Other 4xx**: no retry; the provider's own error message is passed on.
+//! - **A body that is not the JSON expected**: retried like a 5xx (a truncated page is usually a
+//!   network fault), then reported as malformed.
+//!
+//! The authorisation header is marked sensitive and is never logged; URLs carry no secrets.
+//! Waiting is plain `tokio::time::sleep`, so dropping the future (shutdown) cancels it at once.
+
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::Duration;
+
+use reqwest::header::{HeaderMap, HeaderValue, ACCEPT, AUTHORIZATION};
+use reqwest::StatusCode;
+use serde::de::DeserializeOwned;
+
+use super::CollectError;
+use crate::config::ConfigError;
+use crate::secret::Secret;
+
+/// How hard to try one request.
+#[derive(Debug, Clone, Copy)]
+pub struct RetryPolicy {
+    /// Tries for a 5xx, a timeout, a connection error or a malformed body.
+    pub max_tries: u32,
+    /// Tries while rate-limited (429).
+    pub max_rate_limited_tries: u32,
+    /// First backoff; doubles each try.
+    pub base_backoff: Duration,
+    /// Longest single wait.
+    pub max_backoff: Duration,
+}
+
+impl Default for RetryPolicy {
+    fn default() -> Self {
+        RetryPolicy {
+            max_tries: 4,
+            max_rate_limited_tries: 8,
+            base_backoff: Duration::from_millis(500),
+            max_backoff: Duration::from_secs(60),
+        }
+    }
+}
+
+/// A JSON HTTP client for one provider.
+pub struct HttpClient {
+    provider: &'static str,
+    client: reqwest::Client,
+    policy: RetryPolicy,
+    requests: AtomicU64,
+}
+
+/// What went wrong with one attempt.
+enum Attempt {
+    Retry {
+        status: Option<u16>,
+        wait: Duration,
+        rate_limited: bool,
+        what: String,
+    },
+    Fail(CollectError),
+}
+
+impl HttpClient {
+    /// A client sending `authorization` (e.g. `Token token=…`) and `accept` on every request.
+    ///
+    /// # Errors
+    /// A [`ConfigError`] when the token cannot be put in a header (control characters).
+    pub fn new(
+        provider: &'static str,
+        authorization: &Secret,
+        accept: &'static str,
+        policy: RetryPolicy,
+    ) -> Result<Self, ConfigError> {
+        let mut auth = HeaderValue::from_str(authorization.expose()).map_err(|_| {
+            ConfigError(format!(
+                "the {provider} token contains characters that cannot be sent in a header; set the bare token"
+            ))
+        })?;
+        auth.set_sensitive(true);
+        let mut headers = HeaderMap::new();
+        headers.insert(AUTHORIZATION, auth);
+        headers.insert(ACCEPT, HeaderValue::from_static(accept));
+        let client = reqwest::Client::builder()
+            .default_headers(headers)
+            .user_agent(concat!("ptsd/", env!("CARGO_PKG_VERSION")))
+            .connect_timeout(Duration::from_secs(10))
+            .timeout(Duration::from_secs(30))
+            .https_only(false)
+            .build()
+            .map_err(|e| {
+                ConfigError(format!("cannot build the HTTP client for {provider}: {e}"))
+            })?;
+        Ok(HttpClient {
+            provider,
+            client,
+            policy,
+            requests: AtomicU64::new(0),
+        })
+    }
+
+    /// Requests made since the last call (each try counts).
+    pub fn take_requests(&self) -> u64 {
+        self.requests.swap(0, Ordering::Relaxed)
+    }
+
+    /// GETs `url` with `query` and decodes the JSON body as `T`, retrying per the policy.
+    ///
+    /// # Errors
+    /// [`CollectError::Unauthorized`] (401/403, not retried), [`CollectError::Refused`] (other
+    /// 4xx), [`CollectError::RateLimited`], [`CollectError::Server`],
+    /// [`CollectError::Transport`] or [`CollectError::Malformed`] once the tries are spent.
+    pub async fn get_json<T: DeserializeOwned>(
+        &self,
+        url: &str,
+        query: &[(&str, String)],
+        unauthorized_hint: &'static str,
+    ) -> Result<T, CollectError> {
+        let mut tries = 0u32;
+        let mut rate_limited_tries = 0u32;
+        loop {
+            match self
+                .attempt::<T>(url, query, unauthorized_hint, tries)
+                .await
+            {
+                Ok(v) => return Ok(v),
+                Err(Attempt::Fail(e)) => return Err(e),
+                Err(Attempt::Retry {
+                    status,
+                    wait,
+                    rate_limited,
+                    what,
+                }) => {
+                    let exhausted = if rate_limited {
+                        rate_limited_tries += 1;
+                        rate_limited_tries >= self.policy.max_rate_limited_tries
+                    } else {
+                        tries += 1;
+                        tries >= self.policy.max_tries
+                    };
+                    if exhausted {
+                        let provider = self.provider;
+                        return Err(match (rate_limited, status) {
+                            (true, _) => CollectError::RateLimited {
+                                provider,
+                                tries: rate_limited_tries,
+                            },
+                            (false, Some(s)) if s >= 500 => CollectError::Server {
+                                provider,
+                                status: s,
+                                tries,
+                            },
+                            (false, Some(_)) => CollectError::Malformed { provider, what },
+                            (false, None) => CollectError::Transport { provider, what },
+                        });
+                    }
+                    tracing::warn!(
+                        provider = self.provider,
+                        status = status.unwrap_or(0),
+                        wait_ms = wait.as_millis() as u64,
+                        error = %what,
+                        "Request failed; retrying after a wait."
+                    );
+                    tokio::time::sleep(wait).await;
+                }
+            }
+        }
+    }
+
+    async fn attempt<T: DeserializeOwned>(
+        &self,
+        url: &str,
+        query: &[(&str, String)],
+        unauthorized_hint: &'static str,
+        tries: u32,
+    ) -> Result<T, Attempt> {
+        let provider = self.provider;
+        self.requests.fetch_add(1, Ordering::Relaxed);
+        let backoff = self.backoff(tries);
+        let resp = match self.client.get(url).query(query).send().await {
+            Ok(r) => r,
+            Err(e) => {
+                return Err(Attempt::Retry {
+                    status: None,
+                    wait: backoff,
+                    rate_limited: false,
+                    what: transport_reason(&e),
+                })
+            }
+        };
+        let status = resp.status();
+        if status == StatusCode::TOO_MANY_REQUESTS {
+            let wait = rate_limit_wait(resp.headers())
+                .unwrap_or(backoff)
+                .clamp(self.policy.base_backoff, self.policy.max_backoff);
+            return Err(Attempt::Retry {
+                status: Some(429),
+                wait,
+                rate_limited: true,
+                what: "rate limited (429)".into(),
+            });
+        }
+        if status == StatusCode::UNAUTHORIZED || status == StatusCode::FORBIDDEN {
+            return Err(Attempt::Fail(CollectError::Unauthorized {
+                provider,
+                status: status.as_u16(),
+                hint: unauthorized_hint,
+            }));
+        }
+        let body = match resp.bytes().await {
+            Ok(b) => b,
+            Err(e) => {
+                return Err(Attempt::Retry {
+                    status: Some(status.as_u16()),
+                    wait: backoff,
+                    rate_limited: false,
+                    what: format!("body cut off ({})", transport_reason(&e)),
+                })
+            }
+        };
+        if status.is_server_error() {
+            return Err(Attempt::Retry {
+                status: Some(status.as_u16()),
+                wait: backoff,
+                rate_limited: false,
+                what: format!("HTTP {}: {}", status.as_u16(), error_message(&body)),
+            });
+        }
+        if !status.is_success() {
+            return Err(Attempt::Fail(CollectError::Refused {
+                provider,
+                status: status.as_u16(),
+                message: error_message(&body),
+            }));
+        }
+        serde_json::from_slice(&body).map_err(|e| Attempt::Retry {
+            status: Some(status.as_u16()),
+            wait: backoff,
+            rate_limited: false,
+            what: format!("not the JSON expected ({e})"),
+        })
+    }
+
+    /// Exponential backoff for try `n` (0-based) with up to 25% jitter.
+    fn backoff(&self, n: u32) -> Duration {
+        let base = self
+            .policy
+            .base_backoff
+            .saturating_mul(1u32 << n.min(16))
+            .min(self.policy.max_backoff);
+        let nanos = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map(|d| d.subsec_nanos())
+            .unwrap_or(0);
+        base + base.mul_f64(f64::from(nanos % 1000) / 4000.0)
+    }
+}
+
+/// How long a 429 asks us to wait: `ratelimit-reset` (seconds, or an epoch time),
+/// `Retry-After` (seconds), or Opsgenie's `X-RateLimit-Period-In-Sec`.
+pub fn rate_limit_wait(headers: &HeaderMap) -> Option<Duration> {
+    let number = |name: &str| -> Option<f64> {
+        headers
+            .get(name)?
+            .to_str()
+            .ok()?
+            .trim()
+            .parse::<f64>()
+            .ok()
+            .filter(|v| v.is_finite() && *v >= 0.0)
+    };
+    let secs = number("ratelimit-reset")
+        .or_else(|| number("retry-after"))
+        .or_else(|| number("x-ratelimit-period-in-sec"))?;
+    // Some APIs send an epoch time instead of a delta: tolerate both readings.
+    let secs = if secs > 1_000_000_000.0 {
+        let now = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map(|d| d.as_secs_f64())
+            .unwrap_or(0.0);
+        (secs - now).max(0.0)
+    } else {
+        secs
+    };
+    Some(Duration::from_secs_f64(secs.min(3600.0)))
+}
+
+/// A short, single-line error message from a provider's error body (PagerDuty's
+/// `error.message` + `error.errors`, Opsgenie's `message` + `errors`), or the status text.
+pub fn error_message(body: &[u8]) -> String {
+    let text = match serde_json::from_slice::<serde_json::Value>(body) {
+        Ok(v) => {
+            let e = v.get("error").unwrap_or(&v);
+            let mut parts = Vec::new();
+            if let Some(m) = e.get("message").and_then(|m| m.as_str()) {
+                parts.push(m.to_string());
+            }
+            if let Some(c) = e.get("code").and_then(|c| c.as_i64()) {
+                parts.push(format!("code {c}"));
+            }
+            match e.get("errors") {
+                Some(serde_json::Value::Array(a)) => {
+                    parts.extend(a.iter().filter_map(|x| x.as_str()).map(String::from))
+                }
+                Some(serde_json::Value::Object(o)) => parts.extend(
+                    o.iter()
+                        .map(|(k, v)| format!("{k}: {}", v.as_str().unwrap_or(""))),
+                ),
+                _ => {}
+            }
+            parts.join("; ")
+        }
+        Err(_) => String::from_utf8_lossy(&body[..body.len().min(200)]).into_owned(),
+    };
+    let one_line: String = text
+        .chars()
+        .map(|c| if c.is_control() { ' ' } else { c })
+        .take(300)
+        .collect();
+    if one_line.trim().is_empty() {
+        "no error message".into()
+    } else {
+        one_line
+    }
+}
+
+fn transport_reason(e: &reqwest::Error) -> String {
+    let kind = if e.is_timeout() {
+        "timed out"
+    } else if e.is_connect() {
+        "connection failed"
+    } else if e.is_body() || e.is_decode() {
+        "body cut off"
+    } else {
+        "request failed"
+    };
+    // reqwest's Display includes the URL (no secrets in ours) and the cause.
+    let mut msg = format!("{kind}: {e}");
+    let mut src = std::error::Error::source(e);
+    while let Some(s) = src {
+        msg.push_str(&format!(": {s}"));
+        src = s.source();
+    }
+    msg
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn rate_limit_headers() {
+        let mut h = HeaderMap::new();
+        assert_eq!(rate_limit_wait(&h), None);
+        h.insert("retry-after", HeaderValue::from_static("3"));
+        assert_eq!(rate_limit_wait(&h), Some(Duration::from_secs(3)));
+        h.insert("ratelimit-reset", HeaderValue::from_static("7"));
+        assert_eq!(rate_limit_wait(&h), Some(Duration::from_secs(7)));
+        h.insert("ratelimit-reset", HeaderValue::from_static("soon"));
+        assert_eq!(rate_limit_wait(&h), Some(Duration::from_secs(3)));
+    }
+
+    #[test]
+    fn error_messages() {
+        let pd = br#"{"error":{"message":"Arguments Caused Error","code":2002,"errors":["Offset+limit exceeds"]}}"#;
+        assert_eq!(
+            error_message(pd),
+            "Arguments Caused Error; code 2002; Offset+limit exceeds"
+        );
+        let og = br#"{"message":"Request body is not processable.","errors":{"limit":"too big"}}"#;
+        assert_eq!(
+            error_message(og),
+            "Request body is not processable.; limit: too big"
+        );
+        assert_eq!(error_message(b"<html>\nbad\n</html>"), "<html> bad </html>");
+    }
+}

@@ -1,0 +1,133 @@
+//! Collectors: one file per provider, each turning that provider's API into normalised
+//! [`Event`]s for a closed time window.
+//!
+//! A collector knows HTTP and JSON and nothing of StatsD or of time keeping: the engine decides
+//! which window to read, deduplicates, splits windows that are too large, and keeps the cursor.
+//!
+//! Adding a provider: write `collectors/<name>.rs` with a constructor of type [`Build`], add a
+//! `mod` line and one entry to [`REGISTRY`].
+
+use async_trait::async_trait;
+
+use crate::config::{Config, ConfigError};
+use crate::event::{Event, Window};
+
+pub mod demo;
+pub mod http;
+pub mod pagerduty;
+
+/// Builds a collector from the configuration: `Ok(None)` when it is not configured.
+pub type Build = fn(&Config) -> Result<Option<Box<dyn Collector>>, ConfigError>;
+
+/// Every provider: (name, constructor). The name is also the `provider` tag.
+pub const REGISTRY: &[(&str, Build)] = &[("pagerduty", pagerduty::build), ("demo", demo::build)];
+
+/// The collectors that `config` turns on: only the demo feed with `--demo`, otherwise every
+/// configured provider.
+///
+/// # Errors
+/// A [`ConfigError`] when a provider is configured badly or none is configured.
+pub fn build_all(config: &Config) -> Result<Vec<Box<dyn Collector>>, ConfigError> {
+    let mut out = Vec::new();
+    for (name, build) in REGISTRY {
+        if (*name == "demo") != config.demo {
+            continue;
+        }
+        if let Some(c) = build(config)? {
+            out.push(c);
+        }
+    }
+    if out.is_empty() {
+        return Err(ConfigError(
+            "no collector is configured; set PDTOKEN (or PDTOKEN_FILE), or run with --demo".into(),
+        ));
+    }
+    Ok(out)
+}
+
+/// What one `collect` call returns.
+#[derive(Debug, Default)]
+pub struct Collected {
+    /// The window's events, in no particular order, possibly with duplicates.
+    pub events: Vec<Event>,
+    /// Provider records that could not be used and were skipped (malformed entries).
+    pub skipped: u64,
+    /// HTTP requests made.
+    pub requests: u64,
+}
+
+/// Why a collector could not read a window.
+#[derive(Debug, thiserror::Error)]
+pub enum CollectError {
+    /// The provider refused the credentials (401/403).
+    #[error("{provider} refused the API token (HTTP {status}){hint}")]
+    Unauthorized {
+        provider: &'static str,
+        status: u16,
+        hint: &'static str,
+    },
+    /// Still rate-limited after the retries allowed for one request.
+    #[error("{provider} kept answering 429 (rate limited) after {tries} tries")]
+    RateLimited { provider: &'static str, tries: u32 },
+    /// A 5xx answer that persisted through the retries.
+    #[error("{provider} answered HTTP {status} after {tries} tries")]
+    Server {
+        provider: &'static str,
+        status: u16,
+        tries: u32,
+    },
+    /// Another 4xx: the request was refused; the message is the provider's.
+    #[error("{provider} refused the request (HTTP {status}): {message}")]
+    Refused {
+        provider: &'static str,
+        status: u16,
+        message: String,
+    },
+    /// A page that is not what the API documents.
+    #[error("{provider} sent a malformed page: {what}")]
+    Malformed {
+        provider: &'static str,
+        what: String,
+    },
+    /// The network failed (DNS, connect, timeout) through the retries.
+    #[error("cannot reach {provider}: {what}")]
+    Transport {
+        provider: &'static str,
+        what: String,
+    },
+    /// The window holds more records than the API lets one query page through; the engine
+    /// splits the window and asks again.
+    #[error(
+        "{provider} window holds too many records for one query ({total:?}); it must be split"
+    )]
+    WindowTooLarge {
+        provider: &'static str,
+        total: Option<u64>,
+    },
+}
+
+impl CollectError {
+    /// Whether this error means the configuration is wrong (stop), not bad weather (retry later).
+    pub fn is_fatal(&self) -> bool {
+        matches!(self, CollectError::Unauthorized { .. })
+    }
+}
+
+/// One provider.
+#[async_trait]
+pub trait Collector: Send {
+    /// The provider's name: registry name, `provider` tag, metric segment.
+    fn name(&self) -> &'static str;
+
+    /// Checks credentials and reachability once at start.
+    ///
+    /// # Errors
+    /// [`CollectError::Unauthorized`] for a refused token; other kinds when unreachable.
+    async fn check(&mut self) -> Result<(), CollectError>;
+
+    /// The events inside `window` (`since <= at < until`).
+    ///
+    /// # Errors
+    /// Any [`CollectError`]; [`CollectError::WindowTooLarge`] asks the engine to split.
+    async fn collect(&mut self, window: Window) -> Result<Collected, CollectError>;
+}

@@ -1,0 +1,306 @@
+//! Command line and environment → a validated [`Config`].
+//!
+//! Every option is a flag and an environment variable (clap's `env`), so `--help` lists each
+//! variable with its default; this module is the single source of those defaults. clap does
+//! the job envy would do and also gives flags and help from the same struct, so envy is not used.
+//! Durations are read as text and checked here, so a bad value gets one line naming the
+//! variable to fix. Tokens become [`Secret`]s at once and are never shown, not even in `--help`.
+
+use std::path::PathBuf;
+use std::time::Duration;
+
+use clap::Parser;
+
+use crate::schema::{Flavor, UserKey};
+use crate::secret::Secret;
+
+/// Raw command line and environment, as clap reads them.
+#[derive(Parser, Debug)]
+#[command(
+    name = "ptsd",
+    version,
+    about = "Pager Trauma Statistics Daemon: polls PagerDuty and emits per-user on-call StatsD counters.",
+    after_help = "Every option can also be set by the environment variable shown. Durations are humantime: 30s, 5m, 1h30m."
+)]
+pub struct Args {
+    /// Run on the embedded demo feed (no token needed); prints to stdout unless PTSD_OUTPUTS is set.
+    #[arg(long, env = "PTSD_DEMO")]
+    pub demo: bool,
+
+    /// Poll once, emit, save state and exit (for cron and debugging).
+    #[arg(long, env = "PTSD_ONCE")]
+    pub once: bool,
+
+    /// PagerDuty REST API key; when set, the PagerDuty collector runs.
+    #[arg(long, env = "PDTOKEN", hide_env_values = true)]
+    pub pdtoken: Option<String>,
+
+    /// File holding the PagerDuty REST API key (Docker and Kubernetes secrets).
+    #[arg(long, env = "PDTOKEN_FILE")]
+    pub pdtoken_file: Option<PathBuf>,
+
+    /// PagerDuty API base URL (EU accounts: https://api.eu.pagerduty.com).
+    #[arg(
+        long,
+        env = "PAGERDUTY_API_URL",
+        default_value = "https://api.pagerduty.com"
+    )]
+    pub pagerduty_api_url: String,
+
+    /// StatsD agent host.
+    #[arg(long, env = "STATSD_HOST", default_value = "127.0.0.1")]
+    pub statsd_host: String,
+
+    /// StatsD agent UDP port.
+    #[arg(long, env = "STATSD_PORT", default_value_t = 8125)]
+    pub statsd_port: u16,
+
+    /// Comma list of outputters: statsd, stdout [default: statsd; stdout with --demo].
+    #[arg(long, env = "PTSD_OUTPUTS")]
+    pub outputs: Option<String>,
+
+    /// StatsD dialect: plain (everything in dotted names) or dogstatsd (tags).
+    #[arg(long, env = "PTSD_STATSD_FLAVOR", value_enum, default_value = "plain")]
+    pub statsd_flavor: Flavor,
+
+    /// Metric prefix.
+    #[arg(long, env = "PTSD_PREFIX", default_value = "ptsd")]
+    pub prefix: String,
+
+    /// Poll interval [default: 1m; 5s with --demo].
+    #[arg(long, env = "PTSD_INTERVAL")]
+    pub interval: Option<String>,
+
+    /// How a user appears in metrics: name, email or id.
+    #[arg(long, env = "PTSD_USER_KEY", value_enum, default_value = "name")]
+    pub user_key: UserKey,
+
+    /// How late an entry may show up after its timestamp and still be counted (once).
+    #[arg(long, env = "PTSD_LATENESS", default_value = "5m")]
+    pub lateness: String,
+
+    /// How far back the very first poll starts, without saved state [default: 0s; 1h with --demo; --once reads at least PTSD_INTERVAL].
+    #[arg(long, env = "PTSD_BACKFILL")]
+    pub backfill: Option<String>,
+
+    /// Longest window read in one go; a longer gap (downtime) is caught up window by window.
+    #[arg(long, env = "PTSD_MAX_WINDOW", default_value = "1h")]
+    pub max_window: String,
+
+    /// Directory for the cursor and recently counted ids; without it a restart loses the gap.
+    #[arg(long, env = "PTSD_STATE_DIR")]
+    pub state_dir: Option<PathBuf>,
+
+    /// Seed of the demo feed (same seed, same events).
+    #[arg(long, env = "PTSD_DEMO_SEED", default_value_t = 1)]
+    pub demo_seed: u64,
+}
+
+/// A configuration problem: the message says what to set.
+#[derive(Debug, thiserror::Error)]
+#[error("{0}")]
+pub struct ConfigError(pub String);
+
+/// The validated configuration every component is built from.
+#[derive(Debug, Clone)]
+pub struct Config {
+    pub demo: bool,
+    pub once: bool,
+    pub pdtoken: Option<Secret>,
+    pub pagerduty_api_url: String,
+    pub statsd_host: String,
+    pub statsd_port: u16,
+    pub outputs: Vec<String>,
+    pub statsd_flavor: Flavor,
+    pub prefix: String,
+    pub interval: Duration,
+    pub user_key: UserKey,
+    pub lateness: Duration,
+    pub backfill: Duration,
+    pub max_window: Duration,
+    pub state_dir: Option<PathBuf>,
+    pub demo_seed: u64,
+}
+
+fn duration(var: &str, raw: &str) -> Result<Duration, ConfigError> {
+    humantime::parse_duration(raw.trim()).map_err(|e| {
+        ConfigError(format!(
+            "{var}={raw:?} is not a duration ({e}); set it to e.g. 30s, 5m or 1h"
+        ))
+    })
+}
+
+/// Reads a secret from `value` or from the file at `file`; both set is an error.
+fn secret(
+    var: &str,
+    value: Option<String>,
+    file: Option<PathBuf>,
+) -> Result<Option<Secret>, ConfigError> {
+    let raw = match (value, file) {
+        (Some(_), Some(_)) => {
+            return Err(ConfigError(format!(
+                "both {var} and {var}_FILE are set; set only one"
+            )))
+        }
+        (Some(v), None) => v,
+        (None, Some(path)) => std::fs::read_to_string(&path).map_err(|e| {
+            ConfigError(format!(
+                "{var}_FILE={} cannot be read ({e}); point it at the file holding the token",
+                path.display()
+            ))
+        })?,
+        (None, None) => return Ok(None),
+    };
+    let token = raw.trim();
+    if token.is_empty() {
+        return Err(ConfigError(format!(
+            "{var} is empty; set it (or {var}_FILE) to the API token"
+        )));
+    }
+    if token.chars().any(|c| c.is_whitespace() || c.is_control()) {
+        return Err(ConfigError(format!(
+            "{var} contains whitespace or control characters; set it to the bare API token"
+        )));
+    }
+    Ok(Some(Secret::new(token)))
+}
+
+impl Config {
+    /// Validates `args`.
+    ///
+    /// # Errors
+    /// A [`ConfigError`] naming the variable to fix: a bad duration, a bad prefix or URL, an
+    /// empty or unreadable token file, an empty output list.
+    pub fn from_args(args: Args) -> Result<Config, ConfigError> {
+        let interval = match &args.interval {
+            Some(raw) => duration("PTSD_INTERVAL", raw)?,
+            None if args.demo => Duration::from_secs(5),
+            None => Duration::from_secs(60),
+        };
+        if interval < Duration::from_secs(1) {
+            return Err(ConfigError(
+                "PTSD_INTERVAL is under 1s; set it to at least 1s".into(),
+            ));
+        }
+        let max_window = duration("PTSD_MAX_WINDOW", &args.max_window)?;
+        if max_window < Duration::from_secs(1) {
+            return Err(ConfigError(
+                "PTSD_MAX_WINDOW is under 1s; set it to at least 1s (e.g. 1h)".into(),
+            ));
+        }
+        let prefix = args.prefix.trim().to_string();
+        if prefix.is_empty()
+            || prefix.starts_with('.')
+            || prefix.ends_with('.')
+            || prefix.contains("..")
+            || !prefix
+                .chars()
+                .all(|c| c.is_ascii_alphanumeric() || matches!(c, '_' | '-' | '.'))
+        {
+            return Err(ConfigError(format!(
+                "PTSD_PREFIX={prefix:?} is not a metric prefix; set it to letters, digits, '_', '-' and inner dots, e.g. ptsd or ops.ptsd"
+            )));
+        }
+        let url = args
+            .pagerduty_api_url
+            .trim()
+            .trim_end_matches('/')
+            .to_string();
+        if !(url.starts_with("https://") || url.starts_with("http://")) {
+            return Err(ConfigError(format!(
+                "PAGERDUTY_API_URL={url:?} is not an http(s) URL; set it to https://api.pagerduty.com or https://api.eu.pagerduty.com"
+            )));
+        }
+        let outputs: Vec<String> = match &args.outputs {
+            Some(list) => list
+                .split(',')
+                .map(|s| s.trim().to_ascii_lowercase())
+                .filter(|s| !s.is_empty())
+                .collect(),
+            None if args.demo => vec!["stdout".into()],
+            None => vec!["statsd".into()],
+        };
+        if outputs.is_empty() {
+            return Err(ConfigError(
+                "PTSD_OUTPUTS is empty; set it to statsd, stdout or both (statsd,stdout)".into(),
+            ));
+        }
+        let pdtoken = if args.demo {
+            None
+        } else {
+            secret("PDTOKEN", args.pdtoken, args.pdtoken_file)?
+        };
+        Ok(Config {
+            demo: args.demo,
+            once: args.once,
+            pdtoken,
+            pagerduty_api_url: url,
+            statsd_host: args.statsd_host.trim().to_string(),
+            statsd_port: args.statsd_port,
+            outputs,
+            statsd_flavor: args.statsd_flavor,
+            prefix,
+            interval,
+            user_key: args.user_key,
+            lateness: duration("PTSD_LATENESS", &args.lateness)?,
+            backfill: match &args.backfill {
+                Some(raw) => duration("PTSD_BACKFILL", raw)?,
+                None if args.demo => Duration::from_secs(3600),
+                None => Duration::ZERO,
+            },
+            max_window,
+            state_dir: args.state_dir,
+            demo_seed: args.demo_seed,
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn parse(argv: &[&str]) -> Result<Config, ConfigError> {
+        let mut full = vec!["ptsd"];
+        full.extend_from_slice(argv);
+        Config::from_args(Args::try_parse_from(full).expect("clap parses"))
+    }
+
+    #[test]
+    fn bad_duration_names_the_variable() {
+        let e = parse(&["--interval", "5 parsecs"]).unwrap_err().to_string();
+        assert!(e.starts_with("PTSD_INTERVAL="), "{e}");
+        assert!(!e.contains('\n'));
+    }
+
+    #[test]
+    fn empty_token_file_is_an_error() {
+        let dir = std::env::temp_dir().join(format!("ptsd-cfg-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let f = dir.join("empty");
+        std::fs::write(&f, "\n").unwrap();
+        let e = parse(&["--pdtoken-file", f.to_str().unwrap()])
+            .unwrap_err()
+            .to_string();
+        assert!(e.contains("PDTOKEN is empty"), "{e}");
+        std::fs::write(&f, "  tok123\n").unwrap();
+        let c = parse(&["--pdtoken-file", f.to_str().unwrap()]).unwrap();
+        assert_eq!(c.pdtoken.unwrap().expose(), "tok123");
+    }
+
+    #[test]
+    fn demo_defaults() {
+        let c = parse(&["--demo"]).unwrap();
+        assert_eq!(c.outputs, ["stdout"]);
+        assert_eq!(c.interval, Duration::from_secs(5));
+        let c = parse(&[]).unwrap();
+        assert_eq!(c.outputs, ["statsd"]);
+        assert_eq!(c.interval, Duration::from_secs(60));
+    }
+
+    #[test]
+    fn bad_prefix() {
+        assert!(parse(&["--prefix", "a..b"]).is_err());
+        assert!(parse(&["--prefix", "ops.ptsd"]).is_ok());
+        assert!(parse(&["--prefix", "a|b"]).is_err());
+    }
+}

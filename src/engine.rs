@@ -1,0 +1,353 @@
+//! The engine: owns time. It decides which window each collector reads, counts every record
+//! once, hands each batch to the outputters, saves state, and stops cleanly.
+//!
+//! Each poll, for each collector:
+//! 1. `until = now - SETTLE`; the part not yet read is `[cursor, until)`, cut into chunks of at
+//!    most `PTSD_MAX_WINDOW` (a long downtime is caught up chunk by chunk, with progress logged).
+//! 2. For a chunk `[a, b)` the collector reads `[max(a - PTSD_LATENESS, floor), b)`: the extra
+//!    `PTSD_LATENESS` re-reads records that showed up late. A window the provider cannot page
+//!    through ([`CollectError::WindowTooLarge`]) is split until every part fits.
+//! 3. Records whose id was already counted are dropped; the rest are aggregated into one
+//!    [`MetricBatch`] and written to every outputter.
+//! 4. Only when every outputter took the batch: the ids join `seen`, the cursor moves to `b`,
+//!    ids older than `b - PTSD_LATENESS` are forgotten, and the state is saved. Steps 3-4 have no
+//!    await point, so shutdown never lands between a write and its save.
+//!
+//! A chunk that fails (API down, StatsD unresolvable) leaves the cursor where it was: the next
+//! poll covers the same ground, so nothing is lost and nothing doubled.
+
+use std::collections::HashMap;
+use std::future::Future;
+use std::path::PathBuf;
+use std::time::{Duration, Instant};
+
+use jiff::{SignedDuration, Timestamp};
+
+use crate::aggregate::MetricBatch;
+use crate::collectors::{CollectError, Collected, Collector};
+use crate::config::Config;
+use crate::event::Window;
+use crate::outputters::Outputter;
+use crate::schema::UserKey;
+use crate::state::{CollectorState, State, StateError};
+
+/// How far behind now a window ends, so records still being written are left for the next poll.
+pub const SETTLE: SignedDuration = SignedDuration::from_secs(1);
+
+/// The engine's own settings, taken from [`Config`].
+#[derive(Debug, Clone)]
+pub struct Settings {
+    pub interval: Duration,
+    pub lateness: SignedDuration,
+    pub backfill: SignedDuration,
+    pub max_window: SignedDuration,
+    pub state_dir: Option<PathBuf>,
+    pub user_key: UserKey,
+    pub once: bool,
+}
+
+impl Settings {
+    /// The engine settings of `config`.
+    pub fn from_config(config: &Config) -> Self {
+        let sd = |d: Duration| SignedDuration::try_from(d).unwrap_or(SignedDuration::MAX);
+        let mut backfill = sd(config.backfill);
+        if config.once && backfill.is_zero() {
+            // A single poll with nothing saved would read an empty window: read one interval.
+            backfill = sd(config.interval);
+        }
+        Settings {
+            interval: config.interval,
+            lateness: sd(config.lateness),
+            backfill,
+            max_window: sd(config.max_window),
+            state_dir: config.state_dir.clone(),
+            user_key: config.user_key,
+            once: config.once,
+        }
+    }
+}
+
+/// Why the engine stopped with an error.
+#[derive(Debug, thiserror::Error)]
+pub enum EngineError {
+    #[error(transparent)]
+    State(#[from] StateError),
+    /// `--once` could not complete its poll.
+    #[error("the poll did not complete: {0}")]
+    PollFailed(String),
+}
+
+/// The outcome of one chunk, for the log.
+struct ChunkReport {
+    read: Window,
+    collected: Collected,
+    counted: i64,
+}
+
+/// Runs the engine until `shutdown` resolves (or after one poll with `once`).
+///
+/// # Errors
+/// A state file that cannot be read or written; with `once`, a poll that failed.
+pub async fn run(
+    settings: Settings,
+    mut collectors: Vec<Box<dyn Collector>>,
+    mut outputters: Vec<Box<dyn Outputter>>,
+    shutdown: impl Future<Output = ()>,
+) -> Result<(), EngineError> {
+    let start = Timestamp::now();
+    let mut state = match &settings.state_dir {
+        Some(dir) => State::load(dir)?.unwrap_or_default(),
+        None => {
+            tracing::warn!("PTSD_STATE_DIR is not set: a restart will not know what was counted, and the events during the gap will be lost.");
+            State::default()
+        }
+    };
+    for c in &collectors {
+        state
+            .collectors
+            .entry(c.name().to_string())
+            .or_insert_with(|| CollectorState::starting_at(start - settings.backfill));
+    }
+
+    tokio::pin!(shutdown);
+    let mut ticker = tokio::time::interval(settings.interval);
+    ticker.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    let mut result = Ok(());
+    loop {
+        tokio::select! {
+            biased;
+            () = &mut shutdown => break,
+            _ = ticker.tick() => {}
+        }
+        let poll = poll_all(&settings, &mut collectors, &mut outputters, &mut state);
+        let outcome = tokio::select! {
+            biased;
+            () = &mut shutdown => {
+                tracing::info!("Shutdown during a poll; the unfinished window is left for the next start.");
+                break;
+            }
+            outcome = poll => outcome,
+        };
+        match outcome {
+            Ok(()) => {}
+            Err(PollError::State(e)) => {
+                result = Err(e.into());
+                break;
+            }
+            Err(PollError::Incomplete(what)) if settings.once => {
+                result = Err(EngineError::PollFailed(what));
+            }
+            Err(PollError::Incomplete(_)) => {}
+        }
+        if settings.once {
+            break;
+        }
+    }
+    for o in &mut outputters {
+        if let Err(e) = o.close() {
+            tracing::warn!(sink = o.name(), error = %e, "Final flush failed.");
+        }
+    }
+    tracing::info!("Stopped.");
+    result
+}
+
+enum PollError {
+    State(StateError),
+    Incomplete(String),
+}
+
+/// One poll: every collector catches up to `now - SETTLE`.
+async fn poll_all(
+    settings: &Settings,
+    collectors: &mut [Box<dyn Collector>],
+    outputters: &mut [Box<dyn Outputter>],
+    state: &mut State,
+) -> Result<(), PollError> {
+    let mut failures = Vec::new();
+    for c in collectors.iter_mut() {
+        let name = c.name();
+        loop {
+            let until = Timestamp::now() - SETTLE;
+            let cs = state
+                .collectors
+                .get(name)
+                .expect("every collector has a state entry");
+            if cs.cursor >= until {
+                break;
+            }
+            let chunk_end = (cs.cursor + settings.max_window).min(until);
+            let behind = until.duration_since(chunk_end);
+            let started = Instant::now();
+            match poll_chunk(settings, c.as_mut(), outputters, state, chunk_end).await {
+                Ok(report) => {
+                    tracing::info!(
+                        provider = name,
+                        since = %report.read.since,
+                        until = %report.read.until,
+                        entries = report.collected.events.len(),
+                        counted = report.counted,
+                        skipped = report.collected.skipped,
+                        requests = report.collected.requests,
+                        duration_ms = started.elapsed().as_millis() as u64,
+                        behind_s = behind.as_secs(),
+                        "Polled."
+                    );
+                }
+                Err(ChunkError::State(e)) => return Err(PollError::State(e)),
+                Err(ChunkError::Failed(what)) => {
+                    tracing::error!(provider = name, error = %what, "Poll failed; the same window is read again next time.");
+                    failures.push(format!("{name}: {what}"));
+                    break;
+                }
+            }
+            if behind.is_zero() {
+                break;
+            }
+        }
+    }
+    if let Some(dir) = &settings.state_dir {
+        state.save(dir).map_err(PollError::State)?;
+    }
+    if failures.is_empty() {
+        Ok(())
+    } else {
+        Err(PollError::Incomplete(failures.join("; ")))
+    }
+}
+
+enum ChunkError {
+    State(StateError),
+    Failed(String),
+}
+
+/// Reads, counts, writes and commits the chunk ending at `chunk_end`.
+async fn poll_chunk(
+    settings: &Settings,
+    collector: &mut dyn Collector,
+    outputters: &mut [Box<dyn Outputter>],
+    state: &mut State,
+    chunk_end: Timestamp,
+) -> Result<ChunkReport, ChunkError> {
+    let name = collector.name();
+    let cs = &state.collectors[name];
+    let read = Window::new((cs.cursor - settings.lateness).max(cs.floor), chunk_end);
+    let collected = collect_split(collector, read)
+        .await
+        .map_err(|e| ChunkError::Failed(e.to_string()))?;
+
+    // From here to the save there is no await: shutdown cannot split a write from its commit.
+    let cs = state.collectors.get_mut(name).expect("state entry exists");
+    let mut batch = MetricBatch::new(Timestamp::now());
+    // A record can come back twice in one read (pages shift while they are read); all the
+    // events of one record are adjacent, so a record is accepted or dropped as a whole.
+    let mut fresh: HashMap<&str, Timestamp> = HashMap::new();
+    let mut current: Option<(&str, bool)> = None;
+    for e in &collected.events {
+        let accept = match current {
+            Some((id, accept)) if id == e.record_id => accept,
+            _ => {
+                let accept = !cs.seen.contains_key(&e.record_id)
+                    && fresh.insert(&e.record_id, e.at).is_none();
+                current = Some((&e.record_id, accept));
+                accept
+            }
+        };
+        if accept {
+            batch.add_event(e, name, settings.user_key);
+        }
+    }
+    let counted = batch.total();
+    if !batch.is_empty() {
+        for o in outputters.iter_mut() {
+            o.write(&batch)
+                .map_err(|e| ChunkError::Failed(format!("output {}: {e}", o.name())))?;
+        }
+    }
+    for (id, at) in fresh {
+        cs.seen.insert(id.to_string(), at);
+    }
+    cs.cursor = chunk_end;
+    cs.prune(chunk_end - settings.lateness);
+    if let Some(dir) = &settings.state_dir {
+        state.save(dir).map_err(ChunkError::State)?;
+    }
+    Ok(ChunkReport {
+        read,
+        collected,
+        counted,
+    })
+}
+
+/// Largest number of records one query is trusted to page through when deciding how many
+/// parts to split a window into (below PagerDuty's 10,000, leaving room for late arrivals).
+const SPLIT_TARGET: u64 = 8_000;
+
+/// Collects `window`, splitting it whenever the collector says it is too large.
+async fn collect_split(
+    collector: &mut dyn Collector,
+    window: Window,
+) -> Result<Collected, CollectError> {
+    let mut out = Collected::default();
+    let mut pending = vec![window];
+    while let Some(w) = pending.pop() {
+        match collector.collect(w).await {
+            Ok(part) => {
+                out.events.extend(part.events);
+                out.skipped += part.skipped;
+                out.requests += part.requests;
+            }
+            Err(CollectError::WindowTooLarge { provider, total }) => {
+                let parts = total.map_or(2, |t| t.div_ceil(SPLIT_TARGET).max(2));
+                let pieces =
+                    split(w, parts).ok_or(CollectError::WindowTooLarge { provider, total })?;
+                tracing::debug!(provider, parts = pieces.len(), "Window too large; split.");
+                // Newest part last, so the oldest part is read first.
+                pending.extend(pieces.into_iter().rev());
+            }
+            Err(e) => return Err(e),
+        }
+    }
+    Ok(out)
+}
+
+/// Cuts `w` into `parts` consecutive windows (fewer if it is too short), or `None` when it
+/// cannot be cut at all.
+fn split(w: Window, parts: u64) -> Option<Vec<Window>> {
+    let len_ms = w.length().as_millis();
+    let parts = (parts as i128).min(len_ms).max(0);
+    if parts < 2 {
+        return None;
+    }
+    let mut out = Vec::with_capacity(parts as usize);
+    let mut since = w.since;
+    for i in 1..=parts {
+        let until = if i == parts {
+            w.until
+        } else {
+            w.since + SignedDuration::from_millis((len_ms * i / parts) as i64)
+        };
+        out.push(Window::new(since, until));
+        since = until;
+    }
+    Some(out)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn split_is_exact() {
+        let a: Timestamp = "2026-03-02T00:00:00Z".parse().unwrap();
+        let w = Window::new(a, a + SignedDuration::from_secs(10));
+        let parts = split(w, 3).unwrap();
+        assert_eq!(parts.len(), 3);
+        assert_eq!(parts[0].since, w.since);
+        assert_eq!(parts[2].until, w.until);
+        for p in parts.windows(2) {
+            assert_eq!(p[0].until, p[1].since);
+        }
+        assert!(split(Window::new(a, a + SignedDuration::from_millis(1)), 2).is_none());
+    }
+}

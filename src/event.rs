@@ -1,0 +1,166 @@
+//! The normalised on-call event, the one shape every collector produces and the engine counts.
+//!
+//! Collectors map provider records (a PagerDuty log entry, an Opsgenie alert log row) to
+//! [`Event`]s; the schema turns events into metric series. An event carries the id of the record
+//! it came from, which is what the engine deduplicates on, so one record that names several
+//! people (an assignment to two users) is counted, or skipped, as a whole.
+
+use jiff::{SignedDuration, Timestamp};
+
+/// A closed-open time window `[since, until)`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Window {
+    /// First instant inside the window.
+    pub since: Timestamp,
+    /// First instant after the window.
+    pub until: Timestamp,
+}
+
+impl Window {
+    /// A window `[since, until)`.
+    pub fn new(since: Timestamp, until: Timestamp) -> Self {
+        Window { since, until }
+    }
+
+    /// Whether `t` falls inside the window.
+    pub fn contains(&self, t: Timestamp) -> bool {
+        self.since <= t && t < self.until
+    }
+
+    /// The window's length (zero or negative for an empty window).
+    pub fn length(&self) -> SignedDuration {
+        self.until.duration_since(self.since)
+    }
+
+    /// Splits the window into two halves, or `None` when it is too short to split
+    /// (under two milliseconds, the resolution providers accept in `since`/`until`).
+    pub fn halves(&self) -> Option<(Window, Window)> {
+        let len = self.length();
+        if len < SignedDuration::from_millis(2) {
+            return None;
+        }
+        let half_ms = len.as_millis() / 2;
+        let mid = self
+            .since
+            .checked_add(SignedDuration::from_millis(half_ms as i64))
+            .ok()?;
+        Some((Window::new(self.since, mid), Window::new(mid, self.until)))
+    }
+}
+
+/// A person as a provider names them. Which field appears in metrics is `PTSD_USER_KEY`'s choice.
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub struct Person {
+    /// The provider's stable user id.
+    pub id: String,
+    /// Display name, when the provider gave one.
+    pub name: Option<String>,
+    /// E-mail address, when known.
+    pub email: Option<String>,
+}
+
+/// How a notification reached a person.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub enum Channel {
+    Sms,
+    Phone,
+    Email,
+    Push,
+    Other,
+}
+
+impl Channel {
+    /// Maps a provider's notification type to a channel, tolerant of the spellings seen in the
+    /// wild: `sms`, `sms_notification`, `phone`, `voice`, `email`, `push`, `push_notification`,
+    /// `mobile`. Anything else is [`Channel::Other`].
+    pub fn from_provider(kind: &str) -> Channel {
+        let k = kind.trim().to_ascii_lowercase();
+        let k = k.strip_suffix("_notification").unwrap_or(&k);
+        if k.contains("push") || k == "mobile" || k == "mobile_app" {
+            Channel::Push
+        } else if k == "sms" || k == "text" {
+            Channel::Sms
+        } else if k == "phone" || k == "voice" || k == "call" {
+            Channel::Phone
+        } else if k == "email" || k == "e-mail" || k == "mail" {
+            Channel::Email
+        } else {
+            Channel::Other
+        }
+    }
+
+    /// The channel's metric segment and tag value.
+    pub fn as_str(&self) -> &'static str {
+        match self {
+            Channel::Sms => "sms",
+            Channel::Phone => "phone",
+            Channel::Email => "email",
+            Channel::Push => "push",
+            Channel::Other => "other",
+        }
+    }
+}
+
+/// What happened, with the facts the schema needs.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum EventKind {
+    /// An incident was opened on `service` with `urgency` (`high`, `low`, `none`, or a priority).
+    Triggered { service: String, urgency: String },
+    /// `user` was notified through `channel`.
+    Notified { user: Person, channel: Channel },
+    /// `user` (a person, never an integration) acknowledged an incident.
+    Acknowledged { user: Person },
+    /// An incident was assigned to `user`.
+    Assigned { user: Person },
+    /// An incident escalated to `user`.
+    Escalated { user: Person },
+    /// `user` (a person, never an integration) resolved an incident.
+    Resolved { user: Person },
+}
+
+/// One normalised on-call event.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Event {
+    /// The provider record's stable id (the engine's dedupe key).
+    pub record_id: String,
+    /// When it happened (the record's creation time).
+    pub at: Timestamp,
+    /// What happened.
+    pub kind: EventKind,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn channel_spellings() {
+        for (raw, want) in [
+            ("sms", Channel::Sms),
+            ("SMS_notification", Channel::Sms),
+            ("phone", Channel::Phone),
+            ("phone_notification", Channel::Phone),
+            ("voice", Channel::Phone),
+            ("email", Channel::Email),
+            ("email_notification", Channel::Email),
+            ("push", Channel::Push),
+            ("push_notification", Channel::Push),
+            ("apns_push", Channel::Push),
+            ("slack", Channel::Other),
+            ("", Channel::Other),
+        ] {
+            assert_eq!(Channel::from_provider(raw), want, "{raw}");
+        }
+    }
+
+    #[test]
+    fn halves_cover_the_window_exactly() {
+        let a: Timestamp = "2026-03-02T00:00:00Z".parse().unwrap();
+        let b: Timestamp = "2026-03-02T00:00:01.001Z".parse().unwrap();
+        let (l, r) = Window::new(a, b).halves().unwrap();
+        assert_eq!(l.since, a);
+        assert_eq!(l.until, r.since);
+        assert_eq!(r.until, b);
+        assert!(Window::new(a, a).halves().is_none());
+    }
+}

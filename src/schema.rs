@@ -1,0 +1,416 @@
+//! The metric schema: the only place that knows metric names and tags.
+//!
+//! An [`Event`] becomes one [`Series`]: a [`Metric`] plus tag values in the fixed order
+//! `provider, user, channel, service, urgency`. Values are sanitised here, once, so both
+//! renderings and every outputter see the same safe text. Two renderings exist:
+//!
+//! - **plain**: everything in dotted names, e.g. `ptsd.pagerduty.users.ada_lovelace.notifications.sms`.
+//!   An incident renders as two names (by urgency and by service).
+//! - **tagged** (DogStatsD, and the stdout JSON): `ptsd.notifications` with tags
+//!   `provider:pagerduty,user:ada_lovelace,channel:sms`.
+//!
+//! [`CATALOGUE`] lists every name in both flavors; a test keeps the README in step with it.
+
+use std::collections::BTreeMap;
+
+use crate::event::{Event, EventKind, Person};
+
+/// How a person appears in metrics (`PTSD_USER_KEY`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum UserKey {
+    /// Display name, lowercased (`ada_lovelace`).
+    Name,
+    /// E-mail address, lowercased (`ada_example_com`).
+    Email,
+    /// The provider's user id, case kept (`PUSR001`).
+    Id,
+}
+
+/// Which StatsD dialect to render (`PTSD_STATSD_FLAVOR`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum Flavor {
+    /// Plain StatsD: tags folded into dotted names.
+    Plain,
+    /// DogStatsD: short names plus `|#tag:value` tags.
+    Dogstatsd,
+}
+
+/// Every metric ptsd emits.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub enum Metric {
+    Incidents,
+    Notifications,
+    Acknowledgements,
+    Assignments,
+    Escalations,
+    Resolves,
+}
+
+impl Metric {
+    /// Every metric, in catalogue order.
+    pub const ALL: [Metric; 6] = [
+        Metric::Incidents,
+        Metric::Notifications,
+        Metric::Acknowledgements,
+        Metric::Assignments,
+        Metric::Escalations,
+        Metric::Resolves,
+    ];
+
+    /// The metric's name segment (tagged name is `{prefix}.{name}`).
+    pub fn name(self) -> &'static str {
+        match self {
+            Metric::Incidents => "incidents",
+            Metric::Notifications => "notifications",
+            Metric::Acknowledgements => "acknowledgements",
+            Metric::Assignments => "assignments",
+            Metric::Escalations => "escalations",
+            Metric::Resolves => "resolves",
+        }
+    }
+}
+
+/// Tag keys, declared in the fixed order they are rendered in.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub enum Tag {
+    Provider,
+    User,
+    Channel,
+    Service,
+    Urgency,
+}
+
+impl Tag {
+    /// The tag's key as rendered.
+    pub fn key(self) -> &'static str {
+        match self {
+            Tag::Provider => "provider",
+            Tag::User => "user",
+            Tag::Channel => "channel",
+            Tag::Service => "service",
+            Tag::Urgency => "urgency",
+        }
+    }
+}
+
+/// One series: a metric and its (sanitised) tag values, sorted in [`Tag`] order.
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub struct Series {
+    pub metric: Metric,
+    pub tags: Vec<(Tag, String)>,
+}
+
+impl Series {
+    fn new(metric: Metric, mut tags: Vec<(Tag, String)>) -> Self {
+        tags.sort_by_key(|(t, _)| *t);
+        Series { metric, tags }
+    }
+
+    /// The value of `tag`, if the series carries it.
+    pub fn tag(&self, tag: Tag) -> Option<&str> {
+        self.tags
+            .iter()
+            .find(|(t, _)| *t == tag)
+            .map(|(_, v)| v.as_str())
+    }
+}
+
+/// Every metric name, as templates, in both flavors: what the README must document.
+pub const CATALOGUE: &[&str] = &[
+    "{prefix}.{provider}.incidents.{urgency}",
+    "{prefix}.{provider}.services.{service}.incidents",
+    "{prefix}.{provider}.users.{user}.notifications.{channel}",
+    "{prefix}.{provider}.users.{user}.acknowledgements",
+    "{prefix}.{provider}.users.{user}.assignments",
+    "{prefix}.{provider}.users.{user}.escalations",
+    "{prefix}.{provider}.users.{user}.resolves",
+    "{prefix}.incidents",
+    "{prefix}.notifications",
+    "{prefix}.acknowledgements",
+    "{prefix}.assignments",
+    "{prefix}.escalations",
+    "{prefix}.resolves",
+];
+
+/// Longest sanitised value, in bytes; longer names are cut (StatsD lines must fit a datagram).
+pub const MAX_VALUE_LEN: usize = 64;
+
+/// Makes `raw` safe as a dotted-name segment and as a tag value: ASCII letters, digits, `_`
+/// and `-` only; every other character (dots, `:`, `|`, `#`, `@`, `,`, spaces, newlines,
+/// non-ASCII) becomes `_`; runs of `_` collapse; the result is at most [`MAX_VALUE_LEN`] bytes
+/// and never empty (`unknown`). With `lowercase`, letters are lowercased (names, e-mails);
+/// ids keep their case.
+pub fn sanitize(raw: &str, lowercase: bool) -> String {
+    let mut out = String::with_capacity(raw.len().min(MAX_VALUE_LEN));
+    for c in raw.chars() {
+        let c = if c.is_ascii_alphanumeric() || c == '-' {
+            if lowercase {
+                c.to_ascii_lowercase()
+            } else {
+                c
+            }
+        } else {
+            '_'
+        };
+        if c == '_' && (out.is_empty() || out.ends_with('_')) {
+            continue;
+        }
+        if out.len() == MAX_VALUE_LEN {
+            break;
+        }
+        out.push(c);
+    }
+    while out.ends_with('_') {
+        out.pop();
+    }
+    if out.is_empty() {
+        out.push_str("unknown");
+    }
+    out
+}
+
+/// The metric value for a person, chosen by `key`, falling back to the id when the provider
+/// did not give the name or e-mail.
+pub fn person_value(person: &Person, key: UserKey) -> String {
+    let chosen = match key {
+        UserKey::Name => person.name.as_deref(),
+        UserKey::Email => person.email.as_deref(),
+        UserKey::Id => None,
+    };
+    match chosen {
+        Some(v) if !v.trim().is_empty() => sanitize(v, true),
+        _ => sanitize(&person.id, false),
+    }
+}
+
+/// The series an event counts towards.
+pub fn series_for(event: &Event, provider: &str, user_key: UserKey) -> Series {
+    let provider = (Tag::Provider, sanitize(provider, true));
+    let user = |p: &Person| (Tag::User, person_value(p, user_key));
+    match &event.kind {
+        EventKind::Triggered { service, urgency } => Series::new(
+            Metric::Incidents,
+            vec![
+                provider,
+                (Tag::Service, sanitize(service, true)),
+                (Tag::Urgency, sanitize(urgency, true)),
+            ],
+        ),
+        EventKind::Notified { user: p, channel } => Series::new(
+            Metric::Notifications,
+            vec![provider, user(p), (Tag::Channel, channel.as_str().into())],
+        ),
+        EventKind::Acknowledged { user: p } => {
+            Series::new(Metric::Acknowledgements, vec![provider, user(p)])
+        }
+        EventKind::Assigned { user: p } => {
+            Series::new(Metric::Assignments, vec![provider, user(p)])
+        }
+        EventKind::Escalated { user: p } => {
+            Series::new(Metric::Escalations, vec![provider, user(p)])
+        }
+        EventKind::Resolved { user: p } => Series::new(Metric::Resolves, vec![provider, user(p)]),
+    }
+}
+
+/// One rendered line's content, before any wire format: a name, tags in order, a value.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Rendered {
+    pub name: String,
+    pub tags: Vec<(&'static str, String)>,
+    pub value: i64,
+}
+
+/// Renders aggregated series in the tagged flavor: `{prefix}.{metric}` plus tags.
+pub fn render_tagged(prefix: &str, series: &BTreeMap<Series, i64>) -> Vec<Rendered> {
+    series
+        .iter()
+        .map(|(s, v)| Rendered {
+            name: format!("{prefix}.{}", s.metric.name()),
+            tags: s.tags.iter().map(|(t, v)| (t.key(), v.clone())).collect(),
+            value: *v,
+        })
+        .collect()
+}
+
+/// Renders aggregated series in the plain flavor: every tag folded into a dotted name. Series
+/// that fold into the same name are summed, so each name appears once.
+pub fn render_plain(prefix: &str, series: &BTreeMap<Series, i64>) -> Vec<Rendered> {
+    let mut out: BTreeMap<String, i64> = BTreeMap::new();
+    for (s, v) in series {
+        let provider = s.tag(Tag::Provider).unwrap_or("unknown");
+        let base = format!("{prefix}.{provider}");
+        let names = match s.metric {
+            Metric::Incidents => vec![
+                format!("{base}.incidents.{}", s.tag(Tag::Urgency).unwrap_or("none")),
+                format!(
+                    "{base}.services.{}.incidents",
+                    s.tag(Tag::Service).unwrap_or("unknown")
+                ),
+            ],
+            Metric::Notifications => vec![format!(
+                "{base}.users.{}.notifications.{}",
+                s.tag(Tag::User).unwrap_or("unknown"),
+                s.tag(Tag::Channel).unwrap_or("other")
+            )],
+            m => vec![format!(
+                "{base}.users.{}.{}",
+                s.tag(Tag::User).unwrap_or("unknown"),
+                m.name()
+            )],
+        };
+        for name in names {
+            *out.entry(name).or_default() += v;
+        }
+    }
+    out.into_iter()
+        .map(|(name, value)| Rendered {
+            name,
+            tags: Vec::new(),
+            value,
+        })
+        .collect()
+}
+
+/// Renders in `flavor`.
+pub fn render(flavor: Flavor, prefix: &str, series: &BTreeMap<Series, i64>) -> Vec<Rendered> {
+    match flavor {
+        Flavor::Plain => render_plain(prefix, series),
+        Flavor::Dogstatsd => render_tagged(prefix, series),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::event::Channel;
+
+    fn person(id: &str, name: &str) -> Person {
+        Person {
+            id: id.into(),
+            name: Some(name.into()),
+            email: Some(format!("{}@Example.com", name.split(' ').next().unwrap())),
+        }
+    }
+
+    #[test]
+    fn sanitize_table() {
+        for (raw, lower, want) in [
+            ("Ada Lovelace", true, "ada_lovelace"),
+            ("ada@example.com", true, "ada_example_com"),
+            ("PUSR001", false, "PUSR001"),
+            ("a:b|c#d@e,f\ng", true, "a_b_c_d_e_f_g"),
+            ("  --x--  ", true, "--x--"),
+            ("Zoë Ünïcode", true, "zo_n_code"),
+            ("", true, "unknown"),
+            ("!!!", true, "unknown"),
+            ("checkout.api", true, "checkout_api"),
+        ] {
+            assert_eq!(sanitize(raw, lower), want, "{raw:?}");
+        }
+        assert_eq!(sanitize(&"x".repeat(500), true).len(), MAX_VALUE_LEN);
+    }
+
+    #[test]
+    fn user_key_choice_and_fallback() {
+        let p = person("PUSR001", "Ada Lovelace");
+        assert_eq!(person_value(&p, UserKey::Name), "ada_lovelace");
+        assert_eq!(person_value(&p, UserKey::Email), "ada_example_com");
+        assert_eq!(person_value(&p, UserKey::Id), "PUSR001");
+        let bare = Person {
+            id: "PX9".into(),
+            name: None,
+            email: None,
+        };
+        assert_eq!(person_value(&bare, UserKey::Email), "PX9");
+    }
+
+    fn aggregate(events: &[EventKind]) -> BTreeMap<Series, i64> {
+        let mut m = BTreeMap::new();
+        for (i, kind) in events.iter().enumerate() {
+            let e = Event {
+                record_id: i.to_string(),
+                at: jiff::Timestamp::UNIX_EPOCH,
+                kind: kind.clone(),
+            };
+            *m.entry(series_for(&e, "pagerduty", UserKey::Name))
+                .or_default() += 1;
+        }
+        m
+    }
+
+    #[test]
+    fn plain_and_tagged_renderings() {
+        let ada = person("P1", "Ada Lovelace");
+        let series = aggregate(&[
+            EventKind::Triggered {
+                service: "Checkout API".into(),
+                urgency: "high".into(),
+            },
+            EventKind::Triggered {
+                service: "Search".into(),
+                urgency: "high".into(),
+            },
+            EventKind::Notified {
+                user: ada.clone(),
+                channel: Channel::Sms,
+            },
+            EventKind::Notified {
+                user: ada.clone(),
+                channel: Channel::Sms,
+            },
+            EventKind::Acknowledged { user: ada.clone() },
+        ]);
+        let plain: Vec<String> = render_plain("ptsd", &series)
+            .into_iter()
+            .map(|r| format!("{}={}", r.name, r.value))
+            .collect();
+        assert_eq!(
+            plain,
+            [
+                "ptsd.pagerduty.incidents.high=2",
+                "ptsd.pagerduty.services.checkout_api.incidents=1",
+                "ptsd.pagerduty.services.search.incidents=1",
+                "ptsd.pagerduty.users.ada_lovelace.acknowledgements=1",
+                "ptsd.pagerduty.users.ada_lovelace.notifications.sms=2",
+            ]
+        );
+        let tagged = render_tagged("ptsd", &series);
+        let notif = tagged
+            .iter()
+            .find(|r| r.name == "ptsd.notifications")
+            .unwrap();
+        assert_eq!(
+            notif.tags,
+            vec![
+                ("provider", "pagerduty".to_string()),
+                ("user", "ada_lovelace".to_string()),
+                ("channel", "sms".to_string())
+            ]
+        );
+        assert_eq!(notif.value, 2);
+        let inc: Vec<_> = tagged
+            .iter()
+            .filter(|r| r.name == "ptsd.incidents")
+            .collect();
+        assert_eq!(inc.len(), 2);
+        assert_eq!(
+            inc[0].tags.iter().map(|(k, _)| *k).collect::<Vec<_>>(),
+            ["provider", "service", "urgency"]
+        );
+    }
+
+    #[test]
+    fn catalogue_covers_every_metric() {
+        for m in Metric::ALL {
+            let tagged = format!("{{prefix}}.{}", m.name());
+            assert!(CATALOGUE.contains(&tagged.as_str()), "{tagged}");
+            assert!(
+                CATALOGUE
+                    .iter()
+                    .any(|n| n.starts_with("{prefix}.{provider}") && n.contains(m.name())),
+                "{m:?}"
+            );
+        }
+    }
+}

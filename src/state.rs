@@ -1,0 +1,173 @@
+//! What the engine remembers between polls and across restarts: per collector, the cursor and
+//! the ids counted recently.
+//!
+//! - `cursor`: every record created before `cursor` has been read at least once.
+//! - `floor`: nothing before it is ever read (first start minus `PTSD_BACKFILL`).
+//! - `seen`: ids counted with their creation time, kept while they may still be re-read (the
+//!   last `PTSD_LATENESS` before the cursor), so a late re-read never counts them twice.
+//!
+//! With `PTSD_STATE_DIR` the state is saved as `state.json` after every batch was handed to
+//! the outputters: written to a temp file, fsynced, renamed over the old file, and the directory
+//! fsynced, so a crash leaves either the old or the new state, never half of one. A state file
+//! that cannot be read or parsed is an error, never a silent reset.
+
+use std::collections::{BTreeMap, HashMap};
+use std::io::Write;
+use std::path::{Path, PathBuf};
+
+use jiff::Timestamp;
+use serde::{Deserialize, Serialize};
+
+const FILE: &str = "state.json";
+const VERSION: u32 = 1;
+
+/// One collector's memory.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct CollectorState {
+    pub cursor: Timestamp,
+    pub floor: Timestamp,
+    #[serde(default)]
+    pub seen: HashMap<String, Timestamp>,
+}
+
+impl CollectorState {
+    /// A fresh start at `cursor`.
+    pub fn starting_at(cursor: Timestamp) -> Self {
+        CollectorState {
+            cursor,
+            floor: cursor,
+            seen: HashMap::new(),
+        }
+    }
+
+    /// Forgets ids created before `horizon`: they are never read again.
+    pub fn prune(&mut self, horizon: Timestamp) {
+        self.seen.retain(|_, at| *at >= horizon);
+    }
+}
+
+/// Every collector's memory, keyed by collector name.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct State {
+    pub version: u32,
+    pub collectors: BTreeMap<String, CollectorState>,
+}
+
+/// The state file could not be read or written.
+#[derive(Debug, thiserror::Error)]
+pub enum StateError {
+    #[error(
+        "cannot read the state file {path}: {source}; check PTSD_STATE_DIR and its permissions"
+    )]
+    Read {
+        path: PathBuf,
+        source: std::io::Error,
+    },
+    #[error("the state file {path} is corrupt ({what}); restore it from a backup, or move it away to start counting afresh from now")]
+    Corrupt { path: PathBuf, what: String },
+    #[error("cannot write the state file in {dir}: {source}; check PTSD_STATE_DIR, its permissions and free space")]
+    Write {
+        dir: PathBuf,
+        source: std::io::Error,
+    },
+}
+
+/// Where the state lives.
+pub fn path(dir: &Path) -> PathBuf {
+    dir.join(FILE)
+}
+
+impl State {
+    /// Loads the state from `dir`; `Ok(None)` when there is none yet.
+    ///
+    /// # Errors
+    /// [`StateError::Read`] or [`StateError::Corrupt`].
+    pub fn load(dir: &Path) -> Result<Option<State>, StateError> {
+        let path = path(dir);
+        let bytes = match std::fs::read(&path) {
+            Ok(b) => b,
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(None),
+            Err(source) => return Err(StateError::Read { path, source }),
+        };
+        let state: State = serde_json::from_slice(&bytes).map_err(|e| StateError::Corrupt {
+            path: path.clone(),
+            what: e.to_string(),
+        })?;
+        if state.version != VERSION {
+            return Err(StateError::Corrupt {
+                path,
+                what: format!("version {} is not {VERSION}", state.version),
+            });
+        }
+        Ok(Some(state))
+    }
+
+    /// Saves the state into `dir` atomically (temp file, fsync, rename, fsync of the directory).
+    ///
+    /// # Errors
+    /// [`StateError::Write`].
+    pub fn save(&mut self, dir: &Path) -> Result<(), StateError> {
+        self.version = VERSION;
+        let err = |source| StateError::Write {
+            dir: dir.to_path_buf(),
+            source,
+        };
+        std::fs::create_dir_all(dir).map_err(err)?;
+        let tmp = dir.join(format!("{FILE}.tmp"));
+        let bytes = serde_json::to_vec(self).map_err(|e| err(std::io::Error::other(e)))?;
+        let mut f = std::fs::File::create(&tmp).map_err(err)?;
+        f.write_all(&bytes).map_err(err)?;
+        f.sync_all().map_err(err)?;
+        drop(f);
+        std::fs::rename(&tmp, path(dir)).map_err(err)?;
+        if let Ok(d) = std::fs::File::open(dir) {
+            // Make the rename itself durable; not every platform supports fsync on a directory.
+            let _ = d.sync_all();
+        }
+        Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn dir(name: &str) -> PathBuf {
+        let d = std::env::temp_dir().join(format!("ptsd-state-{name}-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&d);
+        d
+    }
+
+    #[test]
+    fn round_trip_and_missing() {
+        let d = dir("rt");
+        assert_eq!(State::load(&d).unwrap(), None);
+        let t: Timestamp = "2026-03-02T03:14:07.5Z".parse().unwrap();
+        let mut s = State::default();
+        let mut c = CollectorState::starting_at(t);
+        c.seen.insert("R1".into(), t);
+        s.collectors.insert("pagerduty".into(), c);
+        s.save(&d).unwrap();
+        assert_eq!(State::load(&d).unwrap(), Some(s));
+    }
+
+    #[test]
+    fn corrupt_is_an_error_not_a_reset() {
+        let d = dir("corrupt");
+        std::fs::create_dir_all(&d).unwrap();
+        std::fs::write(path(&d), b"{\"version\":1,\"collectors\":{\"pag").unwrap();
+        let e = State::load(&d).unwrap_err().to_string();
+        assert!(e.contains("corrupt"), "{e}");
+    }
+
+    #[test]
+    fn prune_keeps_the_lateness_window() {
+        let t: Timestamp = "2026-03-02T03:00:00Z".parse().unwrap();
+        let mut c = CollectorState::starting_at(t);
+        c.seen.insert("old".into(), t);
+        c.seen
+            .insert("new".into(), t + jiff::SignedDuration::from_secs(60));
+        c.prune(t + jiff::SignedDuration::from_secs(30));
+        assert_eq!(c.seen.keys().collect::<Vec<_>>(), ["new"]);
+    }
+}
