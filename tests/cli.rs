@@ -1,0 +1,130 @@
+//! The command line as a user meets it: `--help` documents every variable (and the README does
+//! too), bad input exits non-zero with one line that says what to set, and the demo runs.
+
+use std::process::{Command, Output};
+
+fn ptsd(args: &[&str], env: &[(&str, &str)]) -> Output {
+    let mut cmd = Command::new(env!("CARGO_BIN_EXE_ptsd"));
+    cmd.args(args);
+    // A clean environment: no PDTOKEN or PTSD_* from the developer's shell.
+    cmd.env_clear();
+    cmd.env("PATH", std::env::var("PATH").unwrap_or_default());
+    for (k, v) in env {
+        cmd.env(k, v);
+    }
+    cmd.output().expect("the ptsd binary runs")
+}
+
+fn stderr(o: &Output) -> String {
+    String::from_utf8_lossy(&o.stderr).into_owned()
+}
+
+fn readme() -> String {
+    std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/README.md")).expect("README.md")
+}
+
+fn help_env_vars() -> Vec<String> {
+    let out = ptsd(&["--help"], &[]);
+    assert!(out.status.success());
+    let help = String::from_utf8_lossy(&out.stdout).into_owned();
+    help.split("[env: ")
+        .skip(1)
+        .map(|rest| {
+            rest.chars()
+                .take_while(|c| c.is_ascii_uppercase() || c.is_ascii_digit() || *c == '_')
+                .collect()
+        })
+        .collect()
+}
+
+#[test]
+fn help_lists_every_variable_and_the_readme_documents_them() {
+    let vars = help_env_vars();
+    for must in [
+        "PDTOKEN",
+        "PDTOKEN_FILE",
+        "PAGERDUTY_API_URL",
+        "STATSD_HOST",
+        "STATSD_PORT",
+        "PTSD_OUTPUTS",
+        "PTSD_STATSD_FLAVOR",
+        "PTSD_PREFIX",
+        "PTSD_INTERVAL",
+        "PTSD_USER_KEY",
+    ] {
+        assert!(vars.iter().any(|v| v == must), "--help lacks {must}: {vars:?}");
+    }
+    let readme = readme();
+    for v in &vars {
+        assert!(readme.contains(&format!("`{v}`")), "README does not document {v}");
+    }
+}
+
+#[test]
+fn readme_documents_every_metric() {
+    let readme = readme();
+    for name in ptsd::schema::CATALOGUE {
+        assert!(readme.contains(name), "README does not document {name}");
+    }
+}
+
+#[test]
+fn help_never_shows_the_token() {
+    let out = ptsd(&["--help"], &[("PDTOKEN", "sekrit-token-123")]);
+    let all = format!("{}{}", String::from_utf8_lossy(&out.stdout), stderr(&out));
+    assert!(!all.contains("sekrit-token-123"), "{all}");
+}
+
+fn assert_one_line_error(out: &Output, needle: &str) {
+    assert!(!out.status.success(), "should fail: {}", stderr(out));
+    let err = stderr(out);
+    let lines: Vec<&str> = err.lines().filter(|l| !l.trim().is_empty()).collect();
+    assert_eq!(lines.len(), 1, "one line expected, got: {err}");
+    assert!(lines[0].contains(needle), "{needle:?} not in {err}");
+}
+
+#[test]
+fn no_collector_says_what_to_set() {
+    let out = ptsd(&[], &[("RUST_LOG", "off")]);
+    assert_one_line_error(&out, "set PDTOKEN");
+}
+
+#[test]
+fn bad_duration_names_the_variable() {
+    let out = ptsd(&["--demo"], &[("PTSD_INTERVAL", "5 fortnights"), ("RUST_LOG", "off")]);
+    assert_one_line_error(&out, "PTSD_INTERVAL=");
+}
+
+#[test]
+fn unknown_outputter_lists_the_known_ones() {
+    let out = ptsd(&["--demo"], &[("PTSD_OUTPUTS", "statsd,kafka"), ("RUST_LOG", "off")]);
+    assert_one_line_error(&out, "\"kafka\"");
+    assert!(stderr(&out).contains("statsd, stdout"));
+}
+
+#[test]
+fn empty_token_file_says_what_to_set() {
+    let path = std::env::temp_dir().join(format!("ptsd-cli-empty-{}", std::process::id()));
+    std::fs::write(&path, "  \n").unwrap();
+    let out = ptsd(&[], &[("PDTOKEN_FILE", path.to_str().unwrap()), ("RUST_LOG", "off")]);
+    assert_one_line_error(&out, "PDTOKEN is empty");
+}
+
+#[test]
+fn demo_once_prints_json_lines() {
+    let out = ptsd(&["--demo", "--once"], &[("RUST_LOG", "off")]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    let lines: Vec<serde_json::Value> = stdout
+        .lines()
+        .map(|l| serde_json::from_str(l).expect("each line is JSON"))
+        .collect();
+    assert!(!lines.is_empty(), "the demo's last hour has events");
+    for l in &lines {
+        assert!(l["name"].as_str().unwrap().starts_with("ptsd."));
+        assert!(l["value"].as_i64().unwrap() > 0);
+        assert_eq!(l["tags"]["provider"], "demo");
+        assert!(l["time"].as_str().is_some());
+    }
+    assert!(lines.iter().any(|l| l["name"] == "ptsd.notifications"));
+}
