@@ -25,7 +25,7 @@ pub const REGISTRY: &[(&str, Build)] = &[("statsd", statsd::build), ("stdout", s
 /// # Errors
 /// A [`ConfigError`] for an unknown name (listing the known ones) or a sink that cannot start.
 pub fn build_all(config: &Config) -> Result<Vec<Box<dyn Outputter>>, ConfigError> {
-    let mut out = Vec::new();
+    let mut out: Vec<Box<dyn Outputter>> = Vec::new();
     for name in &config.outputs {
         let Some((_, build)) = REGISTRY.iter().find(|(n, _)| n == name) else {
             let known: Vec<&str> = REGISTRY.iter().map(|(n, _)| *n).collect();
@@ -34,7 +34,7 @@ pub fn build_all(config: &Config) -> Result<Vec<Box<dyn Outputter>>, ConfigError
                 known.join(", ")
             )));
         };
-        if out.iter().any(|o: &Box<dyn Outputter>| o.name() == name) {
+        if out.iter().any(|o| o.name() == name) {
             continue;
         }
         out.push(build(config)?);

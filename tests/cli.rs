@@ -52,11 +52,17 @@ fn help_lists_every_variable_and_the_readme_documents_them() {
         "PTSD_INTERVAL",
         "PTSD_USER_KEY",
     ] {
-        assert!(vars.iter().any(|v| v == must), "--help lacks {must}: {vars:?}");
+        assert!(
+            vars.iter().any(|v| v == must),
+            "--help lacks {must}: {vars:?}"
+        );
     }
     let readme = readme();
     for v in &vars {
-        assert!(readme.contains(&format!("`{v}`")), "README does not document {v}");
+        assert!(
+            readme.contains(&format!("`{v}`")),
+            "README does not document {v}"
+        );
     }
 }
 
@@ -91,13 +97,19 @@ fn no_collector_says_what_to_set() {
 
 #[test]
 fn bad_duration_names_the_variable() {
-    let out = ptsd(&["--demo"], &[("PTSD_INTERVAL", "5 fortnights"), ("RUST_LOG", "off")]);
+    let out = ptsd(
+        &["--demo"],
+        &[("PTSD_INTERVAL", "5 fortnights"), ("RUST_LOG", "off")],
+    );
     assert_one_line_error(&out, "PTSD_INTERVAL=");
 }
 
 #[test]
 fn unknown_outputter_lists_the_known_ones() {
-    let out = ptsd(&["--demo"], &[("PTSD_OUTPUTS", "statsd,kafka"), ("RUST_LOG", "off")]);
+    let out = ptsd(
+        &["--demo"],
+        &[("PTSD_OUTPUTS", "statsd,kafka"), ("RUST_LOG", "off")],
+    );
     assert_one_line_error(&out, "\"kafka\"");
     assert!(stderr(&out).contains("statsd, stdout"));
 }
@@ -106,7 +118,13 @@ fn unknown_outputter_lists_the_known_ones() {
 fn empty_token_file_says_what_to_set() {
     let path = std::env::temp_dir().join(format!("ptsd-cli-empty-{}", std::process::id()));
     std::fs::write(&path, "  \n").unwrap();
-    let out = ptsd(&[], &[("PDTOKEN_FILE", path.to_str().unwrap()), ("RUST_LOG", "off")]);
+    let out = ptsd(
+        &[],
+        &[
+            ("PDTOKEN_FILE", path.to_str().unwrap()),
+            ("RUST_LOG", "off"),
+        ],
+    );
     assert_one_line_error(&out, "PDTOKEN is empty");
 }
 

@@ -20,9 +20,7 @@ fn sources(dir: &str) -> Vec<(String, String)> {
 }
 
 fn code_lines(text: &str) -> impl Iterator<Item = &str> {
-    text.lines()
-        .map(str::trim)
-        .filter(|l| !l.starts_with("//"))
+    text.lines().map(str::trim).filter(|l| !l.starts_with("//"))
 }
 
 #[test]

@@ -474,12 +474,23 @@ fn page_params(query: &[(String, String)]) -> Result<Page, Reply> {
 }
 
 /// Slices `items` (already filtered and ordered) into the page and builds the envelope.
-fn envelope(key: &str, items: Vec<Value>, page: &Page) -> Reply {
-    let count = items.len() as u64;
+/// The index range of `page` in a result of `count` items.
+fn page_range(count: usize, page: &Page) -> std::ops::Range<usize> {
+    let count = count as u64;
     let start = page.offset.min(count) as usize;
     let end = page.offset.saturating_add(page.limit).min(count) as usize;
-    let returned: Vec<Value> = items[start..end].to_vec();
-    let more = (end as u64) < count;
+    start..end
+}
+
+fn envelope(key: &str, items: Vec<Value>, page: &Page) -> Reply {
+    let range = page_range(items.len(), page);
+    let count = items.len() as u64;
+    page_envelope(key, items[range].to_vec(), count, page)
+}
+
+/// The envelope for one page, `returned` already cut from a result of `count` items.
+fn page_envelope(key: &str, returned: Vec<Value>, count: u64, page: &Page) -> Reply {
+    let more = page.offset.saturating_add(returned.len() as u64) < count;
     Reply::json(
         StatusCode::OK,
         &json!({
@@ -599,8 +610,11 @@ fn log_entries(inner: &Inner, query: &[(String, String)]) -> Reply {
     // Newest first; ties by id, descending.
     visible.sort_by(|a, b| b.at.cmp(&a.at).then_with(|| b.id.cmp(&a.id)));
 
-    let items: Vec<Value> = visible
-        .into_iter()
+    // Only the requested page is copied and rendered.
+    let count = visible.len() as u64;
+    let range = page_range(visible.len(), &page);
+    let items: Vec<Value> = visible[range]
+        .iter()
         .map(|e| {
             let mut v = e.value.clone();
             if !include.contains("channels") {
@@ -623,7 +637,7 @@ fn log_entries(inner: &Inner, query: &[(String, String)]) -> Reply {
             v
         })
         .collect();
-    envelope("log_entries", items, &page)
+    page_envelope("log_entries", items, count, &page)
 }
 
 fn users(inner: &Inner, query: &[(String, String)]) -> Reply {

@@ -1,0 +1,321 @@
+//! The PagerDuty collector and the engine against the fake PagerDuty API, in process: paging,
+//! the parameters that matter, the 10,000 cap, late entries, 429 and 5xx, a refused token.
+
+mod support;
+
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use clap::Parser;
+use jiff::{SignedDuration, Timestamp};
+use ptsd::aggregate::MetricBatch;
+use ptsd::collectors::{self, CollectError, Collector};
+use ptsd::config::{Args, Config};
+use ptsd::engine;
+use ptsd::event::{EventKind, Window};
+use ptsd::outputters::{OutputError, Outputter};
+use ptsd::schema::{self, Flavor};
+use support::*;
+
+const TOKEN: &str = "y_NbAkKc66ryYTWUXYEu";
+
+fn config(fake: &FakePagerDuty, extra: &[&str]) -> Config {
+    let mut argv = vec![
+        "ptsd",
+        "--pdtoken",
+        TOKEN,
+        "--pagerduty-api-url",
+        &fake.url,
+        "--outputs",
+        "stdout",
+    ];
+    argv.extend_from_slice(extra);
+    Config::from_args(Args::try_parse_from(argv).expect("args")).expect("config")
+}
+
+fn collector(config: &Config) -> Box<dyn Collector> {
+    collectors::pagerduty::build(config)
+        .expect("builds")
+        .expect("configured")
+}
+
+/// An outputter that keeps every batch, for assertions.
+#[derive(Clone, Default)]
+struct Capture(Arc<Mutex<Vec<MetricBatch>>>);
+
+impl Outputter for Capture {
+    fn name(&self) -> &'static str {
+        "capture"
+    }
+    fn write(&mut self, batch: &MetricBatch) -> Result<(), OutputError> {
+        self.0.lock().unwrap().push(batch.clone());
+        Ok(())
+    }
+}
+
+impl Capture {
+    /// Every plain-flavor name with its total over all batches.
+    fn plain_totals(&self) -> std::collections::BTreeMap<String, i64> {
+        let mut out = std::collections::BTreeMap::new();
+        for b in self.0.lock().unwrap().iter() {
+            for r in schema::render(Flavor::Plain, "ptsd", &b.series) {
+                *out.entry(r.name).or_insert(0) += r.value;
+            }
+        }
+        out
+    }
+}
+
+/// The plain names and values a correct run emits for `expected`.
+fn expected_plain(expected: &ExpectedCounts) -> std::collections::BTreeMap<String, i64> {
+    let s = |v: &str| schema::sanitize(v, true);
+    let mut out = std::collections::BTreeMap::new();
+    let base = "ptsd.pagerduty";
+    for (u, n) in &expected.incidents_by_urgency {
+        out.insert(format!("{base}.incidents.{u}"), *n as i64);
+    }
+    for (svc, n) in &expected.incidents_by_service {
+        out.insert(format!("{base}.services.{}.incidents", s(svc)), *n as i64);
+    }
+    for ((user, ch), n) in &expected.notifications {
+        *out.entry(format!("{base}.users.{}.notifications.{ch}", s(user)))
+            .or_insert(0) += *n as i64;
+    }
+    for (metric, map) in [
+        ("acknowledgements", &expected.acks),
+        ("assignments", &expected.assignments),
+        ("escalations", &expected.escalations),
+        ("resolves", &expected.resolves),
+    ] {
+        for (user, n) in map {
+            out.insert(format!("{base}.users.{}.{metric}", s(user)), *n as i64);
+        }
+    }
+    out
+}
+
+async fn run_once(config: &Config) -> Capture {
+    let capture = Capture::default();
+    engine::run(
+        engine::Settings::from_config(config),
+        vec![collector(config)],
+        vec![Box::new(capture.clone())],
+        std::future::pending::<()>(),
+    )
+    .await
+    .expect("engine runs");
+    capture
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn pages_through_everything_with_the_right_parameters() {
+    let fake = FakePagerDuty::start(TOKEN).await;
+    let now = Timestamp::now();
+    let (entries, expected) = synthetic_incidents(
+        40,
+        now - SignedDuration::from_secs(5 * 3600),
+        Duration::from_secs(60),
+        11,
+    );
+    assert!(entries.len() > 250, "several pages: {}", entries.len());
+    fake.add_entries(entries.clone());
+    let cfg = config(&fake, &[]);
+    let mut c = collector(&cfg);
+    c.check().await.expect("token accepted");
+    fake.clear_requests();
+    let window = Window::new(now - SignedDuration::from_secs(6 * 3600), now);
+    let got = c.collect(window).await.expect("collects");
+
+    let reqs = fake.requests();
+    let pages = entries.len().div_ceil(100);
+    assert_eq!(reqs.len(), pages, "one request per page of 100");
+    assert_eq!(got.requests, pages as u64);
+    for (i, r) in reqs.iter().enumerate() {
+        assert_eq!(r.path, "/log_entries");
+        assert!(r.auth_valid && r.accept_v2);
+        assert_eq!(r.param("time_zone"), Some("UTC"));
+        assert_eq!(r.param("is_overview"), Some("false"));
+        assert_eq!(r.param("limit"), Some("100"));
+        assert_eq!(r.param("offset"), Some((i * 100).to_string().as_str()));
+        assert!(r.params("include[]").contains(&"channels"));
+        assert!(r.params("include[]").contains(&"incidents"));
+        assert!(r.param("since").unwrap().ends_with('Z'));
+    }
+    // Every entry that maps to events is present exactly once.
+    let mut ids: Vec<&str> = got.events.iter().map(|e| e.record_id.as_str()).collect();
+    ids.dedup();
+    let triggers = got
+        .events
+        .iter()
+        .filter(|e| matches!(e.kind, EventKind::Triggered { .. }))
+        .count();
+    assert_eq!(triggers as u64, expected.incidents);
+    let notified = got
+        .events
+        .iter()
+        .filter(|e| matches!(e.kind, EventKind::Notified { .. }))
+        .count() as u64;
+    assert_eq!(notified, expected.notifications.values().sum::<u64>());
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn engine_counts_exactly_what_was_generated() {
+    let fake = FakePagerDuty::start(TOKEN).await;
+    let now = Timestamp::now();
+    let (entries, expected) = synthetic_incidents(
+        60,
+        now - SignedDuration::from_secs(6 * 3600),
+        Duration::from_secs(90),
+        5,
+    );
+    fake.add_entries(entries);
+    let cfg = config(&fake, &["--once", "--backfill", "7h"]);
+    let capture = run_once(&cfg).await;
+    assert_eq!(capture.plain_totals(), expected_plain(&expected));
+    // Caught up in 1-hour windows (PTSD_MAX_WINDOW): seven windows of 7 hours.
+    let mut sinces: Vec<String> = fake
+        .requests()
+        .iter()
+        .filter(|r| r.path == "/log_entries" && r.param("offset") == Some("0"))
+        .filter_map(|r| r.param("since").map(String::from))
+        .collect();
+    sinces.dedup();
+    assert!(sinces.len() >= 7, "{sinces:?}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_window_over_the_10000_cap_is_split_and_fully_counted() {
+    let fake = FakePagerDuty::start(TOKEN).await;
+    let now = Timestamp::now();
+    let start = now - SignedDuration::from_secs(40 * 60);
+    let inc = Incident::new("PBIG", "Checkout API", "high");
+    let entries: Vec<_> = (0..12_500)
+        .map(|i| {
+            trigger(
+                &format!("RBIG{i:06}"),
+                start + SignedDuration::from_millis(i * 100),
+                &inc,
+            )
+        })
+        .collect();
+    fake.add_entries(entries);
+    let cfg = config(&fake, &["--once", "--backfill", "1h"]);
+    let capture = run_once(&cfg).await;
+    let totals = capture.plain_totals();
+    assert_eq!(totals.get("ptsd.pagerduty.incidents.high"), Some(&12_500));
+    let over_cap = fake.requests().iter().filter(|r| r.status == 400).count();
+    assert_eq!(
+        over_cap, 0,
+        "the cap is never hit: the window is split first"
+    );
+    let requests = fake.requests().len();
+    assert!(
+        requests <= 125 + 10,
+        "close to the floor of 125 pages: {requests}"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn waits_for_ratelimit_reset_and_retries_5xx() {
+    let fake = FakePagerDuty::start(TOKEN).await;
+    let now = Timestamp::now();
+    let (entries, expected) = synthetic_incidents(
+        10,
+        now - SignedDuration::from_secs(3 * 3600),
+        Duration::from_secs(60),
+        3,
+    );
+    fake.add_entries(entries);
+    let cfg = config(&fake, &[]);
+    let mut c = collector(&cfg);
+    fake.inject("/log_entries", Fault::Status429 { reset_secs: 1 });
+    fake.inject("/log_entries", Fault::Status500);
+    fake.inject("/log_entries", Fault::Truncated);
+    let started = Instant::now();
+    let got = c
+        .collect(Window::new(now - SignedDuration::from_secs(4 * 3600), now))
+        .await
+        .expect("rides out the faults");
+    assert!(
+        started.elapsed() >= Duration::from_millis(950),
+        "waited for ratelimit-reset"
+    );
+    let statuses: Vec<u16> = fake.requests().iter().map(|r| r.status).collect();
+    assert_eq!(&statuses[..3], &[429, 500, 200], "{statuses:?}");
+    let triggers = got
+        .events
+        .iter()
+        .filter(|e| matches!(e.kind, EventKind::Triggered { .. }))
+        .count() as u64;
+    assert_eq!(triggers, expected.incidents);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_refused_token_is_unauthorized_with_the_eu_hint() {
+    let fake = FakePagerDuty::start("the-real-token").await;
+    let cfg = config(&fake, &[]);
+    let mut c = collector(&cfg);
+    let err = c.check().await.expect_err("refused");
+    assert!(matches!(
+        err,
+        CollectError::Unauthorized { status: 401, .. }
+    ));
+    let text = err.to_string();
+    assert!(text.contains("api.eu.pagerduty.com"), "{text}");
+    assert!(!text.contains(TOKEN));
+    assert_eq!(fake.requests().len(), 1, "a 401 is not retried");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn late_entries_are_counted_once_on_a_later_poll() {
+    let fake = FakePagerDuty::start(TOKEN).await;
+    let now = Timestamp::now();
+    let inc = Incident::new("PLATE", "Search", "low");
+    // Visible from the start: counted at the first poll.
+    fake.add_entries(vec![trigger(
+        "RON-TIME",
+        now - SignedDuration::from_secs(20),
+        &inc,
+    )]);
+    // Created 10 s ago but only visible 2 s after the first poll began.
+    fake.add_entries(vec![trigger(
+        "RLATE",
+        now - SignedDuration::from_secs(10),
+        &inc,
+    )]);
+    fake.set_visibility_delay("RLATE", Duration::from_secs(12));
+    let cfg = config(
+        &fake,
+        &["--backfill", "1m", "--interval", "1s", "--lateness", "1m"],
+    );
+    let capture = Capture::default();
+    let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
+    let settings = engine::Settings::from_config(&cfg);
+    let engine = tokio::spawn(engine::run(
+        settings,
+        vec![collector(&cfg)],
+        vec![Box::new(capture.clone())],
+        async move {
+            let _ = stopped.await;
+        },
+    ));
+    // Poll the captured totals until the late entry was counted (or give up after 10 s).
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while capture.plain_totals().get("ptsd.pagerduty.incidents.low") != Some(&2)
+        && Instant::now() < deadline
+    {
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    // A few more polls re-read the lateness window: the count must not grow.
+    let polls_before = fake.requests().len();
+    while fake.requests().len() < polls_before + 3 && Instant::now() < deadline {
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    stop.send(()).unwrap();
+    engine.await.unwrap().unwrap();
+    assert_eq!(
+        capture.plain_totals().get("ptsd.pagerduty.incidents.low"),
+        Some(&2)
+    );
+    assert!(capture.0.lock().unwrap().len() >= 2, "counted on two polls");
+}

@@ -1,0 +1,316 @@
+//! End to end, as a user runs it: the real `ptsd` binary polls the fake PagerDuty API and
+//! sends to the real Etsy StatsD daemon; the counters read back from StatsD's admin port must
+//! equal the events generated, exactly, in both flavors and across a restart.
+
+mod support;
+
+use std::collections::BTreeMap;
+use std::path::PathBuf;
+use std::process::{Child, Command, Output, Stdio};
+use std::time::{Duration, Instant};
+
+use jiff::{SignedDuration, Timestamp};
+use ptsd::schema::sanitize;
+use support::*;
+
+const TOKEN: &str = "u+e2eSecretToken42xyz";
+
+fn ptsd_command(fake: &FakePagerDuty, peer: &StatsdPeer, env: &[(&str, &str)]) -> Command {
+    let mut cmd = Command::new(env!("CARGO_BIN_EXE_ptsd"));
+    cmd.env_clear()
+        .env("PATH", std::env::var("PATH").unwrap_or_default())
+        .env("PDTOKEN", TOKEN)
+        .env("PAGERDUTY_API_URL", &fake.url)
+        .env("STATSD_HOST", "127.0.0.1")
+        .env("STATSD_PORT", peer.udp_port.to_string())
+        .env("RUST_LOG", "debug");
+    for (k, v) in env {
+        cmd.env(k, v);
+    }
+    cmd
+}
+
+fn run(cmd: &mut Command) -> Output {
+    let out = cmd.output().expect("ptsd runs");
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(out.status.success(), "ptsd failed: {stderr}");
+    assert!(!stderr.contains(TOKEN), "the token leaked into the log");
+    out
+}
+
+/// Counter keys as Etsy statsd stores them, for `expected`, in `flavor`.
+fn expected_counters(expected: &ExpectedCounts, dogstatsd: bool) -> BTreeMap<String, f64> {
+    let s = |v: &str| sanitize(v, true);
+    let mut out = BTreeMap::new();
+    let mut add = |k: String, n: u64| *out.entry(k).or_insert(0.0) += n as f64;
+    if dogstatsd {
+        // Incidents by (service, urgency) are not in ExpectedCounts: check the sum per tag
+        // through the plain flavor; here the user-level series.
+        for ((user, ch), n) in &expected.notifications {
+            add(
+                format!(
+                    "ptsd.notifications;provider=pagerduty;user={};channel={ch}",
+                    s(user)
+                ),
+                *n,
+            );
+        }
+    } else {
+        for (u, n) in &expected.incidents_by_urgency {
+            add(format!("ptsd.pagerduty.incidents.{u}"), *n);
+        }
+        for (svc, n) in &expected.incidents_by_service {
+            add(format!("ptsd.pagerduty.services.{}.incidents", s(svc)), *n);
+        }
+        for ((user, ch), n) in &expected.notifications {
+            add(
+                format!("ptsd.pagerduty.users.{}.notifications.{ch}", s(user)),
+                *n,
+            );
+        }
+    }
+    for (metric, map) in [
+        ("acknowledgements", &expected.acks),
+        ("assignments", &expected.assignments),
+        ("escalations", &expected.escalations),
+        ("resolves", &expected.resolves),
+    ] {
+        for (user, n) in map {
+            let key = if dogstatsd {
+                format!("ptsd.{metric};provider=pagerduty;user={}", s(user))
+            } else {
+                format!("ptsd.pagerduty.users.{}.{metric}", s(user))
+            };
+            add(key, *n);
+        }
+    }
+    out
+}
+
+fn assert_counters(peer: &StatsdPeer, want: &BTreeMap<String, f64>, prefix_filter: &str) {
+    let got = peer.wait_for(want, Duration::from_secs(10));
+    let got: BTreeMap<String, f64> = got
+        .into_iter()
+        .filter(|(k, _)| k.starts_with(prefix_filter))
+        .collect();
+    let want_filtered: BTreeMap<String, f64> = want
+        .iter()
+        .filter(|(k, _)| k.starts_with(prefix_filter))
+        .map(|(k, v)| (k.clone(), *v))
+        .collect();
+    assert_eq!(got, want_filtered);
+    assert_eq!(peer.bad_lines(), 0.0, "StatsD saw malformed lines");
+}
+
+fn seeded_fake(seed: u64) -> (FakePagerDuty, ExpectedCounts) {
+    let fake = FakePagerDuty::start_blocking(TOKEN);
+    let now = Timestamp::now();
+    let (entries, expected) = synthetic_incidents(
+        80,
+        now - SignedDuration::from_secs(6 * 3600),
+        Duration::from_secs(120),
+        seed,
+    );
+    fake.add_entries(entries);
+    (fake, expected)
+}
+
+#[test]
+fn plain_flavor_counters_equal_the_events() {
+    let (fake, expected) = seeded_fake(21);
+    let peer = StatsdPeer::start();
+    run(ptsd_command(&fake, &peer, &[("PTSD_BACKFILL", "9h")]).arg("--once"));
+    let want = expected_counters(&expected, false);
+    assert_counters(&peer, &want, "ptsd.");
+}
+
+#[test]
+fn dogstatsd_flavor_counters_equal_the_events() {
+    let (fake, expected) = seeded_fake(22);
+    let peer = StatsdPeer::start();
+    run(ptsd_command(
+        &fake,
+        &peer,
+        &[("PTSD_BACKFILL", "9h"), ("PTSD_STATSD_FLAVOR", "dogstatsd")],
+    )
+    .arg("--once"));
+    let want = expected_counters(&expected, true);
+    // Incidents: the (service, urgency) split sums to the incident count.
+    let got = peer.wait_for(&want, Duration::from_secs(10));
+    let incidents: f64 = got
+        .iter()
+        .filter(|(k, _)| k.starts_with("ptsd.incidents;provider=pagerduty;service="))
+        .map(|(_, v)| v)
+        .sum();
+    assert_eq!(incidents, expected.incidents as f64);
+    let got: BTreeMap<String, f64> = got
+        .into_iter()
+        .filter(|(k, _)| k.starts_with("ptsd.") && !k.starts_with("ptsd.incidents;"))
+        .collect();
+    assert_eq!(got, want);
+    assert_eq!(peer.bad_lines(), 0.0, "StatsD saw malformed lines");
+}
+
+fn state_dir(name: &str) -> PathBuf {
+    let d = std::env::temp_dir().join(format!("ptsd-e2e-{name}-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&d);
+    d
+}
+
+fn sigterm(child: &mut Child) {
+    let pid = child.id().to_string();
+    let status = Command::new("kill")
+        .args(["-TERM", &pid])
+        .status()
+        .expect("kill runs");
+    assert!(status.success());
+}
+
+fn wait_exit(child: &mut Child, within: Duration) -> std::process::ExitStatus {
+    let deadline = Instant::now() + within;
+    loop {
+        if let Some(status) = child.try_wait().expect("wait") {
+            return status;
+        }
+        assert!(Instant::now() < deadline, "ptsd did not exit in {within:?}");
+        std::thread::sleep(Duration::from_millis(20));
+    }
+}
+
+/// A steady stream of incidents: trigger + assign + notify + ack by a user, stamped now.
+struct Stream {
+    n: usize,
+    expected: ExpectedCounts,
+}
+
+impl Stream {
+    fn add(&mut self, fake: &FakePagerDuty, count: usize) {
+        let users = [("PU1", "Ada Lovelace"), ("PU2", "Grace Hopper")];
+        for _ in 0..count {
+            let i = self.n;
+            self.n += 1;
+            let at = Timestamp::now();
+            let (uid, uname) = users[i % 2];
+            let inc = Incident::new(&format!("PST{i:05}"), "Checkout API", "high");
+            fake.add_entries(vec![
+                trigger(&format!("RS{i:05}a"), at, &inc),
+                notify(&format!("RS{i:05}b"), at, &inc, uid, uname, "sms"),
+                acknowledge(
+                    &format!("RS{i:05}c"),
+                    at,
+                    &inc,
+                    uid,
+                    uname,
+                    "user_reference",
+                ),
+            ]);
+            self.expected.incidents += 1;
+            *self
+                .expected
+                .incidents_by_urgency
+                .entry("high".into())
+                .or_default() += 1;
+            *self
+                .expected
+                .incidents_by_service
+                .entry("Checkout API".into())
+                .or_default() += 1;
+            *self
+                .expected
+                .notifications
+                .entry((uname.into(), "sms".into()))
+                .or_default() += 1;
+            *self.expected.acks.entry(uname.into()).or_default() += 1;
+        }
+    }
+}
+
+#[test]
+fn events_arriving_across_a_restart_are_counted_exactly_once() {
+    let fake = FakePagerDuty::start_blocking(TOKEN);
+    let peer = StatsdPeer::start();
+    let dir = state_dir("restart");
+    let dir_s = dir.to_str().unwrap().to_string();
+    let env = [
+        ("PTSD_STATE_DIR", dir_s.as_str()),
+        ("PTSD_INTERVAL", "1s"),
+        ("PTSD_LATENESS", "30s"),
+    ];
+    let mut stream = Stream {
+        n: 0,
+        expected: ExpectedCounts::default(),
+    };
+    // Each run's stderr is drained by a thread (a full pipe would block ptsd) and kept.
+    let spawn = || {
+        let mut child = ptsd_command(&fake, &peer, &env)
+            .stdout(Stdio::null())
+            .stderr(Stdio::piped())
+            .spawn()
+            .expect("ptsd starts");
+        let mut pipe = child.stderr.take().unwrap();
+        let reader = std::thread::spawn(move || {
+            let mut s = String::new();
+            std::io::Read::read_to_string(&mut pipe, &mut s).unwrap();
+            s
+        });
+        (child, reader)
+    };
+
+    let (mut first, first_log) = spawn();
+    let polls_seen = |n: usize| {
+        let deadline = Instant::now() + Duration::from_secs(15);
+        let target = fake.requests().len() + n;
+        while fake.requests().len() < target {
+            assert!(Instant::now() < deadline, "ptsd stopped polling");
+            std::thread::sleep(Duration::from_millis(20));
+        }
+    };
+    // The first start counts from the moment it starts: wait for its token check and its
+    // first poll, after which the engine has certainly started.
+    polls_seen(2);
+    for _ in 0..4 {
+        stream.add(&fake, 5);
+        polls_seen(1);
+    }
+    sigterm(&mut first);
+    let status = wait_exit(&mut first, Duration::from_secs(5));
+    assert!(status.success(), "SIGTERM exits 0: {status:?}");
+    // Events keep coming while ptsd is down.
+    stream.add(&fake, 7);
+    std::thread::sleep(Duration::from_millis(300));
+    stream.add(&fake, 3);
+
+    let (mut second, second_log) = spawn();
+    for _ in 0..3 {
+        stream.add(&fake, 4);
+        polls_seen(1);
+    }
+    // Let it read past the last event, then stop it.
+    let want = expected_counters(&stream.expected, false);
+    let got = peer.wait_for(&want, Duration::from_secs(15));
+    sigterm(&mut second);
+    assert!(wait_exit(&mut second, Duration::from_secs(5)).success());
+    let log = first_log.join().unwrap() + &second_log.join().unwrap();
+    assert!(!log.contains(TOKEN), "the token leaked into the log");
+    let got: BTreeMap<String, f64> = got
+        .into_iter()
+        .filter(|(k, _)| k.starts_with("ptsd."))
+        .collect();
+    assert_eq!(got, want, "log:\n{log}");
+    assert!(dir.join("state.json").is_file());
+}
+
+#[test]
+fn a_refused_token_exits_at_start_with_one_line() {
+    let fake = FakePagerDuty::start_blocking("a-different-token");
+    let peer = StatsdPeer::start();
+    let out = ptsd_command(&fake, &peer, &[("RUST_LOG", "off")])
+        .output()
+        .expect("runs");
+    assert!(!out.status.success());
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(err.trim().lines().count(), 1, "{err}");
+    assert!(err.contains("refused the API token"), "{err}");
+    assert!(err.contains("api.eu.pagerduty.com"), "{err}");
+    assert!(!err.contains(TOKEN));
+}
