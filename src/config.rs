@@ -91,9 +91,22 @@ pub struct Args {
     #[arg(long, env = "PTSD_STATE_DIR")]
     pub state_dir: Option<PathBuf>,
 
+    /// Log format on stderr: text, or json (one object per line, for log collectors).
+    #[arg(long, env = "PTSD_LOG_FORMAT", value_enum, default_value = "text")]
+    pub log_format: LogFormat,
+
     /// Seed of the demo feed (same seed, same events).
     #[arg(long, env = "PTSD_DEMO_SEED", default_value_t = 1)]
     pub demo_seed: u64,
+}
+
+/// How log lines are written (`PTSD_LOG_FORMAT`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum LogFormat {
+    /// Human-readable lines (coloured on a terminal).
+    Text,
+    /// One JSON object per line.
+    Json,
 }
 
 /// A configuration problem: the message says what to set.
