@@ -13,14 +13,14 @@
 //! The authorisation header is marked sensitive and is never logged; URLs carry no secrets.
 //! Waiting is plain `tokio::time::sleep`, so dropping the future (shutdown) cancels it at once.
 
-use std::sync::atomic::{AtomicU64, Ordering};
-use std::time::Duration;
+use std::sync::Mutex;
+use std::time::{Duration, Instant};
 
 use reqwest::header::{HeaderMap, HeaderValue, ACCEPT, AUTHORIZATION};
 use reqwest::StatusCode;
 use serde::de::DeserializeOwned;
 
-use super::CollectError;
+use super::{CollectError, RequestStats};
 use crate::config::ConfigError;
 use crate::secret::Secret;
 
@@ -35,6 +35,8 @@ pub struct RetryPolicy {
     pub base_backoff: Duration,
     /// Longest single wait.
     pub max_backoff: Duration,
+    /// Most requests per minute (`PTSD_MAX_REQUESTS_PER_MINUTE`); 0 means no budget.
+    pub max_per_minute: u32,
 }
 
 impl Default for RetryPolicy {
@@ -44,6 +46,7 @@ impl Default for RetryPolicy {
             max_rate_limited_tries: 8,
             base_backoff: Duration::from_millis(500),
             max_backoff: Duration::from_secs(60),
+            max_per_minute: 120,
         }
     }
 }
@@ -53,7 +56,38 @@ pub struct HttpClient {
     provider: &'static str,
     client: reqwest::Client,
     policy: RetryPolicy,
-    requests: AtomicU64,
+    stats: Mutex<RequestStats>,
+    budget: Mutex<Budget>,
+}
+
+/// A token bucket: `per_minute` requests a minute, at most one minute's worth at once.
+struct Budget {
+    per_minute: f64,
+    tokens: f64,
+    last: Instant,
+}
+
+impl Budget {
+    fn new(per_minute: u32) -> Self {
+        Budget {
+            per_minute: f64::from(per_minute),
+            tokens: f64::from(per_minute),
+            last: Instant::now(),
+        }
+    }
+
+    /// Takes one token; returns how long to wait first when there is none.
+    fn take(&mut self) -> Option<Duration> {
+        if self.per_minute <= 0.0 {
+            return None;
+        }
+        let now = Instant::now();
+        let refill = now.duration_since(self.last).as_secs_f64() * self.per_minute / 60.0;
+        self.tokens = (self.tokens + refill).min(self.per_minute);
+        self.last = now;
+        self.tokens -= 1.0;
+        (self.tokens < 0.0).then(|| Duration::from_secs_f64(-self.tokens * 60.0 / self.per_minute))
+    }
 }
 
 /// What went wrong with one attempt.
@@ -101,13 +135,32 @@ impl HttpClient {
             provider,
             client,
             policy,
-            requests: AtomicU64::new(0),
+            stats: Mutex::new(RequestStats::default()),
+            budget: Mutex::new(Budget::new(policy.max_per_minute)),
         })
     }
 
-    /// Requests made since the last call (each try counts).
-    pub fn take_requests(&self) -> u64 {
-        self.requests.swap(0, Ordering::Relaxed)
+    /// The traffic since the last call (each try counts as a request).
+    pub fn take_stats(&self) -> RequestStats {
+        std::mem::take(&mut *self.stats.lock().unwrap_or_else(|p| p.into_inner()))
+    }
+
+    fn count(&self, f: impl FnOnce(&mut RequestStats)) {
+        f(&mut self.stats.lock().unwrap_or_else(|p| p.into_inner()));
+    }
+
+    /// Waits until the request budget allows one more request.
+    async fn spend_budget(&self) {
+        let wait = self.budget.lock().unwrap_or_else(|p| p.into_inner()).take();
+        if let Some(wait) = wait {
+            self.count(|s| s.rate_limit_waits += 1);
+            tracing::debug!(
+                provider = self.provider,
+                wait_ms = wait.as_millis() as u64,
+                "Request budget spent; waiting."
+            );
+            tokio::time::sleep(wait).await;
+        }
     }
 
     /// GETs `url` with `query` and decodes the JSON body as `T`, retrying per the policy.
@@ -137,6 +190,11 @@ impl HttpClient {
                     rate_limited,
                     what,
                 }) => {
+                    if rate_limited {
+                        self.count(|s| s.rate_limit_waits += 1);
+                    } else {
+                        self.count(|s| s.retries += 1);
+                    }
                     let exhausted = if rate_limited {
                         rate_limited_tries += 1;
                         rate_limited_tries >= self.policy.max_rate_limited_tries
@@ -181,20 +239,29 @@ impl HttpClient {
         tries: u32,
     ) -> Result<T, Attempt> {
         let provider = self.provider;
-        self.requests.fetch_add(1, Ordering::Relaxed);
+        self.spend_budget().await;
         let backoff = self.backoff(tries);
         let resp = match self.client.get(url).query(query).send().await {
             Ok(r) => r,
             Err(e) => {
+                self.count(|s| *s.by_status.entry("error").or_default() += 1);
                 return Err(Attempt::Retry {
                     status: None,
                     wait: backoff,
                     rate_limited: false,
                     what: transport_reason(&e),
-                })
+                });
             }
         };
         let status = resp.status();
+        let class = match status.as_u16() {
+            429 => "429",
+            200..=299 => "2xx",
+            300..=399 => "3xx",
+            400..=499 => "4xx",
+            _ => "5xx",
+        };
+        self.count(|s| *s.by_status.entry(class).or_default() += 1);
         if status == StatusCode::TOO_MANY_REQUESTS {
             let wait = rate_limit_wait(resp.headers())
                 .unwrap_or(backoff)
@@ -353,6 +420,17 @@ fn transport_reason(e: &reqwest::Error) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn budget_spreads_requests() {
+        let mut b = Budget::new(60);
+        for _ in 0..60 {
+            assert_eq!(b.take(), None, "a minute's worth at once");
+        }
+        let wait = b.take().expect("then one a second");
+        assert!(wait > Duration::from_millis(900) && wait <= Duration::from_secs(1));
+        assert_eq!(Budget::new(0).take(), None, "0 = no budget");
+    }
 
     #[test]
     fn rate_limit_headers() {

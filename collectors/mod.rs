@@ -52,8 +52,24 @@ pub struct Collected {
     pub events: Vec<Event>,
     /// Provider records that could not be used and were skipped (malformed entries).
     pub skipped: u64,
-    /// HTTP requests made.
-    pub requests: u64,
+}
+
+/// What a collector's HTTP traffic looked like, for ptsd's own metrics.
+#[derive(Debug, Default, Clone, PartialEq, Eq)]
+pub struct RequestStats {
+    /// Requests by status class: `2xx`, `3xx`, `4xx`, `429`, `5xx`, `error` (no answer).
+    pub by_status: std::collections::BTreeMap<&'static str, u64>,
+    /// Tries repeated after a 5xx, a timeout, a connection error or a bad body.
+    pub retries: u64,
+    /// Waits imposed by a 429 or by the request budget.
+    pub rate_limit_waits: u64,
+}
+
+impl RequestStats {
+    /// All requests made.
+    pub fn requests(&self) -> u64 {
+        self.by_status.values().sum()
+    }
 }
 
 /// Why a collector could not read a window.
@@ -130,4 +146,9 @@ pub trait Collector: Send {
     /// # Errors
     /// Any [`CollectError`]; [`CollectError::WindowTooLarge`] asks the engine to split.
     async fn collect(&mut self, window: Window) -> Result<Collected, CollectError>;
+
+    /// The HTTP traffic since the last call (for ptsd's own metrics); none by default.
+    fn take_stats(&mut self) -> RequestStats {
+        RequestStats::default()
+    }
 }

@@ -34,7 +34,7 @@ use jiff::Timestamp;
 use serde::Deserialize;
 
 use super::http::{HttpClient, RetryPolicy};
-use super::{CollectError, Collected, Collector};
+use super::{CollectError, Collected, Collector, RequestStats};
 use crate::config::{Config, ConfigError};
 use crate::event::{Channel, Event, EventKind, Person, Window};
 use crate::schema::UserKey;
@@ -57,7 +57,10 @@ pub fn build(config: &Config) -> Result<Option<Box<dyn Collector>>, ConfigError>
         NAME,
         &auth,
         "application/vnd.pagerduty+json;version=2",
-        RetryPolicy::default(),
+        RetryPolicy {
+            max_per_minute: config.max_requests_per_minute,
+            ..RetryPolicy::default()
+        },
     )?;
     Ok(Some(Box::new(PagerDutyCollector {
         base: config.pagerduty_api_url.clone(),
@@ -352,8 +355,11 @@ impl Collector for PagerDutyCollector {
         if self.want_emails {
             self.load_users().await?;
         }
-        self.http.take_requests();
         Ok(())
+    }
+
+    fn take_stats(&mut self) -> RequestStats {
+        self.http.take_stats()
     }
 
     async fn collect(&mut self, window: Window) -> Result<Collected, CollectError> {
@@ -367,7 +373,6 @@ impl Collector for PagerDutyCollector {
         let asked = Window::new(window.since - margin, window.until + margin);
         loop {
             if offset + PAGE_LIMIT > OFFSET_CAP {
-                out.requests += self.http.take_requests();
                 return Err(CollectError::WindowTooLarge {
                     provider: NAME,
                     total: None,
@@ -381,7 +386,6 @@ impl Collector for PagerDutyCollector {
                     UNAUTHORIZED_HINT,
                 )
                 .await;
-            out.requests += self.http.take_requests();
             let page = match result {
                 Ok(p) => p,
                 Err(CollectError::Refused {
@@ -467,7 +471,6 @@ impl Collector for PagerDutyCollector {
                     }
                 }
             }
-            out.requests += self.http.take_requests();
         }
         Ok(out)
     }

@@ -1,7 +1,7 @@
 //! stdout outputter: one JSON object per line per series per poll.
 //!
 //! Wire format: `{"time":"2026-03-02T03:15:00Z","name":"ptsd.notifications","value":2,
-//! "tags":{"provider":"pagerduty","user":"ada_lovelace","channel":"sms"}}`, always the tagged
+//! "type":"counter","tags":{"provider":"pagerduty","user":"ada_lovelace","channel":"sms"}}`, always the tagged
 //! rendering (tags are fields, so nothing needs folding into names). Ready for `jq` or a
 //! notebook. A closed pipe is an error like any other.
 
@@ -34,6 +34,8 @@ struct JsonLine<'a> {
     time: &'a str,
     name: &'a str,
     value: i64,
+    #[serde(rename = "type")]
+    kind: &'static str,
     tags: Tags<'a>,
 }
 
@@ -56,6 +58,11 @@ pub fn json_lines(prefix: &str, batch: &MetricBatch) -> Vec<String> {
                 time: &time,
                 name: &r.name,
                 value: r.value,
+                kind: match r.kind {
+                    schema::Kind::Counter => "counter",
+                    schema::Kind::Gauge => "gauge",
+                    schema::Kind::Timer => "timer",
+                },
                 tags: Tags(&r.tags),
             })
             .unwrap_or_default()

@@ -8,7 +8,7 @@ use std::collections::BTreeMap;
 use jiff::Timestamp;
 
 use crate::event::Event;
-use crate::schema::{self, Series, UserKey};
+use crate::schema::{self, Kind, Series, UserKey};
 
 /// The aggregated metrics of one poll.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -36,13 +36,28 @@ impl MetricBatch {
             .or_default() += 1;
     }
 
+    /// Adds `value` to a counter series, or sets a gauge or timer series to it.
+    pub fn record(&mut self, series: Series, value: i64) {
+        let kind = series.metric.kind();
+        let slot = self.series.entry(series).or_default();
+        *slot = if kind == Kind::Counter {
+            *slot + value
+        } else {
+            value
+        };
+    }
+
     /// Whether the batch holds no series.
     pub fn is_empty(&self) -> bool {
         self.series.is_empty()
     }
 
-    /// The sum over all series (events counted).
+    /// The sum over the on-call counters (events counted).
     pub fn total(&self) -> i64 {
-        self.series.values().sum()
+        self.series
+            .iter()
+            .filter(|(s, _)| !s.metric.is_self())
+            .map(|(_, v)| v)
+            .sum()
     }
 }

@@ -91,6 +91,10 @@ pub struct Args {
     #[arg(long, env = "PTSD_STATE_DIR")]
     pub state_dir: Option<PathBuf>,
 
+    /// Most API requests per minute, per provider (PagerDuty allows about 960 for the whole account); 0 = no limit.
+    #[arg(long, env = "PTSD_MAX_REQUESTS_PER_MINUTE", default_value_t = 120)]
+    pub max_requests_per_minute: u32,
+
     /// Log format on stderr: text, or json (one object per line, for log collectors).
     #[arg(long, env = "PTSD_LOG_FORMAT", value_enum, default_value = "text")]
     pub log_format: LogFormat,
@@ -133,6 +137,7 @@ pub struct Config {
     pub max_window: Duration,
     pub state_dir: Option<PathBuf>,
     pub demo_seed: u64,
+    pub max_requests_per_minute: u32,
 }
 
 fn duration(var: &str, raw: &str) -> Result<Duration, ConfigError> {
@@ -264,6 +269,7 @@ impl Config {
             max_window,
             state_dir: args.state_dir,
             demo_seed: args.demo_seed,
+            max_requests_per_minute: args.max_requests_per_minute,
         })
     }
 }

@@ -24,11 +24,11 @@ use std::time::{Duration, Instant};
 use jiff::{SignedDuration, Timestamp};
 
 use crate::aggregate::MetricBatch;
-use crate::collectors::{CollectError, Collected, Collector};
+use crate::collectors::{CollectError, Collected, Collector, RequestStats};
 use crate::config::Config;
 use crate::event::Window;
 use crate::outputters::Outputter;
-use crate::schema::UserKey;
+use crate::schema::{self, Metric, UserKey};
 use crate::state::{CollectorState, State, StateError};
 
 /// How far behind now a window ends, so records still being written are left for the next poll.
@@ -157,7 +157,7 @@ enum PollError {
     Incomplete(String),
 }
 
-/// One poll: every collector catches up to `now - SETTLE`.
+/// One poll: every collector catches up to `now - SETTLE`; then ptsd's own metrics are sent.
 async fn poll_all(
     settings: &Settings,
     collectors: &mut [Box<dyn Collector>],
@@ -165,22 +165,27 @@ async fn poll_all(
     state: &mut State,
 ) -> Result<(), PollError> {
     let mut failures = Vec::new();
+    let mut health = MetricBatch::new(Timestamp::now());
     for c in collectors.iter_mut() {
         let name = c.name();
+        let started = Instant::now();
+        let mut stats = RequestStats::default();
+        let mut skipped = 0;
+        let mut ok = true;
         loop {
             let until = Timestamp::now() - SETTLE;
-            let cs = state
-                .collectors
-                .get(name)
-                .expect("every collector has a state entry");
-            if cs.cursor >= until {
+            let cursor = state.collectors[name].cursor;
+            if cursor >= until {
                 break;
             }
-            let chunk_end = (cs.cursor + settings.max_window).min(until);
+            let chunk_end = (cursor + settings.max_window).min(until);
             let behind = until.duration_since(chunk_end);
-            let started = Instant::now();
-            match poll_chunk(settings, c.as_mut(), outputters, state, chunk_end).await {
+            let chunk_started = Instant::now();
+            let result = poll_chunk(settings, c.as_mut(), outputters, state, chunk_end).await;
+            let chunk_stats = c.take_stats();
+            match result {
                 Ok(report) => {
+                    skipped += report.collected.skipped;
                     tracing::info!(
                         provider = name,
                         since = %report.read.since,
@@ -188,32 +193,77 @@ async fn poll_all(
                         entries = report.collected.events.len(),
                         counted = report.counted,
                         skipped = report.collected.skipped,
-                        requests = report.collected.requests,
-                        duration_ms = started.elapsed().as_millis() as u64,
+                        requests = chunk_stats.requests(),
+                        duration_ms = chunk_started.elapsed().as_millis() as u64,
                         behind_s = behind.as_secs(),
                         "Polled."
                     );
                 }
                 Err(ChunkError::State(e)) => return Err(PollError::State(e)),
                 Err(ChunkError::Failed(what)) => {
-                    tracing::error!(provider = name, error = %what, "Poll failed; the same window is read again next time.");
+                    tracing::error!(provider = name, error = %what, requests = chunk_stats.requests(), "Poll failed; the same window is read again next time.");
                     failures.push(format!("{name}: {what}"));
-                    break;
+                    ok = false;
                 }
             }
-            if behind.is_zero() {
+            stats.retries += chunk_stats.retries;
+            stats.rate_limit_waits += chunk_stats.rate_limit_waits;
+            for (class, n) in chunk_stats.by_status {
+                *stats.by_status.entry(class).or_default() += n;
+            }
+            if !ok || behind.is_zero() {
                 break;
             }
         }
+        record_health(&mut health, name, ok, &stats, skipped, started, state);
     }
     if let Some(dir) = &settings.state_dir {
         state.save(dir).map_err(PollError::State)?;
+    }
+    // ptsd's own metrics are best effort: they never hold back the cursor.
+    for o in outputters.iter_mut() {
+        if let Err(e) = o.write(&health) {
+            tracing::warn!(sink = o.name(), error = %e, "Could not send ptsd's own metrics.");
+        }
     }
     if failures.is_empty() {
         Ok(())
     } else {
         Err(PollError::Incomplete(failures.join("; ")))
     }
+}
+
+/// Adds one collector's poll to ptsd's own metrics.
+fn record_health(
+    health: &mut MetricBatch,
+    provider: &str,
+    ok: bool,
+    stats: &RequestStats,
+    skipped: u64,
+    started: Instant,
+    state: &State,
+) {
+    let series = |m, detail| schema::self_series(m, provider, detail);
+    let outcome = if ok { "ok" } else { "failed" };
+    health.record(series(Metric::Polls, Some(outcome)), 1);
+    for (class, n) in &stats.by_status {
+        health.record(series(Metric::ApiRequests, Some(class)), *n as i64);
+    }
+    for (metric, n) in [
+        (Metric::Retries, stats.retries),
+        (Metric::RateLimitWaits, stats.rate_limit_waits),
+        (Metric::EntriesSkipped, skipped),
+    ] {
+        if n > 0 {
+            health.record(series(metric, None), n as i64);
+        }
+    }
+    health.record(
+        series(Metric::PollDuration, None),
+        started.elapsed().as_millis() as i64,
+    );
+    let lag = Timestamp::now().duration_since(state.collectors[provider].cursor);
+    health.record(series(Metric::CursorLag, None), lag.as_secs().max(0));
 }
 
 enum ChunkError {
@@ -295,7 +345,6 @@ async fn collect_split(
             Ok(part) => {
                 out.events.extend(part.events);
                 out.skipped += part.skipped;
-                out.requests += part.requests;
             }
             Err(CollectError::WindowTooLarge { provider, total }) => {
                 let parts = total.map_or(2, |t| t.div_ceil(SPLIT_TARGET).max(2));

@@ -35,7 +35,18 @@ pub enum Flavor {
     Dogstatsd,
 }
 
-/// Every metric ptsd emits.
+/// What a metric's value means on the wire.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Kind {
+    /// Summed per poll, sent as `|c`.
+    Counter,
+    /// The latest value, sent as `|g`.
+    Gauge,
+    /// A duration in milliseconds, sent as `|ms`.
+    Timer,
+}
+
+/// Every metric ptsd emits: the on-call metrics, then ptsd's own health (`ptsd.*`).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
 pub enum Metric {
     Incidents,
@@ -44,20 +55,41 @@ pub enum Metric {
     Assignments,
     Escalations,
     Resolves,
+    /// Polls of one collector, by `outcome` (`ok`, `failed`).
+    Polls,
+    /// HTTP requests to the provider, by `status` class (`2xx`, `4xx`, `429`, `5xx`, `error`).
+    ApiRequests,
+    /// Requests tried again after a 5xx, a timeout, a connection error or a bad body.
+    Retries,
+    /// Waits imposed by a 429 or by the request budget.
+    RateLimitWaits,
+    /// Provider records skipped because they were malformed.
+    EntriesSkipped,
+    /// How long a poll took, in milliseconds.
+    PollDuration,
+    /// How far the cursor is behind now, in seconds.
+    CursorLag,
 }
 
 impl Metric {
     /// Every metric, in catalogue order.
-    pub const ALL: [Metric; 6] = [
+    pub const ALL: [Metric; 13] = [
         Metric::Incidents,
         Metric::Notifications,
         Metric::Acknowledgements,
         Metric::Assignments,
         Metric::Escalations,
         Metric::Resolves,
+        Metric::Polls,
+        Metric::ApiRequests,
+        Metric::Retries,
+        Metric::RateLimitWaits,
+        Metric::EntriesSkipped,
+        Metric::PollDuration,
+        Metric::CursorLag,
     ];
 
-    /// The metric's name segment (tagged name is `{prefix}.{name}`).
+    /// The metric's name (tagged name is `{prefix}.{name}`).
     pub fn name(self) -> &'static str {
         match self {
             Metric::Incidents => "incidents",
@@ -66,7 +98,28 @@ impl Metric {
             Metric::Assignments => "assignments",
             Metric::Escalations => "escalations",
             Metric::Resolves => "resolves",
+            Metric::Polls => "ptsd.polls",
+            Metric::ApiRequests => "ptsd.api_requests",
+            Metric::Retries => "ptsd.retries",
+            Metric::RateLimitWaits => "ptsd.rate_limit_waits",
+            Metric::EntriesSkipped => "ptsd.entries_skipped",
+            Metric::PollDuration => "ptsd.poll_duration",
+            Metric::CursorLag => "ptsd.cursor_lag",
         }
+    }
+
+    /// How the value is sent.
+    pub fn kind(self) -> Kind {
+        match self {
+            Metric::PollDuration => Kind::Timer,
+            Metric::CursorLag => Kind::Gauge,
+            _ => Kind::Counter,
+        }
+    }
+
+    /// Whether this is one of ptsd's own health metrics.
+    pub fn is_self(self) -> bool {
+        self.name().starts_with("ptsd.")
     }
 }
 
@@ -78,6 +131,8 @@ pub enum Tag {
     Channel,
     Service,
     Urgency,
+    Status,
+    Outcome,
 }
 
 impl Tag {
@@ -89,6 +144,8 @@ impl Tag {
             Tag::Channel => "channel",
             Tag::Service => "service",
             Tag::Urgency => "urgency",
+            Tag::Status => "status",
+            Tag::Outcome => "outcome",
         }
     }
 }
@@ -101,6 +158,7 @@ pub struct Series {
 }
 
 impl Series {
+    /// A series; tag values must already be sanitised.
     fn new(metric: Metric, mut tags: Vec<(Tag, String)>) -> Self {
         tags.sort_by_key(|(t, _)| *t);
         Series { metric, tags }
@@ -130,6 +188,20 @@ pub const CATALOGUE: &[&str] = &[
     "{prefix}.assignments",
     "{prefix}.escalations",
     "{prefix}.resolves",
+    "{prefix}.ptsd.{provider}.polls.{outcome}",
+    "{prefix}.ptsd.{provider}.api_requests.{status}",
+    "{prefix}.ptsd.{provider}.retries",
+    "{prefix}.ptsd.{provider}.rate_limit_waits",
+    "{prefix}.ptsd.{provider}.entries_skipped",
+    "{prefix}.ptsd.{provider}.poll_duration",
+    "{prefix}.ptsd.{provider}.cursor_lag",
+    "{prefix}.ptsd.polls",
+    "{prefix}.ptsd.api_requests",
+    "{prefix}.ptsd.retries",
+    "{prefix}.ptsd.rate_limit_waits",
+    "{prefix}.ptsd.entries_skipped",
+    "{prefix}.ptsd.poll_duration",
+    "{prefix}.ptsd.cursor_lag",
 ];
 
 /// Longest sanitised value, in bytes; longer names are cut (StatsD lines must fit a datagram).
@@ -183,6 +255,20 @@ pub fn person_value(person: &Person, key: UserKey) -> String {
     }
 }
 
+/// A series of ptsd's own health for `provider`, with an optional `status` or `outcome` tag.
+pub fn self_series(metric: Metric, provider: &str, detail: Option<&str>) -> Series {
+    let mut tags = vec![(Tag::Provider, sanitize(provider, true))];
+    if let Some(d) = detail {
+        let tag = if metric == Metric::Polls {
+            Tag::Outcome
+        } else {
+            Tag::Status
+        };
+        tags.push((tag, sanitize(d, true)));
+    }
+    Series::new(metric, tags)
+}
+
 /// The series an event counts towards.
 pub fn series_for(event: &Event, provider: &str, user_key: UserKey) -> Series {
     let provider = (Tag::Provider, sanitize(provider, true));
@@ -219,6 +305,7 @@ pub struct Rendered {
     pub name: String,
     pub tags: Vec<(&'static str, String)>,
     pub value: i64,
+    pub kind: Kind,
 }
 
 /// Renders aggregated series in the tagged flavor: `{prefix}.{metric}` plus tags.
@@ -229,18 +316,28 @@ pub fn render_tagged(prefix: &str, series: &BTreeMap<Series, i64>) -> Vec<Render
             name: format!("{prefix}.{}", s.metric.name()),
             tags: s.tags.iter().map(|(t, v)| (t.key(), v.clone())).collect(),
             value: *v,
+            kind: s.metric.kind(),
         })
         .collect()
 }
 
 /// Renders aggregated series in the plain flavor: every tag folded into a dotted name. Series
-/// that fold into the same name are summed, so each name appears once.
+/// that fold into the same name are summed (counters) or the last one kept, so each name
+/// appears once.
 pub fn render_plain(prefix: &str, series: &BTreeMap<Series, i64>) -> Vec<Rendered> {
-    let mut out: BTreeMap<String, i64> = BTreeMap::new();
+    let mut out: BTreeMap<String, (i64, Kind)> = BTreeMap::new();
     for (s, v) in series {
         let provider = s.tag(Tag::Provider).unwrap_or("unknown");
         let base = format!("{prefix}.{provider}");
         let names = match s.metric {
+            m if m.is_self() => {
+                let short = m.name().trim_start_matches("ptsd.");
+                let mut name = format!("{prefix}.ptsd.{provider}.{short}");
+                if let Some(d) = s.tag(Tag::Outcome).or(s.tag(Tag::Status)) {
+                    name = format!("{name}.{d}");
+                }
+                vec![name]
+            }
             Metric::Incidents => vec![
                 format!("{base}.incidents.{}", s.tag(Tag::Urgency).unwrap_or("none")),
                 format!(
@@ -259,15 +356,22 @@ pub fn render_plain(prefix: &str, series: &BTreeMap<Series, i64>) -> Vec<Rendere
                 m.name()
             )],
         };
+        let kind = s.metric.kind();
         for name in names {
-            *out.entry(name).or_default() += v;
+            let slot = out.entry(name).or_insert((0, kind));
+            slot.0 = if kind == Kind::Counter {
+                slot.0 + v
+            } else {
+                *v
+            };
         }
     }
     out.into_iter()
-        .map(|(name, value)| Rendered {
+        .map(|(name, (value, kind))| Rendered {
             name,
             tags: Vec::new(),
             value,
+            kind,
         })
         .collect()
 }
@@ -405,10 +509,13 @@ mod tests {
         for m in Metric::ALL {
             let tagged = format!("{{prefix}}.{}", m.name());
             assert!(CATALOGUE.contains(&tagged.as_str()), "{tagged}");
+            let short = m.name().trim_start_matches("ptsd.");
             assert!(
                 CATALOGUE
                     .iter()
-                    .any(|n| n.starts_with("{prefix}.{provider}") && n.contains(m.name())),
+                    .any(|n| (n.starts_with("{prefix}.{provider}")
+                        || n.starts_with("{prefix}.ptsd.{provider}"))
+                        && n.contains(short)),
                 "{m:?}"
             );
         }

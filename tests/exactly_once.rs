@@ -35,7 +35,7 @@ fn state_dir(name: &str) -> PathBuf {
 fn ptsd_counters(peer: &StatsdPeer, want: &BTreeMap<String, f64>) -> BTreeMap<String, f64> {
     peer.wait_for(want, Duration::from_secs(10))
         .into_iter()
-        .filter(|(k, _)| k.starts_with("ptsd."))
+        .filter(|(k, _)| k.starts_with("ptsd.") && !k.starts_with("ptsd.ptsd."))
         .collect()
 }
 

@@ -91,7 +91,7 @@ fn assert_counters(peer: &StatsdPeer, want: &BTreeMap<String, f64>, prefix_filte
     let got = peer.wait_for(want, Duration::from_secs(10));
     let got: BTreeMap<String, f64> = got
         .into_iter()
-        .filter(|(k, _)| k.starts_with(prefix_filter))
+        .filter(|(k, _)| k.starts_with(prefix_filter) && !k.starts_with("ptsd.ptsd."))
         .collect();
     let want_filtered: BTreeMap<String, f64> = want
         .iter()
@@ -122,6 +122,65 @@ fn plain_flavor_counters_equal_the_events() {
     run(ptsd_command(&fake, &peer, &[("PTSD_BACKFILL", "9h")]).arg("--once"));
     let want = expected_counters(&expected, false);
     assert_counters(&peer, &want, "ptsd.");
+    // ptsd's own metrics came along: one successful poll, its requests all 2xx.
+    let own = peer.counters();
+    assert_eq!(
+        own.get("ptsd.ptsd.pagerduty.polls.ok"),
+        Some(&1.0),
+        "{own:?}"
+    );
+    let requests = fake.requests().len() as f64;
+    assert_eq!(
+        own.get("ptsd.ptsd.pagerduty.api_requests.2xx"),
+        Some(&requests),
+        "every request, the start-up check included"
+    );
+}
+
+#[test]
+fn a_statsd_agent_that_is_down_gets_everything_once_it_is_back() {
+    let fake = FakePagerDuty::start_blocking(TOKEN);
+    let port = free_udp_port();
+    let dir = state_dir("agent-down");
+    let mut cmd = Command::new(env!("CARGO_BIN_EXE_ptsd"));
+    cmd.env_clear()
+        .env("PATH", std::env::var("PATH").unwrap_or_default())
+        .env("PDTOKEN", TOKEN)
+        .env("PAGERDUTY_API_URL", &fake.url)
+        .env("STATSD_PORT", port.to_string())
+        .env("PTSD_STATE_DIR", &dir)
+        .env("PTSD_INTERVAL", "1s")
+        .env("RUST_LOG", "warn")
+        .stdout(Stdio::null())
+        .stderr(Stdio::null());
+    let mut child = cmd.spawn().expect("ptsd starts");
+    let wait_requests = |n: usize| {
+        let deadline = Instant::now() + Duration::from_secs(15);
+        let target = fake.requests().len() + n;
+        while fake.requests().len() < target {
+            assert!(Instant::now() < deadline, "ptsd stopped polling");
+            std::thread::sleep(Duration::from_millis(10));
+        }
+    };
+    wait_requests(2);
+    let mut stream = Stream {
+        n: 0,
+        expected: ExpectedCounts::default(),
+    };
+    stream.add(&fake, 6);
+    // Several polls read the events while nothing listens on the port.
+    wait_requests(4);
+    let peer = StatsdPeer::start_on(port);
+    stream.add(&fake, 3);
+    let want = expected_counters(&stream.expected, false);
+    let got: BTreeMap<String, f64> = peer
+        .wait_for(&want, Duration::from_secs(15))
+        .into_iter()
+        .filter(|(k, _)| k.starts_with("ptsd.") && !k.starts_with("ptsd.ptsd."))
+        .collect();
+    sigterm(&mut child);
+    assert!(wait_exit(&mut child, Duration::from_secs(5)).success());
+    assert_eq!(got, want);
 }
 
 #[test]
@@ -145,7 +204,11 @@ fn dogstatsd_flavor_counters_equal_the_events() {
     assert_eq!(incidents, expected.incidents as f64);
     let got: BTreeMap<String, f64> = got
         .into_iter()
-        .filter(|(k, _)| k.starts_with("ptsd.") && !k.starts_with("ptsd.incidents;"))
+        .filter(|(k, _)| {
+            k.starts_with("ptsd.")
+                && !k.starts_with("ptsd.incidents;")
+                && !k.starts_with("ptsd.ptsd.")
+        })
         .collect();
     assert_eq!(got, want);
     assert_eq!(peer.bad_lines(), 0.0, "StatsD saw malformed lines");
@@ -294,7 +357,7 @@ fn events_arriving_across_a_restart_are_counted_exactly_once() {
     assert!(!log.contains(TOKEN), "the token leaked into the log");
     let got: BTreeMap<String, f64> = got
         .into_iter()
-        .filter(|(k, _)| k.starts_with("ptsd."))
+        .filter(|(k, _)| k.starts_with("ptsd.") && !k.starts_with("ptsd.ptsd."))
         .collect();
     assert_eq!(got, want, "log:\n{log}");
     assert!(dir.join("state.json").is_file());

@@ -43,7 +43,8 @@ fn free_tcp_port() -> u16 {
         .port()
 }
 
-fn free_udp_port() -> u16 {
+/// A UDP port that was free a moment ago (bound to port 0, then released).
+pub fn free_udp_port() -> u16 {
     UdpSocket::bind("127.0.0.1:0")
         .and_then(|s| s.local_addr())
         .expect("cannot bind a UDP port on 127.0.0.1")
@@ -66,10 +67,20 @@ impl StatsdPeer {
     /// bound. Retries with new ports if a port was taken in between; panics with the statsd log
     /// if it cannot start.
     pub fn start() -> StatsdPeer {
+        Self::start_with(None)
+    }
+
+    /// Starts statsd listening on UDP `udp_port` (for tests where the daemon was already
+    /// sending to that port before StatsD came up).
+    pub fn start_on(udp_port: u16) -> StatsdPeer {
+        Self::start_with(Some(udp_port))
+    }
+
+    fn start_with(udp_port: Option<u16>) -> StatsdPeer {
         let script = stats_js();
         let mut last_error = String::new();
         for _attempt in 0..3 {
-            match Self::try_start(&script) {
+            match Self::try_start(&script, udp_port) {
                 Ok(peer) => return peer,
                 Err(e) => last_error = e,
             }
@@ -77,8 +88,8 @@ impl StatsdPeer {
         panic!("StatsD test peer did not start after 3 attempts:\n{last_error}");
     }
 
-    fn try_start(script: &Path) -> Result<StatsdPeer, String> {
-        let udp_port = free_udp_port();
+    fn try_start(script: &Path, udp_port: Option<u16>) -> Result<StatsdPeer, String> {
+        let udp_port = udp_port.unwrap_or_else(free_udp_port);
         let mut mgmt_port = free_tcp_port();
         while mgmt_port == udp_port {
             mgmt_port = free_tcp_port();
