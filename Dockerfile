@@ -24,4 +24,7 @@ COPY --from=build /ptsd /usr/local/bin/ptsd
 ENV STATSD_HOST=127.0.0.1
 # The image's "nonroot" user, numerically: Kubernetes runAsNonRoot can only verify a numeric UID.
 USER 65532:65532
+# `ptsd health` reads the status file the daemon writes after every poll: no shell, no curl.
+HEALTHCHECK --interval=60s --timeout=5s --start-period=120s \
+  CMD ["/usr/local/bin/ptsd", "health"]
 ENTRYPOINT ["/usr/local/bin/ptsd"]

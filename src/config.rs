@@ -23,6 +23,10 @@ use crate::secret::Secret;
     after_help = "Every option can also be set by the environment variable shown. Durations are humantime: 30s, 5m, 1h30m."
 )]
 pub struct Args {
+    /// `health`: exit 0 when the last poll succeeded recently (for container health checks).
+    #[command(subcommand)]
+    pub command: Option<Command>,
+
     /// Run on the embedded demo feed (no token needed); prints to stdout unless PTSD_OUTPUTS is set.
     #[arg(long, env = "PTSD_DEMO")]
     pub demo: bool,
@@ -68,7 +72,7 @@ pub struct Args {
     pub prefix: String,
 
     /// Poll interval [default: 1m; 5s with --demo].
-    #[arg(long, env = "PTSD_INTERVAL")]
+    #[arg(long, env = "PTSD_INTERVAL", global = true)]
     pub interval: Option<String>,
 
     /// How a user appears in metrics: name, email or id.
@@ -88,7 +92,7 @@ pub struct Args {
     pub max_window: String,
 
     /// Directory for the cursor and recently counted ids; without it a restart loses the gap.
-    #[arg(long, env = "PTSD_STATE_DIR")]
+    #[arg(long, env = "PTSD_STATE_DIR", global = true)]
     pub state_dir: Option<PathBuf>,
 
     /// Most API requests per minute, per provider (PagerDuty allows about 960 for the whole account); 0 = no limit.
@@ -102,6 +106,14 @@ pub struct Args {
     /// Seed of the demo feed (same seed, same events).
     #[arg(long, env = "PTSD_DEMO_SEED", default_value_t = 1)]
     pub demo_seed: u64,
+}
+
+/// What to run instead of the daemon.
+#[derive(clap::Subcommand, Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Command {
+    /// Exit 0 when the running daemon's last successful poll is recent (reads the status file
+    /// in PTSD_STATE_DIR, or in the temp dir without one); for Docker HEALTHCHECK.
+    Health,
 }
 
 /// How log lines are written (`PTSD_LOG_FORMAT`).

@@ -109,6 +109,7 @@ pub async fn run(
             .or_insert_with(|| CollectorState::starting_at(start - settings.backfill));
     }
 
+    let status_path = crate::health::status_path(settings.state_dir.as_deref());
     tokio::pin!(shutdown);
     let mut ticker = tokio::time::interval(settings.interval);
     ticker.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
@@ -128,6 +129,7 @@ pub async fn run(
             }
             outcome = poll => outcome,
         };
+        crate::health::record(&status_path, outcome.is_ok());
         match outcome {
             Ok(()) => {}
             Err(PollError::State(e)) => {

@@ -32,6 +32,7 @@ pub mod aggregate;
 pub mod config;
 pub mod engine;
 pub mod event;
+pub mod health;
 pub mod schema;
 pub mod secret;
 pub mod state;

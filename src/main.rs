@@ -7,7 +7,7 @@ use std::io::IsTerminal;
 use std::process::ExitCode;
 
 use clap::Parser;
-use ptsd::config::{Args, Config, LogFormat};
+use ptsd::config::{Args, Command, Config, LogFormat};
 use ptsd::{collectors, engine, outputters};
 
 #[tokio::main]
@@ -32,7 +32,13 @@ async fn main() -> ExitCode {
 }
 
 async fn run(args: Args) -> Result<(), Box<dyn std::error::Error>> {
+    let health = args.command == Some(Command::Health);
     let config = Config::from_args(args)?;
+    if health {
+        let path = ptsd::health::status_path(config.state_dir.as_deref());
+        println!("{}", ptsd::health::check(&path, config.interval)?);
+        return Ok(());
+    }
     let mut collectors = collectors::build_all(&config)?;
     let outputters = outputters::build_all(&config)?;
     for c in &mut collectors {

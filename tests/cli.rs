@@ -148,3 +148,22 @@ fn demo_once_prints_json_lines() {
     }
     assert!(lines.iter().any(|l| l["name"] == "ptsd.notifications"));
 }
+
+#[test]
+fn health_follows_the_daemons_status_file() {
+    let dir = std::env::temp_dir().join(format!("ptsd-cli-health-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    std::fs::create_dir_all(&dir).unwrap();
+    let d = dir.to_str().unwrap();
+    let before = ptsd(&["health"], &[("PTSD_STATE_DIR", d)]);
+    assert!(!before.status.success(), "no poll yet: unhealthy");
+    assert_eq!(stderr(&before).trim().lines().count(), 1);
+    let run = ptsd(
+        &["--demo", "--once"],
+        &[("PTSD_STATE_DIR", d), ("RUST_LOG", "off")],
+    );
+    assert!(run.status.success(), "{}", stderr(&run));
+    let after = ptsd(&["health", "--state-dir", d], &[]);
+    assert!(after.status.success(), "{}", stderr(&after));
+    assert!(String::from_utf8_lossy(&after.stdout).starts_with("healthy"));
+}

@@ -1,0 +1,118 @@
+//! `ptsd health`: a container health check that needs no shell, curl or open port.
+//!
+//! After every poll the engine writes a small status file: `status.json` in `PTSD_STATE_DIR`,
+//! or `ptsd-status.json` in the system temp dir when no state dir is set. `ptsd health` reads
+//! it and exits 0 when the last fully successful poll is recent: within three intervals plus
+//! 30 seconds (a poll may be slow, and one failed poll alone is not an emergency).
+
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use jiff::{SignedDuration, Timestamp};
+use serde::{Deserialize, Serialize};
+
+/// What the last polls looked like.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Status {
+    /// When the last poll ended.
+    pub last_poll: Timestamp,
+    /// When the last poll in which every collector and outputter succeeded ended.
+    pub last_success: Option<Timestamp>,
+}
+
+/// Where the status file lives.
+pub fn status_path(state_dir: Option<&Path>) -> PathBuf {
+    match state_dir {
+        Some(dir) => dir.join("status.json"),
+        None => std::env::temp_dir().join("ptsd-status.json"),
+    }
+}
+
+/// Records a poll's outcome (best effort: a status file that cannot be written is logged).
+pub fn record(path: &Path, ok: bool) {
+    let previous = read(path).ok().and_then(|s| s.last_success);
+    let now = Timestamp::now();
+    let status = Status {
+        last_poll: now,
+        last_success: if ok { Some(now) } else { previous },
+    };
+    let tmp = path.with_extension("json.tmp");
+    let result = serde_json::to_vec(&status)
+        .map_err(std::io::Error::other)
+        .and_then(|bytes| std::fs::write(&tmp, bytes))
+        .and_then(|()| std::fs::rename(&tmp, path));
+    if let Err(e) = result {
+        tracing::warn!(path = %path.display(), error = %e, "Cannot write the health status file.");
+    }
+}
+
+fn read(path: &Path) -> Result<Status, String> {
+    let bytes = std::fs::read(path).map_err(|e| {
+        format!(
+            "no status at {} ({e}); is ptsd running with the same PTSD_STATE_DIR?",
+            path.display()
+        )
+    })?;
+    serde_json::from_slice(&bytes)
+        .map_err(|e| format!("the status file {} is unreadable ({e})", path.display()))
+}
+
+/// Checks the status at `path` for a daemon polling every `interval`.
+///
+/// # Errors
+/// A one-line reason when ptsd is not healthy.
+pub fn check(path: &Path, interval: Duration) -> Result<String, String> {
+    let status = read(path)?;
+    let allowed = SignedDuration::try_from(interval.saturating_mul(3))
+        .unwrap_or(SignedDuration::MAX)
+        + SignedDuration::from_secs(30);
+    let now = Timestamp::now();
+    match status.last_success {
+        Some(t) if now.duration_since(t) <= allowed => Ok(format!(
+            "healthy: last successful poll {}s ago",
+            now.duration_since(t).as_secs()
+        )),
+        Some(t) => Err(format!(
+            "unhealthy: last successful poll {}s ago (allowed {}s); see ptsd's log",
+            now.duration_since(t).as_secs(),
+            allowed.as_secs()
+        )),
+        None => Err("unhealthy: no poll has succeeded yet; see ptsd's log".into()),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn healthy_then_stale() {
+        let dir = std::env::temp_dir().join(format!("ptsd-health-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let path = status_path(Some(&dir));
+        let _ = std::fs::remove_file(&path);
+        assert!(
+            check(&path, Duration::from_secs(60)).is_err(),
+            "no file yet"
+        );
+        record(&path, false);
+        assert!(
+            check(&path, Duration::from_secs(60)).is_err(),
+            "never succeeded"
+        );
+        record(&path, true);
+        assert!(check(&path, Duration::from_secs(60)).is_ok());
+        record(&path, false);
+        assert!(
+            check(&path, Duration::from_secs(60)).is_ok(),
+            "one failure is fine"
+        );
+        let old = Status {
+            last_poll: Timestamp::now(),
+            last_success: Some(Timestamp::now() - SignedDuration::from_secs(3600)),
+        };
+        std::fs::write(&path, serde_json::to_vec(&old).unwrap()).unwrap();
+        let e = check(&path, Duration::from_secs(60)).unwrap_err();
+        assert!(e.contains("allowed 210s"), "{e}");
+    }
+}
