@@ -416,16 +416,10 @@ impl Collector for PagerDutyCollector {
                             tracing::debug!(provider = NAME, id = %id, at = %at, "Entry outside the window asked for; ignored.");
                             continue;
                         }
-                        for kind in kinds {
+                        for mut kind in kinds {
                             if self.want_emails {
-                                if let EventKind::Notified { user, .. }
-                                | EventKind::Acknowledged { user }
-                                | EventKind::Assigned { user }
-                                | EventKind::Escalated { user }
-                                | EventKind::Resolved { user } = &kind
-                                {
-                                    unknown_user |= user.email.is_none();
-                                }
+                                unknown_user |=
+                                    kind.person_mut().is_some_and(|p| p.email.is_none());
                             }
                             out.events.push(Event {
                                 record_id: id.clone(),
@@ -458,16 +452,9 @@ impl Collector for PagerDutyCollector {
         if unknown_user {
             // A user we have no e-mail for: refresh the directory once and fill it in.
             if self.load_users().await.is_ok() {
-                for e in &mut out.events {
-                    if let EventKind::Notified { user, .. }
-                    | EventKind::Acknowledged { user }
-                    | EventKind::Assigned { user }
-                    | EventKind::Escalated { user }
-                    | EventKind::Resolved { user } = &mut e.kind
-                    {
-                        if user.email.is_none() {
-                            user.email = self.emails.get(&user.id).cloned();
-                        }
+                for user in out.events.iter_mut().filter_map(|e| e.kind.person_mut()) {
+                    if user.email.is_none() {
+                        user.email = self.emails.get(&user.id).cloned();
                     }
                 }
             }

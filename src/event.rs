@@ -118,6 +118,20 @@ pub enum EventKind {
     Resolved { user: Person },
 }
 
+impl EventKind {
+    /// The person the event is about, if it is about one.
+    pub fn person_mut(&mut self) -> Option<&mut Person> {
+        match self {
+            EventKind::Triggered { .. } => None,
+            EventKind::Notified { user, .. }
+            | EventKind::Acknowledged { user }
+            | EventKind::Assigned { user }
+            | EventKind::Escalated { user }
+            | EventKind::Resolved { user } => Some(user),
+        }
+    }
+}
+
 /// One normalised on-call event.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Event {

@@ -324,3 +324,36 @@ async fn late_entries_are_counted_once_on_a_later_poll() {
     );
     assert!(capture.0.lock().unwrap().len() >= 2, "counted on two polls");
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn user_key_email_reads_the_user_directory() {
+    let fake = FakePagerDuty::start(TOKEN).await;
+    fake.add_users(synthetic_users());
+    let now = Timestamp::now();
+    let (entries, expected) = synthetic_incidents(
+        20,
+        now - SignedDuration::from_secs(4 * 3600),
+        Duration::from_secs(60),
+        9,
+    );
+    fake.add_entries(entries);
+    let cfg = config(
+        &fake,
+        &["--once", "--backfill", "5h", "--user-key", "email"],
+    );
+    let capture = run_once(&cfg).await;
+    let totals = capture.plain_totals();
+    for (name, n) in &expected.acks {
+        let email = SYNTHETIC_USERS
+            .iter()
+            .find(|u| u.1 == name)
+            .map(|u| u.2)
+            .expect("a synthetic user");
+        let key = format!(
+            "ptsd.pagerduty.users.{}.acknowledgements",
+            schema::sanitize(email, true)
+        );
+        assert_eq!(totals.get(&key), Some(&(*n as i64)), "{key} in {totals:?}");
+    }
+    assert!(fake.requests().iter().any(|r| r.path == "/users"));
+}
