@@ -152,12 +152,21 @@ pub struct Config {
     pub max_requests_per_minute: u32,
 }
 
+/// The longest duration accepted anywhere (ten years): beyond it, time arithmetic overflows.
+const LONGEST: Duration = Duration::from_secs(10 * 366 * 24 * 3600);
+
 fn duration(var: &str, raw: &str) -> Result<Duration, ConfigError> {
-    humantime::parse_duration(raw.trim()).map_err(|e| {
+    let d = humantime::parse_duration(raw.trim()).map_err(|e| {
         ConfigError(format!(
             "{var}={raw:?} is not a duration ({e}); set it to e.g. 30s, 5m or 1h"
         ))
-    })
+    })?;
+    if d > LONGEST {
+        return Err(ConfigError(format!(
+            "{var}={raw:?} is longer than ten years; set it to e.g. 30s, 5m or 1h"
+        )));
+    }
+    Ok(d)
 }
 
 /// Reads a secret from `value` or from the file at `file`; both set is an error.
@@ -326,6 +335,12 @@ mod tests {
         let c = parse(&[]).unwrap();
         assert_eq!(c.outputs, ["statsd"]);
         assert_eq!(c.interval, Duration::from_secs(60));
+    }
+
+    #[test]
+    fn absurd_durations_are_refused() {
+        let e = parse(&["--lateness", "100000years"]).unwrap_err().to_string();
+        assert!(e.starts_with("PTSD_LATENESS="), "{e}");
     }
 
     #[test]

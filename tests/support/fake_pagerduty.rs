@@ -63,6 +63,9 @@ pub enum Fault {
     Status429 { reset_secs: u64 },
     /// HTTP 500 with body `{"error":{"message":"Internal Server Error"}}`.
     Status500,
+    /// HTTP 401 with body `{"error":{"message":"Authentication failed","code":2006}}`, whatever
+    /// the `Authorization` header (a token revoked, or PagerDuty's auth briefly failing).
+    Status401,
     /// HTTP 200 whose body is the first half of the normal JSON body (invalid JSON).
     Truncated,
     /// Wait this long, then answer normally.
@@ -371,6 +374,12 @@ async fn handle(
             StatusCode::INTERNAL_SERVER_ERROR,
             "Internal Server Error",
             None,
+            &[],
+        ),
+        Some(Fault::Status401) => Reply::error(
+            StatusCode::UNAUTHORIZED,
+            "Authentication failed",
+            Some(2006),
             &[],
         ),
         _ => {
