@@ -339,7 +339,9 @@ mod tests {
 
     #[test]
     fn absurd_durations_are_refused() {
-        let e = parse(&["--lateness", "100000years"]).unwrap_err().to_string();
+        let e = parse(&["--lateness", "100000years"])
+            .unwrap_err()
+            .to_string();
         assert!(e.starts_with("PTSD_LATENESS="), "{e}");
     }
 

@@ -42,8 +42,15 @@ async fn run(args: Args) -> Result<(), Box<dyn std::error::Error>> {
     let mut collectors = collectors::build_all(&config)?;
     let outputters = outputters::build_all(&config)?;
     for c in &mut collectors {
-        c.check().await?;
-        tracing::info!(provider = c.name(), "Collector ready.");
+        match c.check().await {
+            Ok(()) => tracing::info!(provider = c.name(), "Collector ready."),
+            // A refused token will not get better: stop now, with one line.
+            Err(e) if e.is_fatal() => return Err(e.into()),
+            // Bad weather at start (5xx, network): the engine keeps trying every poll.
+            Err(e) => {
+                tracing::warn!(provider = c.name(), error = %e, "Provider not reachable at start; polling anyway.")
+            }
+        }
     }
     engine::run(
         engine::Settings::from_config(&config),

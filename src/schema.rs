@@ -242,7 +242,8 @@ pub fn sanitize(raw: &str, lowercase: bool) -> String {
 }
 
 /// The metric value for a person, chosen by `key`, falling back to the id when the provider
-/// did not give the name or e-mail.
+/// did not give the name or e-mail, or when nothing of it survives sanitising (a name written
+/// only in non-Latin script), so that two such people never share a series.
 pub fn person_value(person: &Person, key: UserKey) -> String {
     let chosen = match key {
         UserKey::Name => person.name.as_deref(),
@@ -250,7 +251,7 @@ pub fn person_value(person: &Person, key: UserKey) -> String {
         UserKey::Id => None,
     };
     match chosen {
-        Some(v) if !v.trim().is_empty() => sanitize(v, true),
+        Some(v) if v.chars().any(|c| c.is_ascii_alphanumeric()) => sanitize(v, true),
         _ => sanitize(&person.id, false),
     }
 }
@@ -427,6 +428,12 @@ mod tests {
             email: None,
         };
         assert_eq!(person_value(&bare, UserKey::Email), "PX9");
+        let kanji = Person {
+            id: "PJP1".into(),
+            name: Some("名前 ユーザー".into()),
+            email: None,
+        };
+        assert_eq!(person_value(&kanji, UserKey::Name), "PJP1");
     }
 
     fn aggregate(events: &[EventKind]) -> BTreeMap<Series, i64> {
