@@ -28,7 +28,6 @@ use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
 use jiff::{SignedDuration, Timestamp};
-use ptsd::schema::sanitize;
 use support::*;
 
 const TOKEN: &str = "u+weatherSecretToken77qrs";
@@ -40,15 +39,8 @@ const ONE_WINDOW: [(&str, &str); 2] = [("PTSD_BACKFILL", "9h"), ("PTSD_MAX_WINDO
 /// generous because the CPU is shared).
 const SETTLE_TIMEOUT: Duration = Duration::from_secs(15);
 
-fn ptsd_command(fake: &FakePagerDuty, peer: &StatsdPeer, env: &[(&str, &str)]) -> Command {
-    let mut cmd = Command::new(env!("CARGO_BIN_EXE_ptsd"));
-    cmd.env_clear()
-        .env("PATH", std::env::var("PATH").unwrap_or_default())
-        .env("PDTOKEN", TOKEN)
-        .env("PAGERDUTY_API_URL", &fake.url)
-        .env("STATSD_HOST", "127.0.0.1")
-        .env("STATSD_PORT", peer.udp_port.to_string())
-        .env("RUST_LOG", "debug");
+fn command(fake: &FakePagerDuty, peer: &StatsdPeer, env: &[(&str, &str)]) -> Command {
+    let mut cmd = ptsd_command(fake, TOKEN, peer.udp_port);
     for (k, v) in env {
         cmd.env(k, v);
     }
@@ -111,43 +103,9 @@ fn run_ok(cmd: &mut Command) -> (String, Duration) {
     (stderr, took)
 }
 
-/// Plain-flavor counter keys as Etsy statsd stores them, for `expected`
-/// (copied from `statsd_e2e.rs`, plain branch: test files do not import each other).
-fn expected_counters(expected: &ExpectedCounts) -> BTreeMap<String, f64> {
-    let s = |v: &str| sanitize(v, true);
-    let mut out = BTreeMap::new();
-    let mut add = |k: String, n: u64| *out.entry(k).or_insert(0.0) += n as f64;
-    for (u, n) in &expected.incidents_by_urgency {
-        add(format!("ptsd.pagerduty.incidents.{u}"), *n);
-    }
-    for (svc, n) in &expected.incidents_by_service {
-        add(format!("ptsd.pagerduty.services.{}.incidents", s(svc)), *n);
-    }
-    for ((user, ch), n) in &expected.notifications {
-        add(
-            format!("ptsd.pagerduty.users.{}.notifications.{ch}", s(user)),
-            *n,
-        );
-    }
-    for (metric, map) in [
-        ("acknowledgements", &expected.acks),
-        ("assignments", &expected.assignments),
-        ("escalations", &expected.escalations),
-        ("resolves", &expected.resolves),
-    ] {
-        for (user, n) in map {
-            add(format!("ptsd.pagerduty.users.{}.{metric}", s(user)), *n);
-        }
-    }
-    out
-}
-
-/// The on-call counters StatsD holds: keys under `ptsd.`, without ptsd's own `ptsd.ptsd.*`.
+/// The on-call counters StatsD holds.
 fn oncall_counters(peer: &StatsdPeer) -> BTreeMap<String, f64> {
-    peer.counters()
-        .into_iter()
-        .filter(|(k, _)| k.starts_with("ptsd.") && !k.starts_with("ptsd.ptsd."))
-        .collect()
+    oncall(peer.counters())
 }
 
 /// Polls StatsD until its on-call counters equal `want` exactly, or `timeout` passes; returns the
@@ -181,7 +139,7 @@ fn wait_counter_at_least(peer: &StatsdPeer, key: &str, min: f64, timeout: Durati
 
 /// Asserts the exact counters for `expected` and a clean StatsD parse.
 fn assert_exact(peer: &StatsdPeer, expected: &ExpectedCounts, context: &str) {
-    let want = expected_counters(expected);
+    let want = expected_plain(expected);
     let got = wait_exact(peer, &want, SETTLE_TIMEOUT);
     assert_eq!(got, want, "counters differ from the events; {context}");
     assert_eq!(peer.bad_lines(), 0.0, "StatsD saw malformed lines");
@@ -262,7 +220,7 @@ fn a_burst_of_429s_is_waited_out_and_every_event_counted() {
     }
     let mut env = vec![("PTSD_STATE_DIR", state.as_str())];
     env.extend(ONE_WINDOW);
-    let (stderr, took) = run_ok(ptsd_command(&fake, &peer, &env).arg("--once"));
+    let (stderr, took) = run_ok(command(&fake, &peer, &env).arg("--once"));
 
     let reqs = log_entry_requests(&fake);
     let statuses: Vec<(Option<u64>, u16)> = reqs.iter().map(|(o, s, _)| (*o, *s)).collect();
@@ -318,7 +276,7 @@ fn a_burst_of_5xx_and_a_truncated_page_are_retried_and_every_event_counted() {
     fake.inject("/log_entries", Fault::Truncated);
     let mut env = vec![("PTSD_STATE_DIR", state.as_str())];
     env.extend(ONE_WINDOW);
-    let (stderr, _) = run_ok(ptsd_command(&fake, &peer, &env).arg("--once"));
+    let (stderr, _) = run_ok(command(&fake, &peer, &env).arg("--once"));
 
     let reqs = log_entry_requests(&fake);
     let head: Vec<(Option<u64>, u16, Option<Fault>)> = reqs.iter().take(9).cloned().collect();
@@ -359,7 +317,7 @@ fn a_slow_page_is_waited_for_and_every_event_counted() {
     fake.inject("/log_entries", Fault::Delay(Duration::from_secs(2)));
     let mut env = vec![("PTSD_STATE_DIR", state.as_str())];
     env.extend(ONE_WINDOW);
-    let (stderr, took) = run_ok(ptsd_command(&fake, &peer, &env).arg("--once"));
+    let (stderr, took) = run_ok(command(&fake, &peer, &env).arg("--once"));
 
     let reqs = log_entry_requests(&fake);
     assert_eq!(
@@ -414,7 +372,7 @@ fn an_outage_longer_than_the_retries_fails_the_run_and_the_next_run_counts_every
     let mut env = vec![("PTSD_STATE_DIR", state.as_str())];
     env.extend(ONE_WINDOW);
 
-    let (out, stderr, _) = run_to_end(ptsd_command(&fake, &peer, &env).arg("--once"));
+    let (out, stderr, _) = run_to_end(command(&fake, &peer, &env).arg("--once"));
     assert!(
         !out.status.success(),
         "a --once poll that cannot finish must exit non-zero; stderr:\n{stderr}"
@@ -475,7 +433,7 @@ fn an_outage_longer_than_the_retries_fails_the_run_and_the_next_run_counts_every
     );
     fake.clear_requests();
 
-    let (stderr2, _) = run_ok(ptsd_command(&fake, &peer, &env).arg("--once"));
+    let (stderr2, _) = run_ok(command(&fake, &peer, &env).arg("--once"));
     assert!(
         log_entry_requests(&fake).iter().all(|(_, s, _)| *s == 200),
         "{:?}",
@@ -519,22 +477,11 @@ impl Daemon {
     }
 
     fn sigterm(&mut self) {
-        let status = Command::new("kill")
-            .args(["-TERM", &self.child.id().to_string()])
-            .status()
-            .expect("kill runs");
-        assert!(status.success(), "kill -TERM failed");
+        sigterm(&self.child);
     }
 
     fn wait_exit(&mut self, within: Duration) -> ExitStatus {
-        let deadline = Instant::now() + within;
-        loop {
-            if let Some(status) = self.child.try_wait().expect("try_wait") {
-                return status;
-            }
-            assert!(Instant::now() < deadline, "ptsd did not exit in {within:?}");
-            std::thread::sleep(Duration::from_millis(20));
-        }
+        wait_exit(&mut self.child, within)
     }
 
     /// Everything the daemon wrote to stderr (after it exited).
@@ -617,10 +564,10 @@ fn a_401_after_start_is_logged_and_retried_and_nothing_is_lost() {
         ("PTSD_INTERVAL", "1s"),
         ("PTSD_BACKFILL", "9h"),
     ];
-    let mut daemon = Daemon::spawn(&mut ptsd_command(&fake, &peer, &env));
+    let mut daemon = Daemon::spawn(&mut command(&fake, &peer, &env));
 
     // The daemon is up and has caught up with the seeded past.
-    let want = expected_counters(&expected);
+    let want = expected_plain(&expected);
     let got = wait_exact(&peer, &want, Duration::from_secs(60));
     assert_eq!(got, want, "catching up before the 401");
     assert!(
@@ -640,7 +587,7 @@ fn a_401_after_start_is_logged_and_retried_and_nothing_is_lost() {
     add_live_incident(&fake, &mut expected, 3);
     add_live_incident(&fake, &mut expected, 4);
 
-    let want = expected_counters(&expected);
+    let want = expected_plain(&expected);
     let got = wait_exact(&peer, &want, Duration::from_secs(60));
     let still_running = daemon.running();
     let later_ok = fake.requests()[after_401..]

@@ -14,14 +14,8 @@ use support::*;
 const TOKEN: &str = "u+exactlyOnceToken77";
 
 fn command(fake: &FakePagerDuty, peer: &StatsdPeer, dir: &PathBuf) -> Command {
-    let mut cmd = Command::new(env!("CARGO_BIN_EXE_ptsd"));
-    cmd.env_clear()
-        .env("PATH", std::env::var("PATH").unwrap_or_default())
-        .env("PDTOKEN", TOKEN)
-        .env("PAGERDUTY_API_URL", &fake.url)
-        .env("STATSD_PORT", peer.udp_port.to_string())
-        .env("PTSD_STATE_DIR", dir)
-        .env("RUST_LOG", "info");
+    let mut cmd = ptsd_command(fake, TOKEN, peer.udp_port);
+    cmd.env("PTSD_STATE_DIR", dir).env("RUST_LOG", "info");
     cmd
 }
 
@@ -33,10 +27,7 @@ fn state_dir(name: &str) -> PathBuf {
 }
 
 fn ptsd_counters(peer: &StatsdPeer, want: &BTreeMap<String, f64>) -> BTreeMap<String, f64> {
-    peer.wait_for(want, Duration::from_secs(10))
-        .into_iter()
-        .filter(|(k, _)| k.starts_with("ptsd.") && !k.starts_with("ptsd.ptsd."))
-        .collect()
+    oncall(peer.wait_for(want, Duration::from_secs(10)))
 }
 
 /// The counters of `n` high-urgency incidents on `service` (already sanitised).

@@ -755,11 +755,7 @@ fn wait_exact(
 ) -> BTreeMap<String, f64> {
     let deadline = Instant::now() + timeout;
     loop {
-        let got: BTreeMap<String, f64> = peer
-            .counters()
-            .into_iter()
-            .filter(|(k, _)| k.starts_with("ptsd.") && !k.starts_with("ptsd.ptsd."))
-            .collect();
+        let got = oncall(peer.counters());
         if &got == want || Instant::now() >= deadline {
             return got;
         }

@@ -6,24 +6,16 @@ mod support;
 
 use std::collections::BTreeMap;
 use std::path::PathBuf;
-use std::process::{Child, Command, Output, Stdio};
+use std::process::{Command, Output, Stdio};
 use std::time::{Duration, Instant};
 
 use jiff::{SignedDuration, Timestamp};
-use ptsd::schema::sanitize;
 use support::*;
 
 const TOKEN: &str = "u+e2eSecretToken42xyz";
 
-fn ptsd_command(fake: &FakePagerDuty, peer: &StatsdPeer, env: &[(&str, &str)]) -> Command {
-    let mut cmd = Command::new(env!("CARGO_BIN_EXE_ptsd"));
-    cmd.env_clear()
-        .env("PATH", std::env::var("PATH").unwrap_or_default())
-        .env("PDTOKEN", TOKEN)
-        .env("PAGERDUTY_API_URL", &fake.url)
-        .env("STATSD_HOST", "127.0.0.1")
-        .env("STATSD_PORT", peer.udp_port.to_string())
-        .env("RUST_LOG", "debug");
+fn command(fake: &FakePagerDuty, peer: &StatsdPeer, env: &[(&str, &str)]) -> Command {
+    let mut cmd = ptsd_command(fake, TOKEN, peer.udp_port);
     for (k, v) in env {
         cmd.env(k, v);
     }
@@ -40,51 +32,11 @@ fn run(cmd: &mut Command) -> Output {
 
 /// Counter keys as Etsy statsd stores them, for `expected`, in `flavor`.
 fn expected_counters(expected: &ExpectedCounts, dogstatsd: bool) -> BTreeMap<String, f64> {
-    let s = |v: &str| sanitize(v, true);
-    let mut out = BTreeMap::new();
-    let mut add = |k: String, n: u64| *out.entry(k).or_insert(0.0) += n as f64;
     if dogstatsd {
-        // Incidents by (service, urgency) are not in ExpectedCounts: check the sum per tag
-        // through the plain flavor; here the user-level series.
-        for ((user, ch), n) in &expected.notifications {
-            add(
-                format!(
-                    "ptsd.notifications;provider=pagerduty;user={};channel={ch}",
-                    s(user)
-                ),
-                *n,
-            );
-        }
+        expected_tagged_people(expected)
     } else {
-        for (u, n) in &expected.incidents_by_urgency {
-            add(format!("ptsd.pagerduty.incidents.{u}"), *n);
-        }
-        for (svc, n) in &expected.incidents_by_service {
-            add(format!("ptsd.pagerduty.services.{}.incidents", s(svc)), *n);
-        }
-        for ((user, ch), n) in &expected.notifications {
-            add(
-                format!("ptsd.pagerduty.users.{}.notifications.{ch}", s(user)),
-                *n,
-            );
-        }
+        expected_plain(expected)
     }
-    for (metric, map) in [
-        ("acknowledgements", &expected.acks),
-        ("assignments", &expected.assignments),
-        ("escalations", &expected.escalations),
-        ("resolves", &expected.resolves),
-    ] {
-        for (user, n) in map {
-            let key = if dogstatsd {
-                format!("ptsd.{metric};provider=pagerduty;user={}", s(user))
-            } else {
-                format!("ptsd.pagerduty.users.{}.{metric}", s(user))
-            };
-            add(key, *n);
-        }
-    }
-    out
 }
 
 fn assert_counters(peer: &StatsdPeer, want: &BTreeMap<String, f64>, prefix_filter: &str) {
@@ -119,7 +71,7 @@ fn seeded_fake(seed: u64) -> (FakePagerDuty, ExpectedCounts) {
 fn plain_flavor_counters_equal_the_events() {
     let (fake, expected) = seeded_fake(21);
     let peer = StatsdPeer::start();
-    run(ptsd_command(&fake, &peer, &[("PTSD_BACKFILL", "9h")]).arg("--once"));
+    run(command(&fake, &peer, &[("PTSD_BACKFILL", "9h")]).arg("--once"));
     let want = expected_counters(&expected, false);
     assert_counters(&peer, &want, "ptsd.");
     // ptsd's own metrics came along: one successful poll, its requests all 2xx.
@@ -142,13 +94,8 @@ fn a_statsd_agent_that_is_down_gets_everything_once_it_is_back() {
     let fake = FakePagerDuty::start_blocking(TOKEN);
     let port = free_udp_port();
     let dir = state_dir("agent-down");
-    let mut cmd = Command::new(env!("CARGO_BIN_EXE_ptsd"));
-    cmd.env_clear()
-        .env("PATH", std::env::var("PATH").unwrap_or_default())
-        .env("PDTOKEN", TOKEN)
-        .env("PAGERDUTY_API_URL", &fake.url)
-        .env("STATSD_PORT", port.to_string())
-        .env("PTSD_STATE_DIR", &dir)
+    let mut cmd = ptsd_command(&fake, TOKEN, port);
+    cmd.env("PTSD_STATE_DIR", &dir)
         .env("PTSD_INTERVAL", "1s")
         .env("RUST_LOG", "warn")
         .stdout(Stdio::null())
@@ -173,12 +120,8 @@ fn a_statsd_agent_that_is_down_gets_everything_once_it_is_back() {
     let peer = StatsdPeer::start_on(port);
     stream.add(&fake, 3);
     let want = expected_counters(&stream.expected, false);
-    let got: BTreeMap<String, f64> = peer
-        .wait_for(&want, Duration::from_secs(15))
-        .into_iter()
-        .filter(|(k, _)| k.starts_with("ptsd.") && !k.starts_with("ptsd.ptsd."))
-        .collect();
-    sigterm(&mut child);
+    let got = oncall(peer.wait_for(&want, Duration::from_secs(15)));
+    sigterm(&child);
     assert!(wait_exit(&mut child, Duration::from_secs(5)).success());
     assert_eq!(got, want);
 }
@@ -187,7 +130,7 @@ fn a_statsd_agent_that_is_down_gets_everything_once_it_is_back() {
 fn dogstatsd_flavor_counters_equal_the_events() {
     let (fake, expected) = seeded_fake(22);
     let peer = StatsdPeer::start();
-    run(ptsd_command(
+    run(command(
         &fake,
         &peer,
         &[("PTSD_BACKFILL", "9h"), ("PTSD_STATSD_FLAVOR", "dogstatsd")],
@@ -218,26 +161,6 @@ fn state_dir(name: &str) -> PathBuf {
     let d = std::env::temp_dir().join(format!("ptsd-e2e-{name}-{}", std::process::id()));
     let _ = std::fs::remove_dir_all(&d);
     d
-}
-
-fn sigterm(child: &mut Child) {
-    let pid = child.id().to_string();
-    let status = Command::new("kill")
-        .args(["-TERM", &pid])
-        .status()
-        .expect("kill runs");
-    assert!(status.success());
-}
-
-fn wait_exit(child: &mut Child, within: Duration) -> std::process::ExitStatus {
-    let deadline = Instant::now() + within;
-    loop {
-        if let Some(status) = child.try_wait().expect("wait") {
-            return status;
-        }
-        assert!(Instant::now() < deadline, "ptsd did not exit in {within:?}");
-        std::thread::sleep(Duration::from_millis(20));
-    }
 }
 
 /// A steady stream of incidents: trigger + assign + notify + ack by a user, stamped now.
@@ -305,7 +228,7 @@ fn events_arriving_across_a_restart_are_counted_exactly_once() {
     };
     // Each run's stderr is drained by a thread (a full pipe would block ptsd) and kept.
     let spawn = || {
-        let mut child = ptsd_command(&fake, &peer, &env)
+        let mut child = command(&fake, &peer, &env)
             .stdout(Stdio::null())
             .stderr(Stdio::piped())
             .spawn()
@@ -335,7 +258,7 @@ fn events_arriving_across_a_restart_are_counted_exactly_once() {
         stream.add(&fake, 5);
         polls_seen(1);
     }
-    sigterm(&mut first);
+    sigterm(&first);
     let status = wait_exit(&mut first, Duration::from_secs(5));
     assert!(status.success(), "SIGTERM exits 0: {status:?}");
     // Events keep coming while ptsd is down.
@@ -351,15 +274,11 @@ fn events_arriving_across_a_restart_are_counted_exactly_once() {
     // Let it read past the last event, then stop it.
     let want = expected_counters(&stream.expected, false);
     let got = peer.wait_for(&want, Duration::from_secs(15));
-    sigterm(&mut second);
+    sigterm(&second);
     assert!(wait_exit(&mut second, Duration::from_secs(5)).success());
     let log = first_log.join().unwrap() + &second_log.join().unwrap();
     assert!(!log.contains(TOKEN), "the token leaked into the log");
-    let got: BTreeMap<String, f64> = got
-        .into_iter()
-        .filter(|(k, _)| k.starts_with("ptsd.") && !k.starts_with("ptsd.ptsd."))
-        .collect();
-    assert_eq!(got, want, "log:\n{log}");
+    assert_eq!(oncall(got), want, "log:\n{log}");
     assert!(dir.join("state.json").is_file());
 }
 
@@ -367,7 +286,7 @@ fn events_arriving_across_a_restart_are_counted_exactly_once() {
 fn a_refused_token_exits_at_start_with_one_line() {
     let fake = FakePagerDuty::start_blocking("a-different-token");
     let peer = StatsdPeer::start();
-    let out = ptsd_command(&fake, &peer, &[("RUST_LOG", "off")])
+    let out = command(&fake, &peer, &[("RUST_LOG", "off")])
         .output()
         .expect("runs");
     assert!(!out.status.success());

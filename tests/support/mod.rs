@@ -8,10 +8,12 @@
 //! uses only part of this module; unused items are allowed below instead of in each file.
 #![allow(dead_code, unused_imports)]
 
+pub mod daemon;
 pub mod entries;
 pub mod fake_pagerduty;
 pub mod statsd_peer;
 
+pub use daemon::*;
 pub use entries::*;
 pub use fake_pagerduty::*;
 pub use statsd_peer::*;
