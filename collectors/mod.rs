@@ -8,19 +8,25 @@
 //! `mod` line and one entry to [`REGISTRY`].
 
 use async_trait::async_trait;
+use jiff::Timestamp;
 
 use crate::config::{Config, ConfigError};
 use crate::event::{Event, Window};
 
 pub mod demo;
 pub mod http;
+pub mod opsgenie;
 pub mod pagerduty;
 
 /// Builds a collector from the configuration: `Ok(None)` when it is not configured.
 pub type Build = fn(&Config) -> Result<Option<Box<dyn Collector>>, ConfigError>;
 
 /// Every provider: (name, constructor). The name is also the `provider` tag.
-pub const REGISTRY: &[(&str, Build)] = &[("pagerduty", pagerduty::build), ("demo", demo::build)];
+pub const REGISTRY: &[(&str, Build)] = &[
+    ("pagerduty", pagerduty::build),
+    ("opsgenie", opsgenie::build),
+    ("demo", demo::build),
+];
 
 /// The collectors that `config` turns on: only the demo feed with `--demo`, otherwise every
 /// configured provider.
@@ -39,7 +45,7 @@ pub fn build_all(config: &Config) -> Result<Vec<Box<dyn Collector>>, ConfigError
     }
     if out.is_empty() {
         return Err(ConfigError(
-            "no collector is configured; set PDTOKEN (or PDTOKEN_FILE), or run with --demo".into(),
+            "no collector is configured; set PDTOKEN (or PDTOKEN_FILE) or OPSGENIE_API_KEY (or OPSGENIE_API_KEY_FILE), or run with --demo".into(),
         ));
     }
     Ok(out)
@@ -146,6 +152,11 @@ pub trait Collector: Send {
     /// # Errors
     /// Any [`CollectError`]; [`CollectError::WindowTooLarge`] asks the engine to split.
     async fn collect(&mut self, window: Window) -> Result<Collected, CollectError>;
+
+    /// Tells the collector that every event before `until` has been delivered and committed,
+    /// so it may skip re-reading what cannot hold anything new. A window that is read again
+    /// after a failed poll was never reported here. Nothing to do by default.
+    fn delivered(&mut self, _until: Timestamp) {}
 
     /// The HTTP traffic since the last call (for ptsd's own metrics); none by default.
     fn take_stats(&mut self) -> RequestStats {

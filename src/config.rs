@@ -51,6 +51,22 @@ pub struct Args {
     )]
     pub pagerduty_api_url: String,
 
+    /// Opsgenie API key (an API integration's key); when set, the Opsgenie collector runs.
+    #[arg(long, env = "OPSGENIE_API_KEY", hide_env_values = true)]
+    pub opsgenie_api_key: Option<String>,
+
+    /// File holding the Opsgenie API key (Docker and Kubernetes secrets).
+    #[arg(long, env = "OPSGENIE_API_KEY_FILE")]
+    pub opsgenie_api_key_file: Option<PathBuf>,
+
+    /// Opsgenie API base URL (EU accounts: https://api.eu.opsgenie.com).
+    #[arg(
+        long,
+        env = "OPSGENIE_API_URL",
+        default_value = "https://api.opsgenie.com"
+    )]
+    pub opsgenie_api_url: String,
+
     /// StatsD agent host.
     #[arg(long, env = "STATSD_HOST", default_value = "127.0.0.1")]
     pub statsd_host: String,
@@ -137,6 +153,8 @@ pub struct Config {
     pub once: bool,
     pub pdtoken: Option<Secret>,
     pub pagerduty_api_url: String,
+    pub opsgenie_api_key: Option<Secret>,
+    pub opsgenie_api_url: String,
     pub statsd_host: String,
     pub statsd_port: u16,
     pub outputs: Vec<String>,
@@ -167,6 +185,18 @@ fn duration(var: &str, raw: &str) -> Result<Duration, ConfigError> {
         )));
     }
     Ok(d)
+}
+
+/// A base URL without its trailing slash.
+fn base_url(var: &str, raw: &str, example: &str) -> Result<String, ConfigError> {
+    let url = raw.trim().trim_end_matches('/').to_string();
+    if url.starts_with("https://") || url.starts_with("http://") {
+        Ok(url)
+    } else {
+        Err(ConfigError(format!(
+            "{var}={url:?} is not an http(s) URL; set it to {example}"
+        )))
+    }
 }
 
 /// Reads a secret from `value` or from the file at `file`; both set is an error.
@@ -240,16 +270,16 @@ impl Config {
                 "PTSD_PREFIX={prefix:?} is not a metric prefix; set it to letters, digits, '_', '-' and inner dots, e.g. ptsd or ops.ptsd"
             )));
         }
-        let url = args
-            .pagerduty_api_url
-            .trim()
-            .trim_end_matches('/')
-            .to_string();
-        if !(url.starts_with("https://") || url.starts_with("http://")) {
-            return Err(ConfigError(format!(
-                "PAGERDUTY_API_URL={url:?} is not an http(s) URL; set it to https://api.pagerduty.com or https://api.eu.pagerduty.com"
-            )));
-        }
+        let url = base_url(
+            "PAGERDUTY_API_URL",
+            &args.pagerduty_api_url,
+            "https://api.pagerduty.com or https://api.eu.pagerduty.com",
+        )?;
+        let opsgenie_url = base_url(
+            "OPSGENIE_API_URL",
+            &args.opsgenie_api_url,
+            "https://api.opsgenie.com or https://api.eu.opsgenie.com",
+        )?;
         let outputs: Vec<String> = match &args.outputs {
             Some(list) => list
                 .split(',')
@@ -264,16 +294,25 @@ impl Config {
                 "PTSD_OUTPUTS is empty; set it to statsd, stdout or both (statsd,stdout)".into(),
             ));
         }
-        let pdtoken = if args.demo {
-            None
+        let (pdtoken, opsgenie_api_key) = if args.demo {
+            (None, None)
         } else {
-            secret("PDTOKEN", args.pdtoken, args.pdtoken_file)?
+            (
+                secret("PDTOKEN", args.pdtoken, args.pdtoken_file)?,
+                secret(
+                    "OPSGENIE_API_KEY",
+                    args.opsgenie_api_key,
+                    args.opsgenie_api_key_file,
+                )?,
+            )
         };
         Ok(Config {
             demo: args.demo,
             once: args.once,
             pdtoken,
             pagerduty_api_url: url,
+            opsgenie_api_key,
+            opsgenie_api_url: opsgenie_url,
             statsd_host: args.statsd_host.trim().to_string(),
             statsd_port: args.statsd_port,
             outputs,

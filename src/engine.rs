@@ -324,6 +324,7 @@ async fn poll_chunk(
     if let Some(dir) = &settings.state_dir {
         state.save(dir).map_err(ChunkError::State)?;
     }
+    collector.delivered(chunk_end);
     Ok(ChunkReport {
         read,
         collected,

@@ -1,0 +1,540 @@
+//! Opsgenie collector: alerts and their activity logs → on-call events.
+//!
+//! **Reads**
+//! - `GET {OPSGENIE_API_URL}/v2/alerts` with `query=createdAt<{until} AND updatedAt>={since}`
+//!   (epoch milliseconds), `sort=createdAt`, `order=asc`, `limit=100`, following `offset`:
+//!   every alert that existed before the window ended and changed after it began. Sorting by
+//!   the immutable `createdAt` keeps pages stable while alerts keep changing.
+//! - `GET /v2/alerts/{id}/logs?identifierType=id&order=asc&direction=next&limit=100`, paged with
+//!   the string `offset` cursor, only for alerts whose `updatedAt` moved since this collector
+//!   last read their logs (remembered in memory; after a restart logs are read again and the
+//!   engine's dedupe drops what was counted).
+//! - `GET /v2/users` (cached, refreshed when an unknown username shows up) to turn the
+//!   usernames in logs into user ids and full names.
+//!
+//! **Emits**: an alert created in the window → `Triggered` (service = integration name,
+//! urgency = priority `p1`..`p5`); log rows in the window, classified by [`classify`]:
+//! notifications by channel, acknowledgements, assignments (owner changes), escalations and
+//! closes. A row whose person is not a known user (System, an integration, an API key) counts
+//! as nobody's action. Record ids are `{alert id}/created` and `{alert id}/{log offset}`.
+//!
+//! **Config**: `OPSGENIE_API_KEY` / `OPSGENIE_API_KEY_FILE` (`Authorization: GenieKey …`),
+//! `OPSGENIE_API_URL` (default https://api.opsgenie.com; EU: https://api.eu.opsgenie.com).
+//!
+//! **Quirks** (see ../shared/api-notes.md §9-12): `offset + limit` may not pass 20,000 → the
+//! engine splits the window; 429 carries `X-RateLimit-Period-In-Sec` (handled in `http.rs`);
+//! log texts are not documented, so the patterns live in one table and rows that match none
+//! are logged at debug level and not counted. Opsgenie reaches end of support on 2027-04-05
+//! (Atlassian moves customers to Jira Service Management Operations): this file only knows
+//! the three endpoints above, so a JSM Operations variant is a new base URL, auth header and
+//! envelope, not a new design.
+
+use std::collections::HashMap;
+
+use async_trait::async_trait;
+use jiff::Timestamp;
+use serde::Deserialize;
+
+use super::http::{HttpClient, RetryPolicy};
+use super::{CollectError, Collected, Collector, RequestStats};
+use crate::config::{Config, ConfigError};
+use crate::event::{Channel, Event, EventKind, Person, Window};
+
+const NAME: &str = "opsgenie";
+const PAGE_LIMIT: u64 = 100;
+/// `offset + limit` may not exceed this on `/v2/alerts`.
+pub const OFFSET_CAP: u64 = 20_000;
+const UNAUTHORIZED_HINT: &str =
+    "; check OPSGENIE_API_KEY, and for an EU account set OPSGENIE_API_URL=https://api.eu.opsgenie.com";
+
+/// The registry constructor: a collector when `OPSGENIE_API_KEY` is set.
+pub fn build(config: &Config) -> Result<Option<Box<dyn Collector>>, ConfigError> {
+    let Some(key) = &config.opsgenie_api_key else {
+        return Ok(None);
+    };
+    let auth = crate::secret::Secret::new(format!("GenieKey {}", key.expose()));
+    let http = HttpClient::new(
+        NAME,
+        &auth,
+        "application/json",
+        RetryPolicy {
+            max_per_minute: config.max_requests_per_minute,
+            ..RetryPolicy::default()
+        },
+    )?;
+    Ok(Some(Box::new(OpsgenieCollector {
+        base: config.opsgenie_api_url.clone(),
+        http,
+        users: HashMap::new(),
+        read: HashMap::new(),
+    })))
+}
+
+/// Reads Opsgenie alerts and logs.
+pub struct OpsgenieCollector {
+    base: String,
+    http: HttpClient,
+    /// Username (lowercased) → person.
+    users: HashMap<String, Person>,
+    /// What was read of each alert listed by the last window: see [`LogsRead`].
+    read: HashMap<String, LogsRead>,
+}
+
+/// How far an alert's logs were read.
+struct LogsRead {
+    /// The alert's `updatedAt` when its logs were read.
+    updated_at: String,
+    /// The end of the window they were read for.
+    until: Timestamp,
+    /// The offset of the last row older than that window's start: later reads start there.
+    settled: Option<String>,
+    /// The engine delivered everything up to `until` ([`Collector::delivered`]).
+    delivered: bool,
+}
+
+#[derive(Deserialize)]
+struct Page {
+    data: Vec<serde_json::Value>,
+    #[serde(default)]
+    paging: Option<Paging>,
+}
+
+#[derive(Deserialize, Default)]
+struct Paging {
+    #[serde(default)]
+    next: Option<String>,
+}
+
+#[derive(Deserialize)]
+#[serde(rename_all = "camelCase")]
+struct Alert {
+    id: String,
+    created_at: String,
+    updated_at: String,
+    #[serde(default)]
+    priority: Option<String>,
+    #[serde(default)]
+    integration: Option<Integration>,
+    #[serde(default)]
+    source: Option<String>,
+}
+
+#[derive(Deserialize)]
+struct Integration {
+    #[serde(default)]
+    name: Option<String>,
+}
+
+#[derive(Deserialize)]
+#[serde(rename_all = "camelCase")]
+struct LogRow {
+    #[serde(default)]
+    log: String,
+    #[serde(default)]
+    owner: String,
+    created_at: String,
+    offset: String,
+}
+
+#[derive(Deserialize)]
+#[serde(rename_all = "camelCase")]
+struct User {
+    id: String,
+    username: String,
+    #[serde(default)]
+    full_name: Option<String>,
+}
+
+/// What a log row says happened, and to whom (a username, or a name in the text).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Activity {
+    Notified { who: String, channel: Channel },
+    Acknowledged { who: String },
+    Assigned { who: String },
+    Escalated { who: String },
+    Closed { who: String },
+}
+
+/// The text after `marker` up to the end or the next space, trimmed of brackets and dots.
+fn after<'a>(text: &'a str, marker: &str) -> Option<&'a str> {
+    let lower = text.to_ascii_lowercase();
+    let i = lower.find(marker)? + marker.len();
+    let rest = text[i..].trim_start();
+    let word = rest.split_whitespace().next()?;
+    Some(word.trim_matches(|c: char| matches!(c, '[' | ']' | '.' | ',' | '"' | '\'')))
+}
+
+/// Classifies one log row. The Opsgenie log texts are not documented, so this is the one table
+/// of patterns ptsd trusts (case-insensitive), first match wins:
+///
+/// | text contains | activity | person |
+/// |---|---|---|
+/// | `notification to X` (method in `[…]`: SMS, Voice, Email, Mobile/Push) | notified | X, else the row's owner |
+/// | `escalation … notified X`, `escalated to X` | escalated | X |
+/// | `owner changed to X`, `assigned to X` | assigned | X |
+/// | `acknowledged` | acknowledged | the row's owner |
+/// | `closed` | closed | the row's owner |
+///
+/// Anything else is `None` (logged at debug level, not counted).
+pub fn classify(text: &str, owner: &str) -> Option<Activity> {
+    let lower = text.to_ascii_lowercase();
+    if lower.contains("notification to") {
+        let method = text
+            .find('[')
+            .and_then(|a| text[a + 1..].find(']').map(|b| &text[a + 1..a + 1 + b]))
+            .unwrap_or("");
+        let channel = match method.to_ascii_lowercase().as_str() {
+            "voice" => Channel::Phone,
+            other => Channel::from_provider(other),
+        };
+        let who = after(text, "notification to").unwrap_or(owner).to_string();
+        return Some(Activity::Notified { who, channel });
+    }
+    if lower.contains("escalat") {
+        let who = after(text, "notified").or_else(|| after(text, "escalated to"))?;
+        return Some(Activity::Escalated { who: who.into() });
+    }
+    if let Some(who) = after(text, "owner changed to").or_else(|| after(text, "assigned to")) {
+        return Some(Activity::Assigned { who: who.into() });
+    }
+    if lower.contains("acknowledged") && !lower.contains("unacknowledged") {
+        return Some(Activity::Acknowledged { who: owner.into() });
+    }
+    if lower.contains("closed") {
+        return Some(Activity::Closed { who: owner.into() });
+    }
+    None
+}
+
+fn millis(t: Timestamp) -> String {
+    t.as_millisecond().to_string()
+}
+
+impl OpsgenieCollector {
+    fn url(&self, path: &str) -> String {
+        format!("{}{}", self.base, path)
+    }
+
+    async fn load_users(&mut self) -> Result<(), CollectError> {
+        let mut offset = 0u64;
+        loop {
+            let page: Page = self
+                .http
+                .get_json(
+                    &self.url("/v2/users"),
+                    &[
+                        ("limit", PAGE_LIMIT.to_string()),
+                        ("offset", offset.to_string()),
+                    ],
+                    UNAUTHORIZED_HINT,
+                )
+                .await?;
+            let n = page.data.len() as u64;
+            for u in page.data {
+                if let Ok(u) = serde_json::from_value::<User>(u) {
+                    let person = Person {
+                        id: u.id,
+                        name: u.full_name,
+                        email: Some(u.username.clone()),
+                    };
+                    self.users.insert(u.username.to_ascii_lowercase(), person);
+                }
+            }
+            offset += n;
+            if n == 0 || page.paging.and_then(|p| p.next).is_none() || offset >= OFFSET_CAP {
+                return Ok(());
+            }
+        }
+    }
+
+    /// The alerts created before the window ended and updated after it began.
+    async fn alerts(&self, window: &Window) -> Result<(Vec<Alert>, u64), CollectError> {
+        let query = format!(
+            "createdAt<{} AND updatedAt>={}",
+            millis(window.until),
+            millis(window.since)
+        );
+        let mut alerts = Vec::new();
+        let mut skipped = 0;
+        let mut offset = 0u64;
+        loop {
+            if offset + PAGE_LIMIT > OFFSET_CAP {
+                return Err(CollectError::WindowTooLarge {
+                    provider: NAME,
+                    total: None,
+                });
+            }
+            let page: Page = self
+                .http
+                .get_json(
+                    &self.url("/v2/alerts"),
+                    &[
+                        ("query", query.clone()),
+                        ("sort", "createdAt".into()),
+                        ("order", "asc".into()),
+                        ("limit", PAGE_LIMIT.to_string()),
+                        ("offset", offset.to_string()),
+                    ],
+                    UNAUTHORIZED_HINT,
+                )
+                .await?;
+            let n = page.data.len() as u64;
+            for a in page.data {
+                match serde_json::from_value::<Alert>(a) {
+                    Ok(a) => alerts.push(a),
+                    Err(e) => {
+                        skipped += 1;
+                        tracing::warn!(provider = NAME, error = %e, "Skipped a malformed alert.");
+                    }
+                }
+            }
+            offset += n;
+            if n == 0 || page.paging.and_then(|p| p.next).is_none() {
+                return Ok((alerts, skipped));
+            }
+        }
+    }
+
+    /// Every log row of `alert_id` after `from` (an offset), oldest first.
+    async fn logs(&self, alert_id: &str, from: Option<&str>) -> Result<Vec<LogRow>, CollectError> {
+        let mut rows = Vec::new();
+        let mut cursor = from.map(String::from);
+        loop {
+            let mut q = vec![
+                ("identifierType", "id".to_string()),
+                ("order", "asc".to_string()),
+                ("direction", "next".to_string()),
+                ("limit", PAGE_LIMIT.to_string()),
+            ];
+            if let Some(c) = &cursor {
+                q.push(("offset", c.clone()));
+            }
+            let page: Page = self
+                .http
+                .get_json(
+                    &self.url(&format!("/v2/alerts/{alert_id}/logs")),
+                    &q,
+                    UNAUTHORIZED_HINT,
+                )
+                .await?;
+            let n = page.data.len();
+            for r in page.data {
+                match serde_json::from_value::<LogRow>(r) {
+                    Ok(r) => rows.push(r),
+                    Err(e) => {
+                        tracing::warn!(provider = NAME, error = %e, "Skipped a malformed alert log row.")
+                    }
+                }
+            }
+            let last = rows.last().map(|r| r.offset.clone());
+            if n == 0 || page.paging.and_then(|p| p.next).is_none() || last == cursor {
+                return Ok(rows);
+            }
+            cursor = last;
+        }
+    }
+
+    /// The person behind a username, refreshing the directory once per poll if unknown.
+    async fn person(&mut self, who: &str, refreshed: &mut bool) -> Option<Person> {
+        let key = who.to_ascii_lowercase();
+        if !self.users.contains_key(&key) && !*refreshed {
+            *refreshed = true;
+            if let Err(e) = self.load_users().await {
+                tracing::warn!(provider = NAME, error = %e, "Cannot refresh the user list.");
+            }
+        }
+        self.users.get(&key).cloned()
+    }
+}
+
+#[async_trait]
+impl Collector for OpsgenieCollector {
+    fn name(&self) -> &'static str {
+        NAME
+    }
+
+    async fn check(&mut self) -> Result<(), CollectError> {
+        self.load_users().await
+    }
+
+    async fn collect(&mut self, window: Window) -> Result<Collected, CollectError> {
+        let (alerts, skipped) = self.alerts(&window).await?;
+        let mut out = Collected {
+            skipped,
+            ..Collected::default()
+        };
+        let mut refreshed = false;
+        let mut next_read = HashMap::new();
+        for alert in alerts {
+            let (Ok(created), Ok(updated)) = (
+                alert.created_at.parse::<Timestamp>(),
+                alert.updated_at.parse::<Timestamp>(),
+            ) else {
+                out.skipped += 1;
+                tracing::warn!(provider = NAME, alert = %alert.id, "Skipped an alert with a bad timestamp.");
+                continue;
+            };
+            if window.contains(created) {
+                let service = alert
+                    .integration
+                    .as_ref()
+                    .and_then(|i| i.name.clone())
+                    .or(alert.source.clone())
+                    .unwrap_or_else(|| "unknown".into());
+                out.events.push(Event {
+                    record_id: format!("{}/created", alert.id),
+                    at: created,
+                    kind: EventKind::Triggered {
+                        service,
+                        urgency: alert.priority.clone().unwrap_or_else(|| "none".into()),
+                    },
+                });
+            }
+            // Only what the engine delivered may be skipped: a window read again after a failed
+            // poll must see every row again.
+            let known = self.read.remove(&alert.id).filter(|k| k.delivered);
+            if let Some(k) = known.as_ref() {
+                // Unchanged since its logs were read for a window that ended after its last
+                // change: every row it has was seen then.
+                if k.updated_at == alert.updated_at && updated < k.until {
+                    next_read.insert(alert.id.clone(), known.expect("matched above"));
+                    continue;
+                }
+            }
+            let from = known.and_then(|k| k.settled);
+            let rows = self.logs(&alert.id, from.as_deref()).await?;
+            let mut settled = from;
+            for row in rows {
+                let Ok(at) = row.created_at.parse::<Timestamp>() else {
+                    out.skipped += 1;
+                    continue;
+                };
+                if at < window.since {
+                    settled = Some(row.offset.clone());
+                }
+                if !window.contains(at) {
+                    continue;
+                }
+                let Some(activity) = classify(&row.log, &row.owner) else {
+                    tracing::debug!(provider = NAME, alert = %alert.id, log = %row.log, "Log row not classified; not counted.");
+                    continue;
+                };
+                let who = match &activity {
+                    Activity::Notified { who, .. }
+                    | Activity::Acknowledged { who }
+                    | Activity::Assigned { who }
+                    | Activity::Escalated { who }
+                    | Activity::Closed { who } => who.clone(),
+                };
+                let Some(user) = self.person(&who, &mut refreshed).await else {
+                    tracing::debug!(provider = NAME, alert = %alert.id, "Log row by no known user; not a person's action.");
+                    continue;
+                };
+                let kind = match activity {
+                    Activity::Notified { channel, .. } => EventKind::Notified { user, channel },
+                    Activity::Acknowledged { .. } => EventKind::Acknowledged { user },
+                    Activity::Assigned { .. } => EventKind::Assigned { user },
+                    Activity::Escalated { .. } => EventKind::Escalated { user },
+                    Activity::Closed { .. } => EventKind::Resolved { user },
+                };
+                out.events.push(Event {
+                    record_id: format!("{}/{}", alert.id, row.offset),
+                    at,
+                    kind,
+                });
+            }
+            next_read.insert(
+                alert.id.clone(),
+                LogsRead {
+                    updated_at: alert.updated_at.clone(),
+                    until: window.until,
+                    settled,
+                    delivered: false,
+                },
+            );
+        }
+        // Alerts not listed this time did not change since the window began: forgetting them
+        // keeps memory bounded; if they change later their logs are read again (and deduped).
+        self.read = next_read;
+        Ok(out)
+    }
+
+    fn take_stats(&mut self) -> RequestStats {
+        self.http.take_stats()
+    }
+
+    fn delivered(&mut self, until: Timestamp) {
+        for k in self.read.values_mut() {
+            k.delivered |= k.until <= until;
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn log_text_table() {
+        let ada = "ada@example.com";
+        for (text, owner, want) in [
+            (
+                "Sent [SMS] notification to ada@example.com",
+                "ada@example.com",
+                Some(Activity::Notified {
+                    who: ada.into(),
+                    channel: Channel::Sms,
+                }),
+            ),
+            (
+                "Sent [Voice] notification to ada@example.com",
+                "System",
+                Some(Activity::Notified {
+                    who: ada.into(),
+                    channel: Channel::Phone,
+                }),
+            ),
+            (
+                "Sent [Mobile] notification to ada@example.com",
+                "System",
+                Some(Activity::Notified {
+                    who: ada.into(),
+                    channel: Channel::Push,
+                }),
+            ),
+            (
+                "Sent [Carrier pigeon] notification to ada@example.com",
+                "System",
+                Some(Activity::Notified {
+                    who: ada.into(),
+                    channel: Channel::Other,
+                }),
+            ),
+            (
+                "Alert acknowledged via web",
+                ada,
+                Some(Activity::Acknowledged { who: ada.into() }),
+            ),
+            ("Alert unacknowledged via web", ada, None),
+            (
+                "Alert owner changed to ada@example.com",
+                "System",
+                Some(Activity::Assigned { who: ada.into() }),
+            ),
+            (
+                "Escalation [Platform_escalation] is triggered and notified ada@example.com",
+                "System",
+                Some(Activity::Escalated { who: ada.into() }),
+            ),
+            (
+                "Alert closed via web",
+                ada,
+                Some(Activity::Closed { who: ada.into() }),
+            ),
+            ("Alert created via Prometheus", "System", None),
+            ("Viewed on [web]", ada, None),
+        ] {
+            assert_eq!(classify(text, owner), want, "{text}");
+        }
+    }
+}
