@@ -204,7 +204,17 @@ async fn a_window_over_the_10000_cap_is_split_and_fully_counted() {
         })
         .collect();
     fake.add_entries(entries);
-    let cfg = config(&fake, &["--once", "--backfill", "1h"]);
+    // About 130 pages in one go: no request budget here (it would spread them over a minute).
+    let cfg = config(
+        &fake,
+        &[
+            "--once",
+            "--backfill",
+            "1h",
+            "--max-requests-per-minute",
+            "0",
+        ],
+    );
     let capture = run_once(&cfg).await;
     let totals = capture.plain_totals();
     assert_eq!(totals.get("ptsd.pagerduty.incidents.high"), Some(&12_500));
