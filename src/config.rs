@@ -19,7 +19,7 @@ use crate::secret::Secret;
 #[command(
     name = "ptsd",
     version,
-    about = "Pager Trauma Statistics Daemon: polls PagerDuty and emits per-user on-call StatsD counters.",
+    about = "Pager Trauma Statistics Daemon: polls PagerDuty and Opsgenie and emits per-user on-call StatsD counters.",
     after_help = "Every option can also be set by the environment variable shown. Durations are humantime: 30s, 5m, 1h30m."
 )]
 pub struct Args {
