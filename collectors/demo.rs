@@ -4,6 +4,8 @@
 //! slot decides whether an incident starts in it, on which service, at what urgency, who is on
 //! call (the rotation hands over every hour), how fast they acknowledge, whether it escalates
 //! after 90 s to the next person, and whether a person or the monitoring integration resolves it.
+//! People live in four time zones and alert titles carry changing numbers, as real ones do, so
+//! hour bands and alert categories have something to show.
 //! The same seed and window always give the same events, so the feed is deterministic and needs
 //! no state; it goes through the same engine, schema and outputters as PagerDuty.
 //!
@@ -17,19 +19,26 @@ use jiff::{SignedDuration, Timestamp};
 
 use super::{CollectError, Collected, Collector};
 use crate::config::{Config, ConfigError};
-use crate::event::{Channel, Event, EventKind, Person, Window};
+use crate::event::{Channel, Event, EventKind, Incident, Person, Window};
 
 const NAME: &str = "demo";
 const SLOT_SECS: i64 = 20;
 /// Longest incident lifecycle; a window looks this far back for incidents still unfolding.
 const LONGEST_INCIDENT_SECS: i64 = 20 * 60;
-const USERS: [(&str, &str); 4] = [
-    ("PDEMO01", "Ada Lovelace"),
-    ("PDEMO02", "Grace Hopper"),
-    ("PDEMO03", "Alan Turing"),
-    ("PDEMO04", "Katherine Johnson"),
+const USERS: [(&str, &str, &str); 4] = [
+    ("PDEMO01", "Ada Lovelace", "Europe/London"),
+    ("PDEMO02", "Grace Hopper", "America/New_York"),
+    ("PDEMO03", "Alan Turing", "Asia/Kolkata"),
+    ("PDEMO04", "Katherine Johnson", "Australia/Sydney"),
 ];
 const SERVICES: [&str; 3] = ["Checkout API", "Search", "Payments DB"];
+/// Alert titles; `{n}` becomes a number, as in real alerts.
+const TITLES: [&str; 4] = [
+    "disk {n}% full on db-{n}",
+    "p99 latency {n}ms on api-{n}",
+    "CPU load {n} on 10.0.3.{n}",
+    "Replication lag {n}s on pg-replica-{n}",
+];
 
 /// The registry constructor: always available; `build_all` uses it only with `--demo`.
 pub fn build(config: &Config) -> Result<Option<Box<dyn Collector>>, ConfigError> {
@@ -52,7 +61,7 @@ fn mix(mut z: u64) -> u64 {
 }
 
 fn person(i: usize) -> Person {
-    let (id, name) = USERS[i % USERS.len()];
+    let (id, name, zone) = USERS[i % USERS.len()];
     let email = format!(
         "{}@example.com",
         name.split(' ').next().unwrap_or(name).to_lowercase()
@@ -61,6 +70,7 @@ fn person(i: usize) -> Person {
         id: id.into(),
         name: Some(name.into()),
         email: Some(email),
+        time_zone: Some(zone.into()),
     }
 }
 
@@ -79,6 +89,18 @@ pub fn incident_events(seed: u64, slot: i64) -> Vec<Event> {
     let high = r(16, 10) < 7;
     let ack_after = 10 + r(20, 200) as i64;
     let auto_resolved = r(28, 100) < 15;
+    let service = SERVICES[r(12, SERVICES.len() as u64) as usize];
+    let urgency = if high { "high" } else { "low" };
+    let title = TITLES[r(40, TITLES.len() as u64) as usize]
+        .replacen("{n}", &(50 + r(44, 50)).to_string(), 1)
+        .replacen("{n}", &(1 + r(50, 20)).to_string(), 1);
+    let incident = Incident {
+        id: format!("demo-{slot}"),
+        created_at: Some(t0),
+        title: Some(title),
+        service: Some(service.into()),
+        urgency: Some(urgency.into()),
+    };
     let mut n = 0;
     let mut events = Vec::new();
     let mut push = |secs: i64, kind: EventKind| {
@@ -87,13 +109,14 @@ pub fn incident_events(seed: u64, slot: i64) -> Vec<Event> {
             record_id: format!("demo-{slot}-{n}"),
             at: at(secs),
             kind,
+            incident: Some(incident.clone()),
         });
     };
     push(
         0,
         EventKind::Triggered {
-            service: SERVICES[r(12, SERVICES.len() as u64) as usize].into(),
-            urgency: if high { "high" } else { "low" }.into(),
+            service: service.into(),
+            urgency: urgency.into(),
         },
     );
     push(
@@ -121,6 +144,7 @@ pub fn incident_events(seed: u64, slot: i64) -> Vec<Event> {
     }
     if auto_resolved {
         // Resolved by the monitoring integration before anyone acted: nobody's resolve.
+        push(30 + r(56, 240) as i64, EventKind::Resolved { user: None });
         return events;
     }
     let acker = if ack_after > 90 {
@@ -153,12 +177,12 @@ pub fn incident_events(seed: u64, slot: i64) -> Vec<Event> {
     push(
         ack_after,
         EventKind::Acknowledged {
-            user: acker.clone(),
+            user: Some(acker.clone()),
         },
     );
     push(
         ack_after + 60 + r(36, 600) as i64,
-        EventKind::Resolved { user: acker },
+        EventKind::Resolved { user: Some(acker) },
     );
     events
 }

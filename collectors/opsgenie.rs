@@ -10,13 +10,17 @@
 //!   last read their logs (remembered in memory; after a restart logs are read again and the
 //!   engine's dedupe drops what was counted).
 //! - `GET /v2/users` (cached, refreshed when an unknown username shows up) to turn the
-//!   usernames in logs into user ids and full names.
+//!   usernames in logs into user ids, full names and time zones (`timeZone`).
 //!
 //! **Emits**: an alert created in the window → `Triggered` (service = integration name,
 //! urgency = priority `p1`..`p5`); log rows in the window, classified by [`classify`]:
 //! notifications by channel, acknowledgements, assignments (owner changes), escalations and
 //! closes. A row whose person is not a known user (System, an integration, an API key) counts
-//! as nobody's action. Record ids are `{alert id}/created` and `{alert id}/{log offset}`.
+//! as nobody's action: an ack or close by nobody still ends the wait for time to acknowledge
+//! and resolve, a notification, assignment or escalation to nobody is dropped. Every event
+//! carries its alert as the [`Incident`] (id, `createdAt`, `message` as title, integration as
+//! service, priority as urgency). Record ids are `{alert id}/created` and
+//! `{alert id}/{log offset}`.
 //!
 //! **Config**: `OPSGENIE_API_KEY` / `OPSGENIE_API_KEY_FILE` (`Authorization: GenieKey …`),
 //! `OPSGENIE_API_URL` (default https://api.opsgenie.com; EU: https://api.eu.opsgenie.com).
@@ -38,7 +42,7 @@ use serde::Deserialize;
 use super::http::{HttpClient, RetryPolicy};
 use super::{CollectError, Collected, Collector, RequestStats};
 use crate::config::{Config, ConfigError};
-use crate::event::{Channel, Event, EventKind, Person, Window};
+use crate::event::{Channel, Event, EventKind, Incident, Person, Window};
 
 const NAME: &str = "opsgenie";
 const PAGE_LIMIT: u64 = 100;
@@ -114,6 +118,8 @@ struct Alert {
     #[serde(default)]
     priority: Option<String>,
     #[serde(default)]
+    message: Option<String>,
+    #[serde(default)]
     integration: Option<Integration>,
     #[serde(default)]
     source: Option<String>,
@@ -143,6 +149,8 @@ struct User {
     username: String,
     #[serde(default)]
     full_name: Option<String>,
+    #[serde(default)]
+    time_zone: Option<String>,
 }
 
 /// What a log row says happened, and to whom (a username, or a name in the text).
@@ -236,6 +244,7 @@ impl OpsgenieCollector {
                         id: u.id,
                         name: u.full_name,
                         email: Some(u.username.clone()),
+                        time_zone: u.time_zone.filter(|z| !z.is_empty()),
                     };
                     self.users.insert(u.username.to_ascii_lowercase(), person);
                 }
@@ -374,13 +383,20 @@ impl Collector for OpsgenieCollector {
                 tracing::warn!(provider = NAME, alert = %alert.id, "Skipped an alert with a bad timestamp.");
                 continue;
             };
+            let service = alert
+                .integration
+                .as_ref()
+                .and_then(|i| i.name.clone())
+                .or(alert.source.clone())
+                .unwrap_or_else(|| "unknown".into());
+            let incident = Incident {
+                id: alert.id.clone(),
+                created_at: Some(created),
+                title: alert.message.clone(),
+                service: Some(service.clone()),
+                urgency: alert.priority.clone(),
+            };
             if window.contains(created) {
-                let service = alert
-                    .integration
-                    .as_ref()
-                    .and_then(|i| i.name.clone())
-                    .or(alert.source.clone())
-                    .unwrap_or_else(|| "unknown".into());
                 out.events.push(Event {
                     record_id: format!("{}/created", alert.id),
                     at: created,
@@ -388,6 +404,7 @@ impl Collector for OpsgenieCollector {
                         service,
                         urgency: alert.priority.clone().unwrap_or_else(|| "none".into()),
                     },
+                    incident: Some(incident.clone()),
                 });
             }
             // Only what the engine delivered may be skipped: a window read again after a failed
@@ -426,21 +443,25 @@ impl Collector for OpsgenieCollector {
                     | Activity::Escalated { who }
                     | Activity::Closed { who } => who.clone(),
                 };
-                let Some(user) = self.person(&who, &mut refreshed).await else {
-                    tracing::debug!(provider = NAME, alert = %alert.id, "Log row by no known user; not a person's action.");
-                    continue;
-                };
-                let kind = match activity {
-                    Activity::Notified { channel, .. } => EventKind::Notified { user, channel },
-                    Activity::Acknowledged { .. } => EventKind::Acknowledged { user },
-                    Activity::Assigned { .. } => EventKind::Assigned { user },
-                    Activity::Escalated { .. } => EventKind::Escalated { user },
-                    Activity::Closed { .. } => EventKind::Resolved { user },
+                let person = self.person(&who, &mut refreshed).await;
+                let kind = match (activity, person) {
+                    (Activity::Acknowledged { .. }, user) => EventKind::Acknowledged { user },
+                    (Activity::Closed { .. }, user) => EventKind::Resolved { user },
+                    (_, None) => {
+                        tracing::debug!(provider = NAME, alert = %alert.id, "Log row by no known user; not a person's action.");
+                        continue;
+                    }
+                    (Activity::Notified { channel, .. }, Some(user)) => {
+                        EventKind::Notified { user, channel }
+                    }
+                    (Activity::Assigned { .. }, Some(user)) => EventKind::Assigned { user },
+                    (Activity::Escalated { .. }, Some(user)) => EventKind::Escalated { user },
                 };
                 out.events.push(Event {
                     record_id: format!("{}/{}", alert.id, row.offset),
                     at,
                     kind,
+                    incident: Some(incident.clone()),
                 });
             }
             next_read.insert(

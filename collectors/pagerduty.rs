@@ -5,19 +5,23 @@
 //! hides notify/assign/escalate), `include[]=channels` (puts the contact method in
 //! `channel.notification`), `include[]=incidents` (puts `urgency` on the incident), `limit=100`,
 //! `total=true` on the first page, and follows `offset` while `more` is true. The window asked
-//! for is one second wider on each side, and entries are filtered to the exact window here. With
-//! `PTSD_USER_KEY=email` it also reads `GET /users` (cached) to learn e-mail addresses.
+//! for is one second wider on each side, and entries are filtered to the exact window here. It
+//! also reads `GET /users` (at start, then again at most every ten minutes when an entry names
+//! a user it does not know) for e-mail addresses and each person's own `time_zone`.
 //!
 //! **Emits** (through the schema):
 //! | log entry | event |
 //! |---|---|
 //! | `trigger_log_entry` | `Triggered` (service name, incident urgency or `none`) |
 //! | `notify_log_entry` | `Notified` for `user`, channel from `channel.notification.type` |
-//! | `acknowledge_log_entry`, agent a user | `Acknowledged` (integration/API acks are nobody's) |
+//! | `acknowledge_log_entry` | `Acknowledged`, by the agent when it is a user (else nobody's) |
 //! | `assign_log_entry` | `Assigned` for each of `assignees` |
 //! | `escalate_log_entry` | `Escalated` for each of `assignees` |
-//! | `resolve_log_entry`, agent a user | `Resolved` |
-//! Other types, and unknown fields, are skipped quietly (debug log).
+//! | `resolve_log_entry` | `Resolved`, by the agent when it is a user (else automatic) |
+//! Every event carries the entry's incident (id, `created_at`, `title`, service, urgency, from
+//! the full incident object `include[]=incidents` puts there). Other types, and unknown
+//! fields, are skipped quietly (debug log). Pages are parsed entry by entry from raw JSON, so
+//! one malformed entry is skipped without losing its page.
 //!
 //! **Config**: `PDTOKEN` / `PDTOKEN_FILE`, `PAGERDUTY_API_URL` (default https://api.pagerduty.com).
 //!
@@ -28,22 +32,25 @@
 //! a 401 may mean an EU key sent to the US host, and the error says so.
 
 use std::collections::HashMap;
+use std::time::{Duration, Instant};
 
 use async_trait::async_trait;
 use jiff::Timestamp;
 use serde::Deserialize;
+use serde_json::value::RawValue;
 
 use super::http::{HttpClient, RetryPolicy};
 use super::{CollectError, Collected, Collector, RequestStats};
 use crate::config::{Config, ConfigError};
-use crate::event::{Channel, Event, EventKind, Person, Window};
-use crate::schema::UserKey;
+use crate::event::{Channel, Event, EventKind, Incident, Person, Window};
 
 const NAME: &str = "pagerduty";
 /// Largest page PagerDuty serves.
 pub const PAGE_LIMIT: u64 = 100;
 /// `offset + limit` may not exceed this.
 pub const OFFSET_CAP: u64 = 10_000;
+/// Least time between two reads of `GET /users` prompted by an unknown user.
+const USERS_REFRESH: Duration = Duration::from_secs(600);
 const UNAUTHORIZED_HINT: &str =
     "; check PDTOKEN, and for an EU account set PAGERDUTY_API_URL=https://api.eu.pagerduty.com";
 
@@ -65,8 +72,8 @@ pub fn build(config: &Config) -> Result<Option<Box<dyn Collector>>, ConfigError>
     Ok(Some(Box::new(PagerDutyCollector {
         base: config.pagerduty_api_url.clone(),
         http,
-        want_emails: config.user_key == UserKey::Email,
-        emails: HashMap::new(),
+        users: HashMap::new(),
+        users_read: None,
     })))
 }
 
@@ -74,14 +81,22 @@ pub fn build(config: &Config) -> Result<Option<Box<dyn Collector>>, ConfigError>
 pub struct PagerDutyCollector {
     base: String,
     http: HttpClient,
-    want_emails: bool,
-    /// User id → e-mail, from `GET /users`.
-    emails: HashMap<String, String>,
+    /// User id → what `GET /users` said of them.
+    users: HashMap<String, UserInfo>,
+    /// When `GET /users` was last read in full.
+    users_read: Option<Instant>,
+}
+
+/// What `GET /users` tells about a person that a log entry's reference does not.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct UserInfo {
+    pub email: Option<String>,
+    pub time_zone: Option<String>,
 }
 
 #[derive(Deserialize)]
 struct LogEntryPage {
-    log_entries: Vec<serde_json::Value>,
+    log_entries: Vec<Box<RawValue>>,
     #[serde(default)]
     more: Option<bool>,
     #[serde(default)]
@@ -90,7 +105,7 @@ struct LogEntryPage {
 
 #[derive(Deserialize)]
 struct UserPage {
-    users: Vec<serde_json::Value>,
+    users: Vec<Box<RawValue>>,
     #[serde(default)]
     more: Option<bool>,
 }
@@ -129,6 +144,8 @@ struct Reference {
     name: Option<String>,
     #[serde(default)]
     email: Option<String>,
+    #[serde(default)]
+    time_zone: Option<String>,
 }
 
 #[derive(Deserialize)]
@@ -146,9 +163,17 @@ struct NotificationInfo {
 #[derive(Deserialize)]
 struct IncidentInfo {
     #[serde(default)]
+    id: Option<String>,
+    #[serde(default)]
     urgency: Option<String>,
     #[serde(default)]
     service: Option<Reference>,
+    #[serde(default)]
+    title: Option<String>,
+    #[serde(default)]
+    summary: Option<String>,
+    #[serde(default)]
+    created_at: Option<String>,
 }
 
 impl Reference {
@@ -182,37 +207,82 @@ fn entry_type(raw: &str) -> &str {
     }
 }
 
-/// Maps one log entry (as JSON) to events.
+/// One log entry, mapped.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Mapped {
+    pub id: String,
+    pub at: Timestamp,
+    pub incident: Option<Incident>,
+    pub kinds: Vec<EventKind>,
+}
+
+/// The incident an entry is about: its `incident` (full with `include[]=incidents`, else a
+/// reference whose summary is `[#1234] title`), with the entry's own `service` as fallback.
+fn incident_of(entry: &LogEntry) -> Option<Incident> {
+    let inc = entry.incident.as_ref()?;
+    let id = inc.id.clone().filter(|id| !id.is_empty())?;
+    let title = inc.title.clone().or_else(|| {
+        inc.summary.as_deref().map(|s| match s.split_once("] ") {
+            Some((num, rest)) if num.starts_with("[#") => rest.to_string(),
+            _ => s.to_string(),
+        })
+    });
+    let service = entry
+        .service
+        .as_ref()
+        .or(inc.service.as_ref())
+        .map(|s| s.display().unwrap_or_else(|| s.id.clone()));
+    Some(Incident {
+        id,
+        created_at: inc.created_at.as_deref().and_then(|t| t.parse().ok()),
+        title,
+        service,
+        urgency: inc.urgency.clone(),
+    })
+}
+
+/// Maps one log entry (raw JSON) to events; `users` fills in e-mails and time zones.
 ///
 /// # Errors
 /// A [`Skip`] saying whether the entry was malformed or just not counted.
-pub fn map_entry(
-    value: serde_json::Value,
-    emails: &HashMap<String, String>,
-) -> Result<(String, Timestamp, Vec<EventKind>), Skip> {
+pub fn map_entry(raw: &str, users: &HashMap<String, UserInfo>) -> Result<Mapped, Skip> {
     let entry: LogEntry =
-        serde_json::from_value(value).map_err(|e| Skip::Malformed(format!("log entry: {e}")))?;
+        serde_json::from_str(raw).map_err(|e| Skip::Malformed(format!("log entry: {e}")))?;
     let at: Timestamp = entry.created_at.parse().map_err(|e| {
         Skip::Malformed(format!(
             "log entry {}: created_at {:?}: {e}",
             entry.id, entry.created_at
         ))
     })?;
-    let person = |r: &Reference| Person {
-        id: r.id.clone(),
-        name: r.display(),
-        email: r.email.clone().or_else(|| emails.get(&r.id).cloned()),
+    let person = |r: &Reference| {
+        let known = users.get(&r.id);
+        Person {
+            id: r.id.clone(),
+            name: r.display(),
+            email: r
+                .email
+                .clone()
+                .or_else(|| known.and_then(|u| u.email.clone())),
+            time_zone: r
+                .time_zone
+                .clone()
+                .or_else(|| known.and_then(|u| u.time_zone.clone())),
+        }
     };
+    let incident = incident_of(&entry);
     let kinds = match entry_type(&entry.kind) {
         "trigger_log_entry" => {
-            let service = entry
-                .service
+            let service = incident
                 .as_ref()
-                .or(entry.incident.as_ref().and_then(|i| i.service.as_ref()))
-                .map(|s| s.display().unwrap_or_else(|| s.id.clone()))
+                .and_then(|i| i.service.clone())
+                .or_else(|| {
+                    entry
+                        .service
+                        .as_ref()
+                        .map(|s| s.display().unwrap_or_else(|| s.id.clone()))
+                })
                 .unwrap_or_else(|| "unknown".into());
-            let urgency = entry
-                .incident
+            let urgency = incident
                 .as_ref()
                 .and_then(|i| i.urgency.clone())
                 .unwrap_or_else(|| "none".into());
@@ -247,11 +317,12 @@ pub fn map_entry(
             }]
         }
         "acknowledge_log_entry" | "resolve_log_entry" => {
-            let agent = entry.agent.as_ref().filter(|a| a.is_user());
-            let Some(agent) = agent else {
+            // An integration's, the API's or a timeout's ack or resolve is nobody's load, but
+            // it still ends the wait for time to acknowledge and resolve.
+            let user = entry.agent.as_ref().filter(|a| a.is_user()).map(person);
+            if user.is_none() && incident.is_none() {
                 return Err(Skip::NotCounted);
-            };
-            let user = person(agent);
+            }
             if entry_type(&entry.kind) == "acknowledge_log_entry" {
                 vec![EventKind::Acknowledged { user }]
             } else {
@@ -281,7 +352,12 @@ pub fn map_entry(
         }
         _ => return Err(Skip::NotCounted),
     };
-    Ok((entry.id, at, kinds))
+    Ok(Mapped {
+        id: entry.id,
+        at,
+        incident,
+        kinds,
+    })
 }
 
 impl PagerDutyCollector {
@@ -289,7 +365,9 @@ impl PagerDutyCollector {
         format!("{}{}", self.base, path)
     }
 
+    /// Reads the whole user directory (e-mails, time zones).
     async fn load_users(&mut self) -> Result<(), CollectError> {
+        self.users_read = Some(Instant::now());
         let mut offset = 0u64;
         loop {
             let page: UserPage = self
@@ -305,10 +383,12 @@ impl PagerDutyCollector {
                 .await?;
             let n = page.users.len() as u64;
             for u in page.users {
-                if let Ok(r) = serde_json::from_value::<Reference>(u) {
-                    if let Some(email) = r.email {
-                        self.emails.insert(r.id, email);
-                    }
+                if let Ok(r) = serde_json::from_str::<Reference>(u.get()) {
+                    let info = UserInfo {
+                        email: r.email,
+                        time_zone: r.time_zone.filter(|z| !z.is_empty()),
+                    };
+                    self.users.insert(r.id, info);
                 }
             }
             offset += n;
@@ -352,10 +432,7 @@ impl Collector for PagerDutyCollector {
             .http
             .get_json(&self.url("/log_entries"), &q, UNAUTHORIZED_HINT)
             .await?;
-        if self.want_emails {
-            self.load_users().await?;
-        }
-        Ok(())
+        self.load_users().await
     }
 
     fn take_stats(&mut self) -> RequestStats {
@@ -409,22 +486,22 @@ impl Collector for PagerDutyCollector {
                 }
             }
             let n = page.log_entries.len() as u64;
-            for value in page.log_entries {
-                match map_entry(value, &self.emails) {
-                    Ok((id, at, kinds)) => {
-                        if !window.contains(at) {
-                            tracing::debug!(provider = NAME, id = %id, at = %at, "Entry outside the window asked for; ignored.");
+            for raw in page.log_entries {
+                match map_entry(raw.get(), &self.users) {
+                    Ok(m) => {
+                        if !window.contains(m.at) {
+                            tracing::debug!(provider = NAME, id = %m.id, at = %m.at, "Entry outside the window asked for; ignored.");
                             continue;
                         }
-                        for mut kind in kinds {
-                            if self.want_emails {
-                                unknown_user |=
-                                    kind.person_mut().is_some_and(|p| p.email.is_none());
-                            }
+                        for mut kind in m.kinds {
+                            unknown_user |= kind
+                                .person_mut()
+                                .is_some_and(|p| !self.users.contains_key(&p.id));
                             out.events.push(Event {
-                                record_id: id.clone(),
-                                at,
+                                record_id: m.id.clone(),
+                                at: m.at,
                                 kind,
+                                incident: m.incident.clone(),
                             });
                         }
                     }
@@ -449,13 +526,25 @@ impl Collector for PagerDutyCollector {
                 _ => break,
             }
         }
-        if unknown_user {
-            // A user we have no e-mail for: refresh the directory once and fill it in.
-            if self.load_users().await.is_ok() {
-                for user in out.events.iter_mut().filter_map(|e| e.kind.person_mut()) {
-                    if user.email.is_none() {
-                        user.email = self.emails.get(&user.id).cloned();
+        let stale = self
+            .users_read
+            .map_or(true, |t| t.elapsed() >= USERS_REFRESH);
+        if unknown_user && stale {
+            // A user the directory does not know (new since it was read): read it again, at
+            // most every USERS_REFRESH, and fill in e-mails and time zones. A failure here is
+            // not the poll's: the events are counted with what is known.
+            match self.load_users().await {
+                Ok(()) => {
+                    for user in out.events.iter_mut().filter_map(|e| e.kind.person_mut()) {
+                        if let Some(info) = self.users.get(&user.id) {
+                            user.email = user.email.take().or_else(|| info.email.clone());
+                            user.time_zone =
+                                user.time_zone.take().or_else(|| info.time_zone.clone());
+                        }
                     }
+                }
+                Err(e) => {
+                    tracing::warn!(provider = NAME, error = %e, "Could not read GET /users; e-mails and time zones may be missing this poll.")
                 }
             }
         }
@@ -469,7 +558,7 @@ mod tests {
     use serde_json::json;
 
     fn map(v: serde_json::Value) -> Result<Vec<EventKind>, Skip> {
-        map_entry(v, &HashMap::new()).map(|(_, _, k)| k)
+        map_entry(&v.to_string(), &HashMap::new()).map(|m| m.kinds)
     }
 
     fn user(id: &str, name: &str) -> serde_json::Value {
@@ -480,7 +569,7 @@ mod tests {
         Person {
             id: "PUSR001".into(),
             name: Some("Ada Lovelace".into()),
-            email: None,
+            ..Person::default()
         }
     }
 
@@ -560,14 +649,14 @@ mod tests {
                     "acknowledge_log_entry",
                     json!({"agent": user("PUSR001", "Ada Lovelace")}),
                 ),
-                Ok(vec![EventKind::Acknowledged { user: ada() }]),
+                Ok(vec![EventKind::Acknowledged { user: Some(ada()) }]),
             ),
             (
                 with(
                     "acknowledgement_log_entry",
                     json!({"agent": user("PUSR001", "Ada Lovelace")}),
                 ),
-                Ok(vec![EventKind::Acknowledged { user: ada() }]),
+                Ok(vec![EventKind::Acknowledged { user: Some(ada()) }]),
             ),
             (
                 with(
@@ -588,7 +677,7 @@ mod tests {
                     "resolve_log_entry",
                     json!({"agent": user("PUSR001", "Ada Lovelace")}),
                 ),
-                Ok(vec![EventKind::Resolved { user: ada() }]),
+                Ok(vec![EventKind::Resolved { user: Some(ada()) }]),
             ),
             (
                 with(
@@ -602,7 +691,7 @@ mod tests {
                         user: Person {
                             id: "PUSR002".into(),
                             name: Some("Grace Hopper".into()),
-                            email: None,
+                            ..Person::default()
                         },
                     },
                 ]),
@@ -639,9 +728,47 @@ mod tests {
     }
 
     #[test]
+    fn incident_facts_and_automatic_resolves() {
+        let v = json!({"id": "R9", "type": "resolve_log_entry", "created_at": "2026-03-02T03:20:00Z",
+            "agent": {"id": "PSVC1", "type": "service_reference", "summary": "Checkout API"},
+            "incident": {"id": "PINC1", "type": "incident", "title": "disk 91% on db-17",
+                "created_at": "2026-03-01T22:14:07-05:00", "urgency": "high",
+                "service": {"id": "PSVC1", "type": "service_reference", "summary": "Checkout API"}}});
+        let m = map_entry(&v.to_string(), &HashMap::new()).unwrap();
+        assert_eq!(m.kinds, vec![EventKind::Resolved { user: None }]);
+        let inc = m.incident.unwrap();
+        assert_eq!(inc.id, "PINC1");
+        assert_eq!(inc.title.as_deref(), Some("disk 91% on db-17"));
+        assert_eq!(
+            inc.created_at,
+            Some("2026-03-02T03:14:07Z".parse().unwrap())
+        );
+        assert_eq!(inc.service.as_deref(), Some("Checkout API"));
+        assert_eq!(inc.urgency.as_deref(), Some("high"));
+        // A reference only: the title comes from the summary, without the number.
+        let v = json!({"id": "R10", "type": "acknowledge_log_entry", "created_at": "2026-03-02T03:20:00Z",
+            "agent": {"id": "PUSR001", "type": "user_reference", "summary": "Ada Lovelace"},
+            "incident": {"id": "PINC2", "type": "incident_reference", "summary": "[#1234] CPU high"}});
+        let users = HashMap::from([(
+            "PUSR001".to_string(),
+            UserInfo {
+                email: Some("ada@example.com".into()),
+                time_zone: Some("Europe/London".into()),
+            },
+        )]);
+        let m = map_entry(&v.to_string(), &users).unwrap();
+        assert_eq!(m.incident.unwrap().title.as_deref(), Some("CPU high"));
+        let EventKind::Acknowledged { user: Some(p) } = &m.kinds[0] else {
+            panic!("{:?}", m.kinds)
+        };
+        assert_eq!(p.time_zone.as_deref(), Some("Europe/London"));
+        assert_eq!(p.email.as_deref(), Some("ada@example.com"));
+    }
+
+    #[test]
     fn offsets_are_honoured() {
         let v = json!({"id": "R1", "type": "trigger_log_entry", "created_at": "2026-03-02T22:14:07-05:00"});
-        let (_, at, _) = map_entry(v, &HashMap::new()).unwrap();
+        let at = map_entry(&v.to_string(), &HashMap::new()).unwrap().at;
         assert_eq!(at, "2026-03-03T03:14:07Z".parse::<Timestamp>().unwrap());
     }
 }

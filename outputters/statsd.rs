@@ -1,7 +1,8 @@
 //! StatsD outputter: metrics over UDP through cadence, plain or DogStatsD flavor.
 //!
 //! Wire format: `name:7|c` (plain) or `name:7|c|#provider:pagerduty,user:ada_lovelace`
-//! (DogStatsD), one line per series with the poll's summed count (gauges `|g`, timers `|ms`).
+//! (DogStatsD), one line per series with the poll's summed count (gauges `|g`, timers `|ms`),
+//! and one line per timing sample (`|ms` in plain, `|d` distributions in DogStatsD).
 //! Lines are packed into datagrams of at most 1432 bytes (cadence's buffered UDP sink; the
 //! payload that fits a 1500-byte Ethernet MTU), and the buffer is flushed at the end of every
 //! batch.
@@ -20,7 +21,7 @@
 use std::net::{SocketAddr, ToSocketAddrs, UdpSocket};
 use std::time::{Duration, Instant};
 
-use cadence::{BufferedUdpMetricSink, Counted, Gauged, StatsdClient, Timed};
+use cadence::{BufferedUdpMetricSink, Counted, Distributed, Gauged, StatsdClient, Timed};
 
 use super::{OutputError, Outputter};
 use crate::aggregate::MetricBatch;
@@ -110,7 +111,12 @@ impl StatsdOutputter {
     }
 
     fn send(&mut self, batch: &MetricBatch) -> Result<(), OutputError> {
-        let lines = schema::render(self.flavor, &self.prefix, &batch.series);
+        let mut lines = schema::render(self.flavor, &self.prefix, &batch.series);
+        lines.extend(schema::render_timings(
+            self.flavor,
+            &self.prefix,
+            &batch.samples,
+        ));
         let conn = self.connect()?;
         // Errors queued before this batch belong to datagrams already accounted for.
         let _ = conn.probe.take_error();
@@ -133,6 +139,13 @@ impl StatsdOutputter {
                 }
                 Kind::Timer => {
                     let mut b = client.time_with_tags(&line.name, line.value.max(0) as u64);
+                    for (k, v) in &line.tags {
+                        b = b.with_tag(k, v);
+                    }
+                    b.try_send().map(|_| ())
+                }
+                Kind::Distribution => {
+                    let mut b = client.distribution_with_tags(&line.name, line.value.max(0) as u64);
                     for (k, v) in &line.tags {
                         b = b.with_tag(k, v);
                     }

@@ -51,7 +51,13 @@ impl Serialize for Tags<'_> {
 /// Renders a batch as JSON lines, one per series.
 pub fn json_lines(prefix: &str, batch: &MetricBatch) -> Vec<String> {
     let time = batch.at.to_string();
-    schema::render_tagged(prefix, &batch.series)
+    let mut lines = schema::render_tagged(prefix, &batch.series);
+    lines.extend(schema::render_timings(
+        schema::Flavor::Dogstatsd,
+        prefix,
+        &batch.samples,
+    ));
+    lines
         .iter()
         .map(|r| {
             serde_json::to_string(&JsonLine {
@@ -62,6 +68,7 @@ pub fn json_lines(prefix: &str, batch: &MetricBatch) -> Vec<String> {
                     schema::Kind::Counter => "counter",
                     schema::Kind::Gauge => "gauge",
                     schema::Kind::Timer => "timer",
+                    schema::Kind::Distribution => "distribution",
                 },
                 tags: Tags(&r.tags),
             })

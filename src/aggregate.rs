@@ -2,12 +2,14 @@
 //!
 //! The engine adds each counted event once; a batch holds one entry per distinct series with
 //! the summed count, so an outputter writes one line per series however many events it covers.
+//! Timings (time to acknowledge and resolve) cannot be summed: each sample is kept.
 
 use std::collections::BTreeMap;
 
 use jiff::Timestamp;
 
 use crate::event::Event;
+use crate::oncall::Findings;
 use crate::schema::{self, Kind, Series, UserKey};
 
 /// The aggregated metrics of one poll.
@@ -15,8 +17,10 @@ use crate::schema::{self, Kind, Series, UserKey};
 pub struct MetricBatch {
     /// When the poll ran (the stdout outputter's `time`).
     pub at: Timestamp,
-    /// Summed count per series.
+    /// Summed count per series (the latest value for gauges and ptsd's own timers).
     pub series: BTreeMap<Series, i64>,
+    /// Every timing sample per series, in milliseconds.
+    pub samples: BTreeMap<Series, Vec<i64>>,
 }
 
 impl MetricBatch {
@@ -25,15 +29,19 @@ impl MetricBatch {
         MetricBatch {
             at,
             series: BTreeMap::new(),
+            samples: BTreeMap::new(),
         }
     }
 
-    /// Counts one event from `provider`.
-    pub fn add_event(&mut self, event: &Event, provider: &str, user_key: UserKey) {
-        *self
-            .series
-            .entry(schema::series_for(event, provider, user_key))
-            .or_default() += 1;
+    /// Counts one event from `provider`, with what the on-call analysis found in it.
+    pub fn add_event(&mut self, event: &Event, found: &Findings, provider: &str, key: UserKey) {
+        let c = schema::series_for(event, found, provider, key);
+        for series in c.counters {
+            *self.series.entry(series).or_default() += 1;
+        }
+        for (series, ms) in c.timings {
+            self.samples.entry(series).or_default().push(ms);
+        }
     }
 
     /// Adds `value` to a counter series, or sets a gauge or timer series to it.
@@ -49,15 +57,6 @@ impl MetricBatch {
 
     /// Whether the batch holds no series.
     pub fn is_empty(&self) -> bool {
-        self.series.is_empty()
-    }
-
-    /// The sum over the on-call counters (events counted).
-    pub fn total(&self) -> i64 {
-        self.series
-            .iter()
-            .filter(|(s, _)| !s.metric.is_self())
-            .map(|(_, v)| v)
-            .sum()
+        self.series.is_empty() && self.samples.is_empty()
     }
 }

@@ -11,6 +11,9 @@ use std::time::Duration;
 
 use clap::Parser;
 
+use crate::category::Categorizer;
+use crate::hours::HourBands;
+use crate::oncall::Analyst;
 use crate::schema::{Flavor, UserKey};
 use crate::secret::Secret;
 
@@ -28,7 +31,7 @@ pub struct Args {
     pub command: Option<Command>,
 
     /// Run on the embedded demo feed (no token needed); prints to stdout unless PTSD_OUTPUTS is set.
-    #[arg(long, env = "PTSD_DEMO")]
+    #[arg(long, env = "PTSD_DEMO", global = true)]
     pub demo: bool,
 
     /// Poll once, emit, save state and exit (for cron and debugging).
@@ -115,6 +118,50 @@ pub struct Args {
     #[arg(long, env = "PTSD_MAX_REQUESTS_PER_MINUTE", default_value_t = 120)]
     pub max_requests_per_minute: u32,
 
+    /// Time zone of people whose provider gives none (the account's zone), IANA name.
+    #[arg(long, env = "PTSD_TIME_ZONE", default_value = "UTC", global = true)]
+    pub time_zone: String,
+
+    /// Sleep hours, local to each person, every day (sleep wins over business hours).
+    #[arg(
+        long,
+        env = "PTSD_SLEEP_HOURS",
+        default_value = "22:00-08:00",
+        global = true
+    )]
+    pub sleep_hours: String,
+
+    /// Business hours, local to each person, on business days.
+    #[arg(
+        long,
+        env = "PTSD_BUSINESS_HOURS",
+        default_value = "08:00-18:00",
+        global = true
+    )]
+    pub business_hours: String,
+
+    /// Business days: weekday names or ranges, e.g. mon-fri or sun-thu.
+    #[arg(
+        long,
+        env = "PTSD_BUSINESS_DAYS",
+        default_value = "mon-fri",
+        global = true
+    )]
+    pub business_days: String,
+
+    /// TOML file of alert category rules ([[rule]] match = 'regex', category = "name"), first match wins.
+    #[arg(long, env = "PTSD_CATEGORY_RULES", global = true)]
+    pub category_rules: Option<PathBuf>,
+
+    /// Most distinct alert categories; further ones are counted as `other`.
+    #[arg(
+        long,
+        env = "PTSD_MAX_CATEGORIES",
+        default_value_t = 100,
+        global = true
+    )]
+    pub max_categories: usize,
+
     /// Log format on stderr: text, or json (one object per line, for log collectors).
     #[arg(long, env = "PTSD_LOG_FORMAT", value_enum, default_value = "text")]
     pub log_format: LogFormat,
@@ -125,11 +172,74 @@ pub struct Args {
 }
 
 /// What to run instead of the daemon.
-#[derive(clap::Subcommand, Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(clap::Subcommand, Debug, Clone, PartialEq, Eq)]
 pub enum Command {
     /// Exit 0 when the running daemon's last successful poll is recent (reads the status file
     /// in PTSD_STATE_DIR, or in the temp dir without one); for Docker HEALTHCHECK.
     Health,
+    /// Print the on-call handoff report for the last period (reads the providers once; sends nothing).
+    Report {
+        /// Length of the reported period, ending at --until (humantime, e.g. 7d).
+        #[arg(long, default_value = "7d")]
+        since: String,
+        /// End of the period, RFC 3339 (e.g. 2026-11-23T09:00:00Z) [default: now].
+        #[arg(long)]
+        until: Option<String>,
+        /// Output format.
+        #[arg(long, value_enum, default_value = "markdown")]
+        format: crate::report::Format,
+    },
+}
+
+/// What `ptsd report` was asked for, validated.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ReportRequest {
+    /// The reported period.
+    pub current: crate::event::Window,
+    /// The period before it, for trends.
+    pub previous: crate::event::Window,
+    pub format: crate::report::Format,
+}
+
+impl ReportRequest {
+    /// Validates the `report` subcommand's options.
+    ///
+    /// # Errors
+    /// A bad `--since` or `--until`, named.
+    pub fn from_command(command: &Command) -> Result<Option<ReportRequest>, ConfigError> {
+        let Command::Report {
+            since,
+            until,
+            format,
+        } = command
+        else {
+            return Ok(None);
+        };
+        let length = duration("--since", since)?;
+        if length < Duration::from_secs(60) {
+            return Err(ConfigError(
+                "--since is under a minute; set it to e.g. 1d or 7d".into(),
+            ));
+        }
+        let until: jiff::Timestamp = match until {
+            Some(raw) => raw.trim().parse().map_err(|e| {
+                ConfigError(format!(
+                    "--until={raw:?} is not an RFC 3339 time ({e}); set it to e.g. 2026-11-23T09:00:00Z"
+                ))
+            })?,
+            None => jiff::Timestamp::now(),
+        };
+        let length = jiff::SignedDuration::try_from(length).unwrap_or(jiff::SignedDuration::MAX);
+        let since = until
+            .checked_sub(length)
+            .and_then(|s| Ok((s, s.checked_sub(length)?)))
+            .map_err(|_| ConfigError("--since reaches before year -9999; set it shorter".into()))?;
+        Ok(Some(ReportRequest {
+            current: crate::event::Window::new(since.0, until),
+            previous: crate::event::Window::new(since.1, since.0),
+            format: *format,
+        }))
+    }
 }
 
 /// How log lines are written (`PTSD_LOG_FORMAT`).
@@ -168,6 +278,8 @@ pub struct Config {
     pub state_dir: Option<PathBuf>,
     pub demo_seed: u64,
     pub max_requests_per_minute: u32,
+    /// Hour bands, account zone and alert categoriser.
+    pub analyst: Analyst,
 }
 
 /// The longest duration accepted anywhere (ten years): beyond it, time arithmetic overflows.
@@ -234,6 +346,30 @@ fn secret(
     Ok(Some(Secret::new(token)))
 }
 
+/// The on-call analysis settings of `args`.
+fn analyst(args: &Args) -> Result<Analyst, ConfigError> {
+    let bands = HourBands::parse(&args.sleep_hours, &args.business_hours, &args.business_days)
+        .map_err(ConfigError)?;
+    let account_zone =
+        crate::hours::parse_zone("PTSD_TIME_ZONE", &args.time_zone).map_err(ConfigError)?;
+    if args.max_categories == 0 {
+        return Err(ConfigError(
+            "PTSD_MAX_CATEGORIES is 0; set it to at least 1 (e.g. 100)".into(),
+        ));
+    }
+    let mut categorizer = Categorizer::new(args.max_categories);
+    if let Some(path) = &args.category_rules {
+        categorizer = categorizer
+            .with_rules_file(path)
+            .map_err(|e| ConfigError(format!("PTSD_CATEGORY_RULES {e}")))?;
+    }
+    Ok(Analyst {
+        bands,
+        account_zone,
+        categorizer,
+    })
+}
+
 impl Config {
     /// Validates `args`.
     ///
@@ -241,6 +377,7 @@ impl Config {
     /// A [`ConfigError`] naming the variable to fix: a bad duration, a bad prefix or URL, an
     /// empty or unreadable token file, an empty output list.
     pub fn from_args(args: Args) -> Result<Config, ConfigError> {
+        let analyst = analyst(&args)?;
         let interval = match &args.interval {
             Some(raw) => duration("PTSD_INTERVAL", raw)?,
             None if args.demo => Duration::from_secs(5),
@@ -307,6 +444,7 @@ impl Config {
             )
         };
         Ok(Config {
+            analyst,
             demo: args.demo,
             once: args.once,
             pdtoken,

@@ -7,11 +7,14 @@
 //! 2. For a chunk `[a, b)` the collector reads `[max(a - PTSD_LATENESS, floor), b)`: the extra
 //!    `PTSD_LATENESS` re-reads records that showed up late. A window the provider cannot page
 //!    through ([`CollectError::WindowTooLarge`]) is split until every part fits.
-//! 3. Records whose id was already counted are dropped; the rest are aggregated into one
-//!    [`MetricBatch`] and written to every outputter.
-//! 4. Only when every outputter took the batch: the ids join `seen`, the cursor moves to `b`,
-//!    ids older than `b - PTSD_LATENESS` are forgotten, and the state is saved. Steps 3-4 have no
-//!    await point, so shutdown never lands between a write and its save.
+//! 3. Records whose id was already counted are dropped; the rest, in time order, go through
+//!    the on-call analysis ([`crate::oncall`]: interruptions, hour bands, time to acknowledge
+//!    and resolve, categories), are aggregated into one [`MetricBatch`] and written to every
+//!    outputter.
+//! 4. Only when every outputter took the batch: the ids join `seen`, the analysis memory is
+//!    kept, the cursor moves to `b`, ids older than `b - PTSD_LATENESS` are forgotten, and the
+//!    state is saved. Steps 3-4 have no await point, so shutdown never lands between a write
+//!    and its save.
 //!
 //! A chunk that fails (API down, StatsD unresolvable) leaves the cursor where it was: the next
 //! poll covers the same ground, so nothing is lost and nothing doubled.
@@ -26,7 +29,8 @@ use jiff::{SignedDuration, Timestamp};
 use crate::aggregate::MetricBatch;
 use crate::collectors::{CollectError, Collected, Collector, RequestStats};
 use crate::config::Config;
-use crate::event::Window;
+use crate::event::{Event, Window};
+use crate::oncall::{Analyst, BURST, OPEN_INCIDENT_MEMORY};
 use crate::outputters::Outputter;
 use crate::schema::{self, Metric, UserKey};
 use crate::state::{CollectorState, State, StateError};
@@ -44,6 +48,7 @@ pub struct Settings {
     pub state_dir: Option<PathBuf>,
     pub user_key: UserKey,
     pub once: bool,
+    pub analyst: Analyst,
 }
 
 impl Settings {
@@ -63,6 +68,7 @@ impl Settings {
             state_dir: config.state_dir.clone(),
             user_key: config.user_key,
             once: config.once,
+            analyst: config.analyst.clone(),
         }
     }
 }
@@ -291,25 +297,13 @@ async fn poll_chunk(
     // From here to the save there is no await: shutdown cannot split a write from its commit.
     let cs = state.collectors.get_mut(name).expect("state entry exists");
     let mut batch = MetricBatch::new(Timestamp::now());
-    // A record can come back twice in one read (pages shift while they are read); all the
-    // events of one record are adjacent, so a record is accepted or dropped as a whole.
-    let mut fresh: HashMap<&str, Timestamp> = HashMap::new();
-    let mut current: Option<(&str, bool)> = None;
-    for e in &collected.events {
-        let accept = match current {
-            Some((id, accept)) if id == e.record_id => accept,
-            _ => {
-                let accept = !cs.seen.contains_key(&e.record_id)
-                    && fresh.insert(&e.record_id, e.at).is_none();
-                current = Some((&e.record_id, accept));
-                accept
-            }
-        };
-        if accept {
-            batch.add_event(e, name, settings.user_key);
-        }
+    let (accepted, fresh) = new_records(&collected.events, &cs.seen);
+    let mut analysis = settings.analyst.session(&cs.memory);
+    for e in &accepted {
+        let found = analysis.analyse(e);
+        batch.add_event(e, &found, name, settings.user_key);
     }
-    let counted = batch.total();
+    let counted = accepted.len() as i64;
     if !batch.is_empty() {
         for o in outputters.iter_mut() {
             o.write(&batch)
@@ -319,6 +313,11 @@ async fn poll_chunk(
     for (id, at) in fresh {
         cs.seen.insert(id.to_string(), at);
     }
+    cs.memory = analysis.memory;
+    cs.memory.prune(
+        chunk_end - settings.lateness - BURST,
+        chunk_end - OPEN_INCIDENT_MEMORY,
+    );
     cs.cursor = chunk_end;
     cs.prune(chunk_end - settings.lateness);
     if let Some(dir) = &settings.state_dir {
@@ -330,6 +329,86 @@ async fn poll_chunk(
         collected,
         counted,
     })
+}
+
+/// The events of records not in `seen`, each record once, oldest first, and the ids taken
+/// with their times. A record can come back twice in one read (pages shift while they are
+/// read); all the events of one record are adjacent, so a record is taken or dropped as a
+/// whole. Oldest first is what the on-call analysis needs (the 60 s rule, trigger before
+/// acknowledgement); the sort is stable, so one record's events keep their order.
+fn new_records<'a>(
+    events: &'a [Event],
+    seen: &HashMap<String, Timestamp>,
+) -> (Vec<&'a Event>, HashMap<&'a str, Timestamp>) {
+    let mut fresh: HashMap<&str, Timestamp> = HashMap::new();
+    let mut current: Option<(&str, bool)> = None;
+    let mut accepted: Vec<&Event> = Vec::new();
+    for e in events {
+        let accept = match current {
+            Some((id, accept)) if id == e.record_id => accept,
+            _ => {
+                let accept =
+                    !seen.contains_key(&e.record_id) && fresh.insert(&e.record_id, e.at).is_none();
+                current = Some((&e.record_id, accept));
+                accept
+            }
+        };
+        if accept {
+            accepted.push(e);
+        }
+    }
+    accepted.sort_by_key(|e| e.at);
+    (accepted, fresh)
+}
+
+/// Reads `window` once from every collector, chunk by chunk as a poll would (splitting what
+/// is too large, each record once), and runs it through the on-call analysis from a blank
+/// memory (but the daemon's known alert categories, when `PTSD_STATE_DIR` holds them, so both
+/// send the same titles to `other`): what `ptsd report` reports on. Nothing is saved and the
+/// cursor is not touched.
+///
+/// # Errors
+/// The first collector error: a report from part of the data would mislead.
+pub async fn history(
+    settings: &Settings,
+    collectors: &mut [Box<dyn Collector>],
+    window: Window,
+) -> Result<Vec<crate::report::Analysed>, Box<dyn std::error::Error>> {
+    let saved = match &settings.state_dir {
+        Some(dir) => State::load(dir)?.unwrap_or_default(),
+        None => State::default(),
+    };
+    let mut out = Vec::new();
+    for c in collectors.iter_mut() {
+        let mut events = Vec::new();
+        let mut since = window.since;
+        while since < window.until {
+            let until = (since + settings.max_window).min(window.until);
+            let part = collect_split(c.as_mut(), Window::new(since, until)).await?;
+            tracing::info!(provider = c.name(), since = %since, until = %until, entries = part.events.len(), "Read.");
+            events.extend(part.events);
+            since = until;
+        }
+        let (accepted, _) = new_records(&events, &HashMap::new());
+        let memory = crate::oncall::Memory {
+            categories: saved
+                .collectors
+                .get(c.name())
+                .map(|cs| cs.memory.categories.clone())
+                .unwrap_or_default(),
+            ..crate::oncall::Memory::default()
+        };
+        let mut analysis = settings.analyst.session(&memory);
+        for e in accepted {
+            out.push(crate::report::Analysed {
+                provider: c.name().to_string(),
+                found: analysis.analyse(e),
+                event: e.clone(),
+            });
+        }
+    }
+    out.sort_by_key(|a| a.event.at);
+    Ok(out)
 }
 
 /// Largest number of records one query is trusted to page through when deciding how many

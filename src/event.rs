@@ -4,6 +4,10 @@
 //! [`Event`]s; the schema turns events into metric series. An event carries the id of the record
 //! it came from, which is what the engine deduplicates on, so one record that names several
 //! people (an assignment to two users) is counted, or skipped, as a whole.
+//!
+//! An event also carries what the provider said of its incident ([`Incident`]: id, creation
+//! time, title, service, urgency) and of its person (time zone), which the engine's on-call
+//! analysis ([`crate::oncall`]) needs for time to acknowledge, categories and hour bands.
 
 use jiff::{SignedDuration, Timestamp};
 
@@ -49,7 +53,7 @@ impl Window {
 }
 
 /// A person as a provider names them. Which field appears in metrics is `PTSD_USER_KEY`'s choice.
-#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash)]
+#[derive(Debug, Clone, Default, PartialEq, Eq, PartialOrd, Ord, Hash)]
 pub struct Person {
     /// The provider's stable user id.
     pub id: String,
@@ -57,6 +61,25 @@ pub struct Person {
     pub name: Option<String>,
     /// E-mail address, when known.
     pub email: Option<String>,
+    /// The person's own time zone as the provider names it (IANA, or a Rails-style name),
+    /// when known; the engine falls back to `PTSD_TIME_ZONE`.
+    pub time_zone: Option<String>,
+}
+
+/// The incident (PagerDuty) or alert (Opsgenie) an event belongs to, as far as the provider
+/// said. Every field but the id may be missing.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Incident {
+    /// The provider's incident or alert id.
+    pub id: String,
+    /// When the incident was opened.
+    pub created_at: Option<Timestamp>,
+    /// Its title (PagerDuty `title`, Opsgenie `message`).
+    pub title: Option<String>,
+    /// The service's name (PagerDuty) or the integration's name (Opsgenie).
+    pub service: Option<String>,
+    /// `high`, `low`, or an Opsgenie priority `p1`..`p5`.
+    pub urgency: Option<String>,
 }
 
 /// How a notification reached a person.
@@ -108,14 +131,15 @@ pub enum EventKind {
     Triggered { service: String, urgency: String },
     /// `user` was notified through `channel`.
     Notified { user: Person, channel: Channel },
-    /// `user` (a person, never an integration) acknowledged an incident.
-    Acknowledged { user: Person },
+    /// An incident was acknowledged, by `user` when a person did it (`None`: an integration,
+    /// the API or a timeout did; it counts for time to acknowledge but for nobody's load).
+    Acknowledged { user: Option<Person> },
     /// An incident was assigned to `user`.
     Assigned { user: Person },
     /// An incident escalated to `user`.
     Escalated { user: Person },
-    /// `user` (a person, never an integration) resolved an incident.
-    Resolved { user: Person },
+    /// An incident was resolved, by `user` when a person did it (`None`: automatically).
+    Resolved { user: Option<Person> },
 }
 
 impl EventKind {
@@ -123,11 +147,10 @@ impl EventKind {
     pub fn person_mut(&mut self) -> Option<&mut Person> {
         match self {
             EventKind::Triggered { .. } => None,
+            EventKind::Acknowledged { user } | EventKind::Resolved { user } => user.as_mut(),
             EventKind::Notified { user, .. }
-            | EventKind::Acknowledged { user }
             | EventKind::Assigned { user }
-            | EventKind::Escalated { user }
-            | EventKind::Resolved { user } => Some(user),
+            | EventKind::Escalated { user } => Some(user),
         }
     }
 }
@@ -141,6 +164,8 @@ pub struct Event {
     pub at: Timestamp,
     /// What happened.
     pub kind: EventKind,
+    /// The incident it happened to, when the provider said.
+    pub incident: Option<Incident>,
 }
 
 #[cfg(test)]

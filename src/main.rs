@@ -7,8 +7,9 @@ use std::io::IsTerminal;
 use std::process::ExitCode;
 
 use clap::Parser;
-use ptsd::config::{Args, Command, Config, LogFormat};
-use ptsd::{collectors, engine, outputters};
+use ptsd::config::{Args, Command, Config, LogFormat, ReportRequest};
+use ptsd::event::Window;
+use ptsd::{collectors, engine, outputters, report};
 
 #[tokio::main]
 async fn main() -> ExitCode {
@@ -32,12 +33,16 @@ async fn main() -> ExitCode {
 }
 
 async fn run(args: Args) -> Result<(), Box<dyn std::error::Error>> {
-    let health = args.command == Some(Command::Health);
+    let command = args.command.clone();
     let config = Config::from_args(args)?;
-    if health {
-        let path = ptsd::health::status_path(config.state_dir.as_deref());
-        println!("{}", ptsd::health::check(&path, config.interval)?);
-        return Ok(());
+    match &command {
+        Some(Command::Health) => {
+            let path = ptsd::health::status_path(config.state_dir.as_deref());
+            println!("{}", ptsd::health::check(&path, config.interval)?);
+            return Ok(());
+        }
+        Some(c @ Command::Report { .. }) => return run_report(&config, c).await,
+        None => {}
     }
     let mut collectors = collectors::build_all(&config)?;
     let outputters = outputters::build_all(&config)?;
@@ -59,6 +64,32 @@ async fn run(args: Args) -> Result<(), Box<dyn std::error::Error>> {
         shutdown_signal(),
     )
     .await?;
+    Ok(())
+}
+
+/// `ptsd report`: reads the period and the one before it once, prints the report on stdout.
+async fn run_report(config: &Config, command: &Command) -> Result<(), Box<dyn std::error::Error>> {
+    let Some(request) = ReportRequest::from_command(command)? else {
+        return Ok(());
+    };
+    let mut collectors = collectors::build_all(config)?;
+    for c in &mut collectors {
+        // A one-shot report has no next poll to wait for: any error at start is final.
+        c.check().await?;
+    }
+    let settings = engine::Settings::from_config(config);
+    let both = Window::new(request.previous.since, request.current.until);
+    let events = engine::history(&settings, &mut collectors, both).await?;
+    let scope = report::Scope {
+        current: request.current,
+        previous: request.previous,
+        zone: config.analyst.account_zone.clone(),
+        user_key: config.user_key,
+    };
+    print!(
+        "{}",
+        report::render(&report::build(&scope, &events), request.format)
+    );
     Ok(())
 }
 

@@ -1,19 +1,25 @@
 //! The metric schema: the only place that knows metric names and tags.
 //!
-//! An [`Event`] becomes one [`Series`]: a [`Metric`] plus tag values in the fixed order
-//! `provider, user, channel, service, urgency`. Values are sanitised here, once, so both
-//! renderings and every outputter see the same safe text. Two renderings exist:
+//! An [`Event`], with what the on-call analysis found in it ([`Findings`]), becomes counter
+//! [`Series`] and timing samples: a [`Metric`] plus tag values in the fixed order
+//! `provider, user, channel, hours, service, urgency, category`. Values are sanitised here,
+//! once, so both renderings and every outputter see the same safe text. Two renderings exist:
 //!
 //! - **plain**: everything in dotted names, e.g. `ptsd.pagerduty.users.ada_lovelace.notifications.sms`.
-//!   An incident renders as two names (by urgency and by service).
+//!   An incident renders as three names (by urgency, by service, by category); tags a name
+//!   has no place for (`hours` on notifications) are summed away.
 //! - **tagged** (DogStatsD, and the stdout JSON): `ptsd.notifications` with tags
-//!   `provider:pagerduty,user:ada_lovelace,channel:sms`.
+//!   `provider:pagerduty,user:ada_lovelace,channel:sms,hours:sleep`.
+//!
+//! Time to acknowledge and resolve are timings in milliseconds: `|ms` timers in plain,
+//! `|d` distributions in DogStatsD.
 //!
 //! [`CATALOGUE`] lists every name in both flavors; a test keeps the README in step with it.
 
 use std::collections::BTreeMap;
 
 use crate::event::{Event, EventKind, Person};
+use crate::oncall::Findings;
 
 /// How a person appears in metrics (`PTSD_USER_KEY`).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
@@ -44,6 +50,8 @@ pub enum Kind {
     Gauge,
     /// A duration in milliseconds, sent as `|ms`.
     Timer,
+    /// A sample of a distribution (DogStatsD), sent as `|d`.
+    Distribution,
 }
 
 /// Every metric ptsd emits: the on-call metrics, then ptsd's own health (`ptsd.*`).
@@ -55,6 +63,12 @@ pub enum Metric {
     Assignments,
     Escalations,
     Resolves,
+    /// Push, phone and SMS notifications, bursts within 60 s counted once, by hour band.
+    Interruptions,
+    /// Milliseconds from trigger to first acknowledgement.
+    TimeToAck,
+    /// Milliseconds from trigger to resolve.
+    TimeToResolve,
     /// Polls of one collector, by `outcome` (`ok`, `failed`).
     Polls,
     /// HTTP requests to the provider, by `status` class (`2xx`, `4xx`, `429`, `5xx`, `error`).
@@ -73,13 +87,16 @@ pub enum Metric {
 
 impl Metric {
     /// Every metric, in catalogue order.
-    pub const ALL: [Metric; 13] = [
+    pub const ALL: [Metric; 16] = [
         Metric::Incidents,
         Metric::Notifications,
         Metric::Acknowledgements,
         Metric::Assignments,
         Metric::Escalations,
         Metric::Resolves,
+        Metric::Interruptions,
+        Metric::TimeToAck,
+        Metric::TimeToResolve,
         Metric::Polls,
         Metric::ApiRequests,
         Metric::Retries,
@@ -98,6 +115,9 @@ impl Metric {
             Metric::Assignments => "assignments",
             Metric::Escalations => "escalations",
             Metric::Resolves => "resolves",
+            Metric::Interruptions => "interruptions",
+            Metric::TimeToAck => "time_to_ack",
+            Metric::TimeToResolve => "time_to_resolve",
             Metric::Polls => "ptsd.polls",
             Metric::ApiRequests => "ptsd.api_requests",
             Metric::Retries => "ptsd.retries",
@@ -111,7 +131,7 @@ impl Metric {
     /// How the value is sent.
     pub fn kind(self) -> Kind {
         match self {
-            Metric::PollDuration => Kind::Timer,
+            Metric::PollDuration | Metric::TimeToAck | Metric::TimeToResolve => Kind::Timer,
             Metric::CursorLag => Kind::Gauge,
             _ => Kind::Counter,
         }
@@ -129,8 +149,10 @@ pub enum Tag {
     Provider,
     User,
     Channel,
+    Hours,
     Service,
     Urgency,
+    Category,
     Status,
     Outcome,
 }
@@ -142,8 +164,10 @@ impl Tag {
             Tag::Provider => "provider",
             Tag::User => "user",
             Tag::Channel => "channel",
+            Tag::Hours => "hours",
             Tag::Service => "service",
             Tag::Urgency => "urgency",
+            Tag::Category => "category",
             Tag::Status => "status",
             Tag::Outcome => "outcome",
         }
@@ -177,17 +201,26 @@ impl Series {
 pub const CATALOGUE: &[&str] = &[
     "{prefix}.{provider}.incidents.{urgency}",
     "{prefix}.{provider}.services.{service}.incidents",
+    "{prefix}.{provider}.categories.{category}.incidents",
     "{prefix}.{provider}.users.{user}.notifications.{channel}",
     "{prefix}.{provider}.users.{user}.acknowledgements",
     "{prefix}.{provider}.users.{user}.assignments",
     "{prefix}.{provider}.users.{user}.escalations",
     "{prefix}.{provider}.users.{user}.resolves",
+    "{prefix}.{provider}.users.{user}.interruptions.{hours}",
+    "{prefix}.{provider}.time_to_ack.{urgency}",
+    "{prefix}.{provider}.services.{service}.time_to_ack",
+    "{prefix}.{provider}.time_to_resolve.{urgency}",
+    "{prefix}.{provider}.services.{service}.time_to_resolve",
     "{prefix}.incidents",
     "{prefix}.notifications",
     "{prefix}.acknowledgements",
     "{prefix}.assignments",
     "{prefix}.escalations",
     "{prefix}.resolves",
+    "{prefix}.interruptions",
+    "{prefix}.time_to_ack",
+    "{prefix}.time_to_resolve",
     "{prefix}.ptsd.{provider}.polls.{outcome}",
     "{prefix}.ptsd.{provider}.api_requests.{status}",
     "{prefix}.ptsd.{provider}.retries",
@@ -270,34 +303,89 @@ pub fn self_series(metric: Metric, provider: &str, detail: Option<&str>) -> Seri
     Series::new(metric, tags)
 }
 
-/// The series an event counts towards.
-pub fn series_for(event: &Event, provider: &str, user_key: UserKey) -> Series {
+/// What one event adds to a batch: counter series (each +1) and timing samples.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Contribution {
+    pub counters: Vec<Series>,
+    pub timings: Vec<(Series, i64)>,
+}
+
+/// The series an event, with its findings, counts towards.
+pub fn series_for(
+    event: &Event,
+    found: &Findings,
+    provider: &str,
+    user_key: UserKey,
+) -> Contribution {
     let provider = (Tag::Provider, sanitize(provider, true));
     let user = |p: &Person| (Tag::User, person_value(p, user_key));
+    let mut out = Contribution::default();
+    let mut count = |metric, tags| out.counters.push(Series::new(metric, tags));
     match &event.kind {
-        EventKind::Triggered { service, urgency } => Series::new(
-            Metric::Incidents,
-            vec![
-                provider,
+        EventKind::Triggered { service, urgency } => {
+            let mut tags = vec![
+                provider.clone(),
                 (Tag::Service, sanitize(service, true)),
                 (Tag::Urgency, sanitize(urgency, true)),
-            ],
-        ),
-        EventKind::Notified { user: p, channel } => Series::new(
-            Metric::Notifications,
-            vec![provider, user(p), (Tag::Channel, channel.as_str().into())],
-        ),
-        EventKind::Acknowledged { user: p } => {
-            Series::new(Metric::Acknowledgements, vec![provider, user(p)])
+            ];
+            if let Some(c) = &found.category {
+                tags.push((Tag::Category, sanitize(c, true)));
+            }
+            count(Metric::Incidents, tags);
+        }
+        EventKind::Notified { user: p, channel } => {
+            let mut tags = vec![
+                provider.clone(),
+                user(p),
+                (Tag::Channel, channel.as_str().into()),
+            ];
+            if let Some(band) = found.band {
+                tags.push((Tag::Hours, band.as_str().into()));
+                if found.interruption {
+                    count(
+                        Metric::Interruptions,
+                        vec![
+                            provider.clone(),
+                            user(p),
+                            (Tag::Hours, band.as_str().into()),
+                        ],
+                    );
+                }
+            }
+            count(Metric::Notifications, tags);
+        }
+        EventKind::Acknowledged { user: Some(p) } => {
+            count(Metric::Acknowledgements, vec![provider.clone(), user(p)])
         }
         EventKind::Assigned { user: p } => {
-            Series::new(Metric::Assignments, vec![provider, user(p)])
+            count(Metric::Assignments, vec![provider.clone(), user(p)])
         }
         EventKind::Escalated { user: p } => {
-            Series::new(Metric::Escalations, vec![provider, user(p)])
+            count(Metric::Escalations, vec![provider.clone(), user(p)])
         }
-        EventKind::Resolved { user: p } => Series::new(Metric::Resolves, vec![provider, user(p)]),
+        EventKind::Resolved { user: Some(p) } => {
+            count(Metric::Resolves, vec![provider.clone(), user(p)])
+        }
+        EventKind::Acknowledged { user: None } | EventKind::Resolved { user: None } => {}
     }
+    for (metric, timing) in [
+        (Metric::TimeToAck, &found.time_to_ack),
+        (Metric::TimeToResolve, &found.time_to_resolve),
+    ] {
+        if let Some(t) = timing {
+            let series = Series::new(
+                metric,
+                vec![
+                    provider.clone(),
+                    (Tag::Service, sanitize(&t.service, true)),
+                    (Tag::Urgency, sanitize(&t.urgency, true)),
+                ],
+            );
+            let ms = t.duration.as_millis().clamp(0, i128::from(i64::MAX)) as i64;
+            out.timings.push((series, ms));
+        }
+    }
+    out
 }
 
 /// One rendered line's content, before any wire format: a name, tags in order, a value.
@@ -339,13 +427,25 @@ pub fn render_plain(prefix: &str, series: &BTreeMap<Series, i64>) -> Vec<Rendere
                 }
                 vec![name]
             }
-            Metric::Incidents => vec![
-                format!("{base}.incidents.{}", s.tag(Tag::Urgency).unwrap_or("none")),
-                format!(
-                    "{base}.services.{}.incidents",
-                    s.tag(Tag::Service).unwrap_or("unknown")
-                ),
-            ],
+            Metric::Incidents => {
+                let mut names = vec![
+                    format!("{base}.incidents.{}", s.tag(Tag::Urgency).unwrap_or("none")),
+                    format!(
+                        "{base}.services.{}.incidents",
+                        s.tag(Tag::Service).unwrap_or("unknown")
+                    ),
+                ];
+                if let Some(c) = s.tag(Tag::Category) {
+                    names.push(format!("{base}.categories.{c}.incidents"));
+                }
+                names
+            }
+            Metric::Interruptions => vec![format!(
+                "{base}.users.{}.interruptions.{}",
+                s.tag(Tag::User).unwrap_or("unknown"),
+                s.tag(Tag::Hours).unwrap_or("unknown")
+            )],
+            Metric::TimeToAck | Metric::TimeToResolve => plain_timing_names(&base, s),
             Metric::Notifications => vec![format!(
                 "{base}.users.{}.notifications.{}",
                 s.tag(Tag::User).unwrap_or("unknown"),
@@ -377,12 +477,56 @@ pub fn render_plain(prefix: &str, series: &BTreeMap<Series, i64>) -> Vec<Rendere
         .collect()
 }
 
+/// The plain names of a time-to-ack or time-to-resolve sample: by urgency and by service.
+fn plain_timing_names(base: &str, s: &Series) -> Vec<String> {
+    let name = s.metric.name();
+    vec![
+        format!("{base}.{name}.{}", s.tag(Tag::Urgency).unwrap_or("none")),
+        format!(
+            "{base}.services.{}.{name}",
+            s.tag(Tag::Service).unwrap_or("unknown")
+        ),
+    ]
+}
+
 /// Renders in `flavor`.
 pub fn render(flavor: Flavor, prefix: &str, series: &BTreeMap<Series, i64>) -> Vec<Rendered> {
     match flavor {
         Flavor::Plain => render_plain(prefix, series),
         Flavor::Dogstatsd => render_tagged(prefix, series),
     }
+}
+
+/// Renders timing samples, one line per sample: plain flavor as `|ms` timers under both of
+/// [`plain_timing_names`], DogStatsD as one `|d` distribution line with its tags.
+pub fn render_timings(
+    flavor: Flavor,
+    prefix: &str,
+    samples: &BTreeMap<Series, Vec<i64>>,
+) -> Vec<Rendered> {
+    let mut out = Vec::new();
+    for (s, values) in samples {
+        match flavor {
+            Flavor::Plain => {
+                let provider = s.tag(Tag::Provider).unwrap_or("unknown");
+                for name in plain_timing_names(&format!("{prefix}.{provider}"), s) {
+                    out.extend(values.iter().map(|v| Rendered {
+                        name: name.clone(),
+                        tags: Vec::new(),
+                        value: *v,
+                        kind: Kind::Timer,
+                    }));
+                }
+            }
+            Flavor::Dogstatsd => out.extend(values.iter().map(|v| Rendered {
+                name: format!("{prefix}.{}", s.metric.name()),
+                tags: s.tags.iter().map(|(t, v)| (t.key(), v.clone())).collect(),
+                value: *v,
+                kind: Kind::Distribution,
+            })),
+        }
+    }
+    out
 }
 
 #[cfg(test)]
@@ -395,6 +539,7 @@ mod tests {
             id: id.into(),
             name: Some(name.into()),
             email: Some(format!("{}@Example.com", name.split(' ').next().unwrap())),
+            time_zone: None,
         }
     }
 
@@ -426,12 +571,13 @@ mod tests {
             id: "PX9".into(),
             name: None,
             email: None,
+            time_zone: None,
         };
         assert_eq!(person_value(&bare, UserKey::Email), "PX9");
         let kanji = Person {
             id: "PJP1".into(),
             name: Some("名前 ユーザー".into()),
-            email: None,
+            ..Person::default()
         };
         assert_eq!(person_value(&kanji, UserKey::Name), "PJP1");
     }
@@ -443,9 +589,11 @@ mod tests {
                 record_id: i.to_string(),
                 at: jiff::Timestamp::UNIX_EPOCH,
                 kind: kind.clone(),
+                incident: None,
             };
-            *m.entry(series_for(&e, "pagerduty", UserKey::Name))
-                .or_default() += 1;
+            for s in series_for(&e, &Findings::default(), "pagerduty", UserKey::Name).counters {
+                *m.entry(s).or_default() += 1;
+            }
         }
         m
     }
@@ -470,7 +618,10 @@ mod tests {
                 user: ada.clone(),
                 channel: Channel::Sms,
             },
-            EventKind::Acknowledged { user: ada.clone() },
+            EventKind::Acknowledged {
+                user: Some(ada.clone()),
+            },
+            EventKind::Acknowledged { user: None },
         ]);
         let plain: Vec<String> = render_plain("ptsd", &series)
             .into_iter()
@@ -509,6 +660,123 @@ mod tests {
             inc[0].tags.iter().map(|(k, _)| *k).collect::<Vec<_>>(),
             ["provider", "service", "urgency"]
         );
+    }
+
+    #[test]
+    fn findings_add_interruptions_hours_categories_and_timings() {
+        use crate::hours::Band;
+        use crate::oncall::Timing;
+        let ada = person("P1", "Ada Lovelace");
+        let at = jiff::Timestamp::UNIX_EPOCH;
+        let notify = Event {
+            record_id: "R1".into(),
+            at,
+            kind: EventKind::Notified {
+                user: ada.clone(),
+                channel: Channel::Push,
+            },
+            incident: None,
+        };
+        let found = Findings {
+            band: Some(Band::Sleep),
+            interruption: true,
+            ..Findings::default()
+        };
+        let c = series_for(&notify, &found, "pagerduty", UserKey::Name);
+        let mut m = BTreeMap::new();
+        for s in c.counters {
+            m.insert(s, 1);
+        }
+        let plain: Vec<String> = render_plain("ptsd", &m)
+            .into_iter()
+            .map(|r| r.name)
+            .collect();
+        assert_eq!(
+            plain,
+            [
+                "ptsd.pagerduty.users.ada_lovelace.interruptions.sleep",
+                "ptsd.pagerduty.users.ada_lovelace.notifications.push",
+            ]
+        );
+        let tagged = render_tagged("ptsd", &m);
+        let keys: Vec<Vec<&str>> = tagged
+            .iter()
+            .map(|r| r.tags.iter().map(|(k, _)| *k).collect())
+            .collect();
+        assert_eq!(
+            keys,
+            [
+                vec!["provider", "user", "channel", "hours"],
+                vec!["provider", "user", "hours"]
+            ]
+        );
+
+        let trigger = Event {
+            record_id: "R2".into(),
+            at,
+            kind: EventKind::Triggered {
+                service: "Checkout API".into(),
+                urgency: "high".into(),
+            },
+            incident: None,
+        };
+        let found = Findings {
+            category: Some("disk on db".into()),
+            ..Findings::default()
+        };
+        let mut m = BTreeMap::new();
+        for s in series_for(&trigger, &found, "pagerduty", UserKey::Name).counters {
+            m.insert(s, 1);
+        }
+        let plain: Vec<String> = render_plain("ptsd", &m)
+            .into_iter()
+            .map(|r| r.name)
+            .collect();
+        assert!(plain.contains(&"ptsd.pagerduty.categories.disk_on_db.incidents".to_string()));
+
+        let resolve = Event {
+            record_id: "R3".into(),
+            at,
+            kind: EventKind::Resolved { user: None },
+            incident: None,
+        };
+        let found = Findings {
+            time_to_resolve: Some(Timing {
+                duration: jiff::SignedDuration::from_millis(150_500),
+                service: "Checkout API".into(),
+                urgency: "high".into(),
+            }),
+            ..Findings::default()
+        };
+        let c = series_for(&resolve, &found, "pagerduty", UserKey::Name);
+        assert!(c.counters.is_empty(), "an automatic resolve is nobody's");
+        let mut samples = BTreeMap::new();
+        for (s, v) in c.timings {
+            samples.entry(s).or_insert_with(Vec::new).push(v);
+        }
+        let plain: Vec<(String, i64, Kind)> = render_timings(Flavor::Plain, "ptsd", &samples)
+            .into_iter()
+            .map(|r| (r.name, r.value, r.kind))
+            .collect();
+        assert_eq!(
+            plain,
+            [
+                (
+                    "ptsd.pagerduty.time_to_resolve.high".to_string(),
+                    150_500,
+                    Kind::Timer
+                ),
+                (
+                    "ptsd.pagerduty.services.checkout_api.time_to_resolve".to_string(),
+                    150_500,
+                    Kind::Timer
+                ),
+            ]
+        );
+        let tagged = render_timings(Flavor::Dogstatsd, "ptsd", &samples);
+        assert_eq!(tagged.len(), 1);
+        assert_eq!(tagged[0].name, "ptsd.time_to_resolve");
+        assert_eq!(tagged[0].kind, Kind::Distribution);
     }
 
     #[test]

@@ -5,6 +5,7 @@
 //! - `floor`: nothing before it is ever read (first start minus `PTSD_BACKFILL`).
 //! - `seen`: ids counted with their creation time, kept while they may still be re-read (the
 //!   last `PTSD_LATENESS` before the cursor), so a late re-read never counts them twice.
+//! - `memory`: what the on-call analysis needs from earlier polls ([`crate::oncall::Memory`]).
 //!
 //! With `PTSD_STATE_DIR` the state is saved as `state.json` after every batch was handed to
 //! the outputters: written to a temp file, fsynced, renamed over the old file, and the directory
@@ -28,6 +29,9 @@ pub struct CollectorState {
     pub floor: Timestamp,
     #[serde(default)]
     pub seen: HashMap<String, Timestamp>,
+    /// What the on-call analysis remembers (recent pages, open incidents, categories).
+    #[serde(default)]
+    pub memory: crate::oncall::Memory,
 }
 
 impl CollectorState {
@@ -37,6 +41,7 @@ impl CollectorState {
             cursor,
             floor: cursor,
             seen: HashMap::new(),
+            memory: crate::oncall::Memory::default(),
         }
     }
 

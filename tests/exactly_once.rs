@@ -27,7 +27,7 @@ fn state_dir(name: &str) -> PathBuf {
 }
 
 fn ptsd_counters(peer: &StatsdPeer, want: &BTreeMap<String, f64>) -> BTreeMap<String, f64> {
-    oncall(peer.wait_for(want, Duration::from_secs(10)))
+    wait_for_oncall(peer, want, Duration::from_secs(10))
 }
 
 /// The counters of `n` high-urgency incidents on `service` (already sanitised).

@@ -282,7 +282,7 @@ fn both_collectors_at_once_into_the_real_statsd() {
     );
     let mut want = expected_plain(&pd_expected);
     want.extend(og_expected_plain(&og_expected));
-    let got = oncall(peer.wait_for(&want, Duration::from_secs(10)));
+    let got = wait_for_oncall(&peer, &want, Duration::from_secs(10));
     assert_eq!(got, want);
     assert_eq!(peer.bad_lines(), 0.0);
 }

@@ -59,8 +59,8 @@ impl Capture {
         let mut out = std::collections::BTreeMap::new();
         for b in self.0.lock().unwrap().iter() {
             for r in schema::render(Flavor::Plain, "ptsd", &b.series) {
-                if r.name.starts_with("ptsd.ptsd.") {
-                    continue; // ptsd's own metrics
+                if r.name.starts_with("ptsd.ptsd.") || support::is_analysis(&r.name) {
+                    continue; // ptsd's own metrics; interruptions and categories
                 }
                 *out.entry(r.name).or_insert(0) += r.value;
             }
@@ -125,9 +125,15 @@ async fn pages_through_everything_with_the_right_parameters() {
     let cfg = config(&fake, &[]);
     let mut c = collector(&cfg);
     c.check().await.expect("token accepted");
+    let paths: Vec<String> = fake.requests().iter().map(|r| r.path.clone()).collect();
+    assert_eq!(
+        paths,
+        ["/log_entries", "/users"],
+        "the check is one request, then the user directory (time zones, e-mails)"
+    );
     fake.clear_requests();
     let check = c.take_stats();
-    assert_eq!(check.requests(), 1, "the check is one request");
+    assert_eq!(check.requests(), 2);
     let window = Window::new(now - SignedDuration::from_secs(6 * 3600), now);
     let got = c.collect(window).await.expect("collects");
 

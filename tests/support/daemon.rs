@@ -86,12 +86,61 @@ fn per_user(expected: &ExpectedCounts) -> [(&'static str, &BTreeMap<String, u64>
     ]
 }
 
-/// The on-call counters among `counters`: keys under `ptsd.`, without ptsd's own `ptsd.ptsd.*`.
+/// The on-call counters among `counters`: keys under `ptsd.`, without ptsd's own `ptsd.ptsd.*`
+/// and without what the on-call analysis adds (interruptions, alert categories, timings, the
+/// `hours` and `category` tags, summed away), which `tests/oncall_health.rs` checks on its own. So
+/// these are the counts of the provider's records, one per event.
 pub fn oncall(counters: BTreeMap<String, f64>) -> BTreeMap<String, f64> {
-    counters
-        .into_iter()
-        .filter(|(k, _)| k.starts_with("ptsd.") && !k.starts_with("ptsd.ptsd."))
-        .collect()
+    let mut out = BTreeMap::new();
+    for (k, v) in counters {
+        if !k.starts_with("ptsd.") || k.starts_with("ptsd.ptsd.") || is_analysis(&k) {
+            continue;
+        }
+        let folded: Vec<&str> = k
+            .split(';')
+            .filter(|part| !part.starts_with("hours=") && !part.starts_with("category="))
+            .collect();
+        *out.entry(folded.join(";")).or_insert(0.0) += v;
+    }
+    out
+}
+
+/// Polls `peer` every 20 ms until [`oncall`] of its counters has every key of `want` with its
+/// value (other keys ignored), or `timeout` passes; returns the last [`oncall`] read.
+pub fn wait_for_oncall(
+    peer: &super::StatsdPeer,
+    want: &BTreeMap<String, f64>,
+    timeout: Duration,
+) -> BTreeMap<String, f64> {
+    let deadline = Instant::now() + timeout;
+    loop {
+        let got = oncall(peer.counters());
+        let all_there = want
+            .iter()
+            .all(|(k, v)| got.get(k).is_some_and(|g| (g - v).abs() < 1e-9));
+        if all_there || Instant::now() >= deadline {
+            return got;
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    }
+}
+
+/// Whether `key` is an interruption, alert-category or timing series (plain or tagged).
+pub fn is_analysis(key: &str) -> bool {
+    let name = key.split(';').next().unwrap_or(key);
+    let parts: Vec<&str> = name.split('.').collect();
+    // `|d` distributions (time to ack/resolve, DogStatsD flavor) are counters to Etsy statsd.
+    [
+        "ptsd.interruptions",
+        "ptsd.time_to_ack",
+        "ptsd.time_to_resolve",
+    ]
+    .contains(&name)
+        || (parts.len() == 5 && parts[2] == "categories" && parts[4] == "incidents")
+        || (parts.len() == 6
+            && parts[2] == "users"
+            && parts[4] == "interruptions"
+            && ["sleep", "business", "off"].contains(&parts[5]))
 }
 
 /// Sends SIGTERM to `child`.

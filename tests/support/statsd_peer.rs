@@ -225,6 +225,11 @@ impl StatsdPeer {
             .collect()
     }
 
+    /// Every timer's samples (`|ms` lines), by key, in arrival order.
+    pub fn timers(&self) -> BTreeMap<String, Vec<f64>> {
+        parse_inspect_arrays(&self.mgmt("timers"))
+    }
+
     /// Lines statsd could not parse (`statsd.bad_lines_seen`).
     pub fn bad_lines(&self) -> f64 {
         self.all_counters()
@@ -338,6 +343,43 @@ pub fn parse_inspect_numbers(text: &str) -> BTreeMap<String, f64> {
             out.insert(key, v);
         }
         i = j;
+    }
+    out
+}
+
+/// Extracts `key: [n, n, …]` pairs from node's `util.inspect` output of the `timers` command
+/// (keys as in [`parse_inspect_numbers`]).
+pub fn parse_inspect_arrays(text: &str) -> BTreeMap<String, Vec<f64>> {
+    let mut out = BTreeMap::new();
+    let mut rest = text;
+    while let Some(open) = rest.find('[') {
+        let Some(close) = rest[open..].find(']') else {
+            break;
+        };
+        let before = rest[..open].trim_end();
+        let Some(before) = before.strip_suffix(':') else {
+            rest = &rest[open + 1..];
+            continue;
+        };
+        let before = before.trim_end();
+        let key = if let Some(b) = before.strip_suffix('\'') {
+            b.rfind('\'').map(|i| b[i + 1..].replace("\\'", "'"))
+        } else if let Some(b) = before.strip_suffix('"') {
+            b.rfind('"').map(|i| b[i + 1..].to_string())
+        } else {
+            let start = before
+                .rfind(|c: char| !(c.is_alphanumeric() || c == '_' || c == '$'))
+                .map_or(0, |i| i + 1);
+            Some(before[start..].to_string())
+        };
+        let values: Vec<f64> = rest[open + 1..open + close]
+            .split(',')
+            .filter_map(|v| v.trim().parse().ok())
+            .collect();
+        if let Some(k) = key.filter(|k| !k.is_empty()) {
+            out.insert(k, values);
+        }
+        rest = &rest[open + close + 1..];
     }
     out
 }

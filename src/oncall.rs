@@ -1,0 +1,461 @@
+//! On-call analysis: what events say together that no single event says.
+//!
+//! - **Interruptions.** A push, phone or SMS notification (e-mail is not one) interrupts its
+//!   person, unless another such notification to the same person lies within 60 s of it
+//!   (PagerDuty's definition: a burst counts once). Each notification is classed by the hour
+//!   band of the instant it was sent, in the person's own time zone ([`crate::hours`]).
+//! - **Time to acknowledge and resolve.** From the trigger (or the incident's `created_at`) to
+//!   the first acknowledgement, and to the resolve. Log entries are the source: an incident's
+//!   own `acknowledgements` are empty once it is resolved. An incident resolved without an
+//!   acknowledgement has no time to acknowledge.
+//! - **Alert categories.** The trigger's incident title, normalised or matched by the user's
+//!   rules ([`crate::category`]), with the number of categories capped.
+//!
+//! The daemon and `ptsd report` both go through [`Analyst::analyse`], so they agree. What it
+//! must remember between polls ([`Memory`]: recent notification times, open incidents, known
+//! categories) is saved with the collector's cursor and committed only with it, so a poll that
+//! fails leaves no trace and a restart neither repeats nor loses a finding.
+
+use std::collections::{BTreeMap, BTreeSet};
+
+use jiff::tz::TimeZone;
+use jiff::{SignedDuration, Timestamp};
+use serde::{Deserialize, Serialize};
+
+use crate::category::Categorizer;
+use crate::event::{Channel, Event, EventKind};
+use crate::hours::{self, Band, HourBands};
+
+/// Notifications to one person closer together than this count as one interruption.
+pub const BURST: SignedDuration = SignedDuration::from_secs(60);
+/// How long an incident that was never resolved is remembered.
+pub const OPEN_INCIDENT_MEMORY: SignedDuration = SignedDuration::from_hours(30 * 24);
+
+/// What the analysis remembers between polls, per collector.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Memory {
+    /// Person id → when they were recently sent an interrupting notification.
+    #[serde(default)]
+    pub pages: BTreeMap<String, Vec<Timestamp>>,
+    /// Incident id → what is known of it while it is open.
+    #[serde(default)]
+    pub open: BTreeMap<String, OpenIncident>,
+    /// The alert categories met so far (the cap counts these).
+    #[serde(default)]
+    pub categories: BTreeSet<String>,
+}
+
+/// An incident seen triggered or acknowledged and not yet resolved.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct OpenIncident {
+    /// When it was opened, if known.
+    pub opened: Option<Timestamp>,
+    /// Whether its first acknowledgement was seen.
+    pub acked: bool,
+    /// When ptsd first met it (for forgetting).
+    pub noted: Timestamp,
+    #[serde(default)]
+    pub service: Option<String>,
+    #[serde(default)]
+    pub urgency: Option<String>,
+}
+
+impl Memory {
+    /// Forgets notifications before `pages_horizon` and open incidents first met before
+    /// `open_horizon`.
+    pub fn prune(&mut self, pages_horizon: Timestamp, open_horizon: Timestamp) {
+        self.pages.retain(|_, times| {
+            times.retain(|t| *t >= pages_horizon);
+            !times.is_empty()
+        });
+        self.open.retain(|_, o| o.noted >= open_horizon);
+    }
+}
+
+/// A duration measured on an incident, with the incident's service and urgency.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Timing {
+    pub duration: SignedDuration,
+    pub service: String,
+    pub urgency: String,
+}
+
+/// What the analysis found in one event.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Findings {
+    /// A notification's hour band, in its person's zone.
+    pub band: Option<Band>,
+    /// The notification interrupted its person (it is not within 60 s of another).
+    pub interruption: bool,
+    /// A trigger's alert category.
+    pub category: Option<String>,
+    /// An acknowledgement's time to acknowledge (first acknowledgements only).
+    pub time_to_ack: Option<Timing>,
+    /// A resolve's time to resolve.
+    pub time_to_resolve: Option<Timing>,
+}
+
+/// The analysis settings: hour bands, the account zone, the categoriser (rules and cap).
+#[derive(Debug, Clone)]
+pub struct Analyst {
+    pub bands: HourBands,
+    /// The zone of people whose provider gave none (`PTSD_TIME_ZONE`).
+    pub account_zone: TimeZone,
+    /// Rules and cap; its known categories are replaced by a [`Memory`]'s for each use.
+    pub categorizer: Categorizer,
+}
+
+impl Default for Analyst {
+    fn default() -> Self {
+        Analyst {
+            bands: HourBands::default(),
+            account_zone: TimeZone::UTC,
+            categorizer: Categorizer::new(crate::category::DEFAULT_MAX),
+        }
+    }
+}
+
+/// An analysis in progress over one batch of events: the analyst and a working copy of the
+/// memory, which the caller keeps (commits) or drops.
+pub struct Session<'a> {
+    analyst: &'a Analyst,
+    categorizer: Categorizer,
+    /// Zones resolved so far, by name.
+    zones: BTreeMap<String, TimeZone>,
+    pub memory: Memory,
+}
+
+impl Analyst {
+    /// Starts analysing with a copy of `memory`.
+    pub fn session(&self, memory: &Memory) -> Session<'_> {
+        Session {
+            analyst: self,
+            categorizer: self
+                .categorizer
+                .clone()
+                .with_known(memory.categories.iter().cloned()),
+            zones: BTreeMap::new(),
+            memory: memory.clone(),
+        }
+    }
+}
+
+/// Whether a channel interrupts (PagerDuty: push, phone and SMS do; e-mail does not).
+pub fn interrupts(channel: Channel) -> bool {
+    matches!(channel, Channel::Push | Channel::Phone | Channel::Sms)
+}
+
+impl Session<'_> {
+    /// The zone named `name`, or the account zone.
+    fn zone(&mut self, name: Option<&str>) -> TimeZone {
+        let Some(name) = name else {
+            return self.analyst.account_zone.clone();
+        };
+        if let Some(z) = self.zones.get(name) {
+            return z.clone();
+        }
+        let z = hours::zone(Some(name), &self.analyst.account_zone);
+        self.zones.insert(name.to_string(), z.clone());
+        z
+    }
+
+    /// Analyses one event. Events must come in time order (ties in any order) for the 60 s
+    /// rule to be exact; each event must be analysed once (the engine's dedupe sees to that).
+    pub fn analyse(&mut self, event: &Event) -> Findings {
+        let mut found = Findings::default();
+        match &event.kind {
+            EventKind::Notified { user, channel } => {
+                let zone = self.zone(user.time_zone.as_deref());
+                found.band = Some(self.analyst.bands.classify(event.at, &zone));
+                if interrupts(*channel) {
+                    let times = self.memory.pages.entry(user.id.clone()).or_default();
+                    found.interruption = !times
+                        .iter()
+                        .any(|t| event.at.duration_since(*t).abs() < BURST);
+                    times.push(event.at);
+                }
+            }
+            EventKind::Triggered { service, urgency } => {
+                let title = event
+                    .incident
+                    .as_ref()
+                    .and_then(|i| i.title.as_deref())
+                    .unwrap_or("");
+                let category = self.categorizer.categorize(title);
+                self.memory.categories = self.categorizer.known().clone();
+                found.category = Some(category);
+                if let Some(inc) = &event.incident {
+                    let opened = inc.created_at.unwrap_or(event.at).min(event.at);
+                    self.memory
+                        .open
+                        .entry(inc.id.clone())
+                        .or_insert_with(|| OpenIncident {
+                            opened: Some(opened),
+                            acked: false,
+                            noted: event.at,
+                            service: Some(service.clone()),
+                            urgency: Some(urgency.clone()),
+                        });
+                }
+            }
+            EventKind::Acknowledged { .. } => {
+                let Some(inc) = &event.incident else {
+                    return found;
+                };
+                let entry =
+                    self.memory
+                        .open
+                        .entry(inc.id.clone())
+                        .or_insert_with(|| OpenIncident {
+                            opened: inc.created_at,
+                            acked: false,
+                            noted: event.at,
+                            service: inc.service.clone(),
+                            urgency: inc.urgency.clone(),
+                        });
+                if !entry.acked {
+                    entry.acked = true;
+                    found.time_to_ack = timing(entry, inc, event.at);
+                }
+            }
+            EventKind::Resolved { .. } => {
+                let Some(inc) = &event.incident else {
+                    return found;
+                };
+                let entry = self
+                    .memory
+                    .open
+                    .remove(&inc.id)
+                    .unwrap_or_else(|| OpenIncident {
+                        opened: inc.created_at,
+                        acked: false,
+                        noted: event.at,
+                        service: inc.service.clone(),
+                        urgency: inc.urgency.clone(),
+                    });
+                found.time_to_resolve = timing(&entry, inc, event.at);
+            }
+            EventKind::Assigned { .. } | EventKind::Escalated { .. } => {}
+        }
+        found
+    }
+}
+
+/// The time from the incident's opening to `at`, when the opening is known and not after it.
+fn timing(open: &OpenIncident, inc: &crate::event::Incident, at: Timestamp) -> Option<Timing> {
+    let opened = open.opened.or(inc.created_at)?;
+    let duration = at.duration_since(opened);
+    if duration.is_negative() {
+        return None;
+    }
+    Some(Timing {
+        duration,
+        service: open
+            .service
+            .clone()
+            .or_else(|| inc.service.clone())
+            .unwrap_or_else(|| "unknown".into()),
+        urgency: open
+            .urgency
+            .clone()
+            .or_else(|| inc.urgency.clone())
+            .unwrap_or_else(|| "none".into()),
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::event::{Incident, Person};
+
+    fn t(s: &str) -> Timestamp {
+        s.parse().unwrap()
+    }
+
+    fn ada(zone: Option<&str>) -> Person {
+        Person {
+            id: "P1".into(),
+            name: Some("Ada".into()),
+            time_zone: zone.map(String::from),
+            ..Person::default()
+        }
+    }
+
+    fn inc(id: &str, created: Option<&str>) -> Incident {
+        Incident {
+            id: id.into(),
+            created_at: created.map(t),
+            title: Some("disk 91% on db-17".into()),
+            service: Some("Checkout API".into()),
+            urgency: Some("high".into()),
+        }
+    }
+
+    fn ev(at: &str, kind: EventKind, incident: Option<Incident>) -> Event {
+        Event {
+            record_id: at.into(),
+            at: t(at),
+            kind,
+            incident,
+        }
+    }
+
+    fn notify(at: &str, channel: Channel) -> Event {
+        ev(
+            at,
+            EventKind::Notified {
+                user: ada(Some("America/New_York")),
+                channel,
+            },
+            None,
+        )
+    }
+
+    #[test]
+    fn sixty_second_rule_and_email() {
+        let analyst = Analyst::default();
+        let mut s = analyst.session(&Memory::default());
+        let got: Vec<bool> = [
+            notify("2026-03-02T15:00:00Z", Channel::Push),
+            notify("2026-03-02T15:00:30Z", Channel::Sms),
+            notify("2026-03-02T15:00:59.999Z", Channel::Phone),
+            notify("2026-03-02T15:02:00Z", Channel::Phone),
+            notify("2026-03-02T15:05:00Z", Channel::Email),
+            notify("2026-03-02T15:05:30Z", Channel::Push),
+        ]
+        .iter()
+        .map(|e| s.analyse(e).interruption)
+        .collect();
+        // 15:00:59.999 is within 60 s of 15:00:30; 15:02:00 is 61 s after it; e-mail never
+        // interrupts and does not start a burst.
+        assert_eq!(got, [true, false, false, true, false, true]);
+    }
+
+    #[test]
+    fn the_burst_rule_holds_across_polls_through_memory() {
+        let analyst = Analyst::default();
+        let mut s = analyst.session(&Memory::default());
+        assert!(
+            s.analyse(&notify("2026-03-02T15:00:00Z", Channel::Push))
+                .interruption
+        );
+        let memory = s.memory;
+        let mut next = analyst.session(&memory);
+        assert!(
+            !next
+                .analyse(&notify("2026-03-02T15:00:40Z", Channel::Push))
+                .interruption
+        );
+        // A session that is dropped (a failed poll) leaves the memory as it was.
+        assert_eq!(memory.pages["P1"].len(), 1);
+    }
+
+    #[test]
+    fn band_in_the_persons_own_zone() {
+        let analyst = Analyst::default();
+        let mut s = analyst.session(&Memory::default());
+        // 15:00 UTC on a Monday is 10:00 in New York (business) and 15:00 in UTC (business);
+        // 03:00 UTC is 22:00 the evening before in New York (sleep) and 03:00 UTC (sleep).
+        let f = s.analyse(&notify("2026-03-02T23:30:00Z", Channel::Push));
+        assert_eq!(f.band, Some(Band::Off), "18:30 in New York");
+        let mut nobody = notify("2026-03-02T23:30:00Z", Channel::Email);
+        if let EventKind::Notified { user, .. } = &mut nobody.kind {
+            user.time_zone = None;
+        }
+        assert_eq!(s.analyse(&nobody).band, Some(Band::Sleep), "23:30 UTC");
+    }
+
+    #[test]
+    fn time_to_ack_only_for_the_first_ack_and_resolve_without_ack() {
+        let analyst = Analyst::default();
+        let mut s = analyst.session(&Memory::default());
+        let trig = |id: &str, at: &str| {
+            ev(
+                at,
+                EventKind::Triggered {
+                    service: "Checkout API".into(),
+                    urgency: "high".into(),
+                },
+                Some(inc(id, Some(at))),
+            )
+        };
+        let ack = |id: &str, at: &str| {
+            ev(
+                at,
+                EventKind::Acknowledged {
+                    user: Some(ada(None)),
+                },
+                Some(inc(id, None)),
+            )
+        };
+        let resolve =
+            |id: &str, at: &str| ev(at, EventKind::Resolved { user: None }, Some(inc(id, None)));
+        assert_eq!(
+            s.analyse(&trig("I1", "2026-03-02T03:00:00Z")).category,
+            Some(crate::category::normalise("disk 91% on db-17"))
+        );
+        let f = s.analyse(&ack("I1", "2026-03-02T03:02:30Z"));
+        let tta = f.time_to_ack.unwrap();
+        assert_eq!(tta.duration, SignedDuration::from_secs(150));
+        assert_eq!(
+            (tta.service.as_str(), tta.urgency.as_str()),
+            ("Checkout API", "high")
+        );
+        assert_eq!(
+            s.analyse(&ack("I1", "2026-03-02T03:09:00Z")).time_to_ack,
+            None
+        );
+        let f = s.analyse(&resolve("I1", "2026-03-02T03:10:00Z"));
+        assert_eq!(
+            f.time_to_resolve.unwrap().duration,
+            SignedDuration::from_secs(600)
+        );
+        assert!(s.memory.open.is_empty());
+
+        s.analyse(&trig("I2", "2026-03-02T04:00:00Z"));
+        let f = s.analyse(&resolve("I2", "2026-03-02T04:03:00Z"));
+        assert_eq!(f.time_to_ack, None);
+        assert_eq!(
+            f.time_to_resolve.unwrap().duration,
+            SignedDuration::from_secs(180)
+        );
+
+        // Triggered before ptsd started: the incident's created_at is the start.
+        let f = s.analyse(&ev(
+            "2026-03-02T05:00:00Z",
+            EventKind::Acknowledged { user: None },
+            Some(inc("I3", Some("2026-03-02T04:59:00Z"))),
+        ));
+        assert_eq!(
+            f.time_to_ack.unwrap().duration,
+            SignedDuration::from_secs(60)
+        );
+        // Nothing known of the start: no time at all, rather than a wrong one.
+        let f = s.analyse(&resolve("I4", "2026-03-02T05:00:00Z"));
+        assert_eq!(f.time_to_resolve, None);
+    }
+
+    #[test]
+    fn prune_forgets_old_pages_and_incidents() {
+        let mut m = Memory::default();
+        m.pages.insert("P1".into(), vec![t("2026-03-02T03:00:00Z")]);
+        m.pages.insert(
+            "P2".into(),
+            vec![t("2026-03-02T03:00:00Z"), t("2026-03-02T04:00:00Z")],
+        );
+        m.open.insert(
+            "I1".into(),
+            OpenIncident {
+                opened: None,
+                acked: false,
+                noted: t("2026-01-01T00:00:00Z"),
+                service: None,
+                urgency: None,
+            },
+        );
+        m.prune(t("2026-03-02T03:30:00Z"), t("2026-02-01T00:00:00Z"));
+        assert_eq!(m.pages.len(), 1);
+        assert_eq!(m.pages["P2"], vec![t("2026-03-02T04:00:00Z")]);
+        assert!(m.open.is_empty());
+    }
+}
