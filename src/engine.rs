@@ -86,8 +86,12 @@ pub enum EngineError {
 /// The outcome of one chunk, for the log.
 struct ChunkReport {
     read: Window,
-    collected: Collected,
-    counted: i64,
+    /// Events the collector returned (re-reads included).
+    entries: usize,
+    /// Records skipped as malformed.
+    skipped: u64,
+    /// Events counted (new records).
+    counted: usize,
 }
 
 /// Runs the engine until `shutdown` resolves (or after one poll with `once`).
@@ -193,14 +197,14 @@ async fn poll_all(
             let chunk_stats = c.take_stats();
             match result {
                 Ok(report) => {
-                    skipped += report.collected.skipped;
+                    skipped += report.skipped;
                     tracing::info!(
                         provider = name,
                         since = %report.read.since,
                         until = %report.read.until,
-                        entries = report.collected.events.len(),
+                        entries = report.entries,
                         counted = report.counted,
-                        skipped = report.collected.skipped,
+                        skipped = report.skipped,
                         requests = chunk_stats.requests(),
                         duration_ms = chunk_started.elapsed().as_millis() as u64,
                         behind_s = behind.as_secs(),
@@ -290,30 +294,35 @@ async fn poll_chunk(
     let name = collector.name();
     let cs = &state.collectors[name];
     let read = Window::new((cs.cursor - settings.lateness).max(cs.floor), chunk_end);
-    let collected = collect_split(collector, read)
-        .await
-        .map_err(|e| ChunkError::Failed(e.to_string()))?;
+    // Each part of a split window is counted as it arrives and then dropped, so memory holds
+    // one part's events (at most ~10,000 records), not the whole chunk's.
+    let mut fresh: HashMap<String, Timestamp> = HashMap::new();
+    let mut analysis = settings.analyst.session(&cs.memory);
+    let mut batch = MetricBatch::new(Timestamp::now());
+    let (mut entries, mut counted, mut skipped) = (0, 0, 0);
+    collect_split(collector, read, &mut |part| {
+        entries += part.events.len();
+        skipped += part.skipped;
+        for e in new_records(part.events, &cs.seen, &mut fresh) {
+            let found = analysis.analyse(&e);
+            batch.add_event(&e, &found, name, settings.user_key);
+            counted += 1;
+        }
+    })
+    .await
+    .map_err(|e| ChunkError::Failed(e.to_string()))?;
+    let memory = analysis.memory;
 
     // From here to the save there is no await: shutdown cannot split a write from its commit.
     let cs = state.collectors.get_mut(name).expect("state entry exists");
-    let mut batch = MetricBatch::new(Timestamp::now());
-    let (accepted, fresh) = new_records(&collected.events, &cs.seen);
-    let mut analysis = settings.analyst.session(&cs.memory);
-    for e in &accepted {
-        let found = analysis.analyse(e);
-        batch.add_event(e, &found, name, settings.user_key);
-    }
-    let counted = accepted.len() as i64;
     if !batch.is_empty() {
         for o in outputters.iter_mut() {
             o.write(&batch)
                 .map_err(|e| ChunkError::Failed(format!("output {}: {e}", o.name())))?;
         }
     }
-    for (id, at) in fresh {
-        cs.seen.insert(id.to_string(), at);
-    }
-    cs.memory = analysis.memory;
+    cs.seen.extend(fresh);
+    cs.memory = memory;
     cs.memory.prune(
         chunk_end - settings.lateness - BURST,
         chunk_end - OPEN_INCIDENT_MEMORY,
@@ -326,30 +335,32 @@ async fn poll_chunk(
     collector.delivered(chunk_end);
     Ok(ChunkReport {
         read,
-        collected,
+        entries,
+        skipped,
         counted,
     })
 }
 
-/// The events of records not in `seen`, each record once, oldest first, and the ids taken
-/// with their times. A record can come back twice in one read (pages shift while they are
+/// The events of records in neither `seen` nor `fresh`, each record once, oldest first; their
+/// ids join `fresh`. A record can come back twice in one read (pages shift while they are
 /// read); all the events of one record are adjacent, so a record is taken or dropped as a
 /// whole. Oldest first is what the on-call analysis needs (the 60 s rule, trigger before
-/// acknowledgement); the sort is stable, so one record's events keep their order.
-fn new_records<'a>(
-    events: &'a [Event],
+/// acknowledgement); the sort is stable, so one record's events keep their order. Parts of a
+/// split window come oldest first and do not overlap, so part by part is still time order.
+fn new_records(
+    events: Vec<Event>,
     seen: &HashMap<String, Timestamp>,
-) -> (Vec<&'a Event>, HashMap<&'a str, Timestamp>) {
-    let mut fresh: HashMap<&str, Timestamp> = HashMap::new();
-    let mut current: Option<(&str, bool)> = None;
-    let mut accepted: Vec<&Event> = Vec::new();
+    fresh: &mut HashMap<String, Timestamp>,
+) -> Vec<Event> {
+    let mut current: Option<(String, bool)> = None;
+    let mut accepted: Vec<Event> = Vec::new();
     for e in events {
-        let accept = match current {
-            Some((id, accept)) if id == e.record_id => accept,
+        let accept = match &current {
+            Some((id, accept)) if *id == e.record_id => *accept,
             _ => {
-                let accept =
-                    !seen.contains_key(&e.record_id) && fresh.insert(&e.record_id, e.at).is_none();
-                current = Some((&e.record_id, accept));
+                let accept = !seen.contains_key(&e.record_id)
+                    && fresh.insert(e.record_id.clone(), e.at).is_none();
+                current = Some((e.record_id.clone(), accept));
                 accept
             }
         };
@@ -358,7 +369,7 @@ fn new_records<'a>(
         }
     }
     accepted.sort_by_key(|e| e.at);
-    (accepted, fresh)
+    accepted
 }
 
 /// Reads `window` once from every collector, chunk by chunk as a poll would (splitting what
@@ -380,16 +391,7 @@ pub async fn history(
     };
     let mut out = Vec::new();
     for c in collectors.iter_mut() {
-        let mut events = Vec::new();
-        let mut since = window.since;
-        while since < window.until {
-            let until = (since + settings.max_window).min(window.until);
-            let part = collect_split(c.as_mut(), Window::new(since, until)).await?;
-            tracing::info!(provider = c.name(), since = %since, until = %until, entries = part.events.len(), "Read.");
-            events.extend(part.events);
-            since = until;
-        }
-        let (accepted, _) = new_records(&events, &HashMap::new());
+        let name = c.name();
         let memory = crate::oncall::Memory {
             categories: saved
                 .collectors
@@ -399,12 +401,24 @@ pub async fn history(
             ..crate::oncall::Memory::default()
         };
         let mut analysis = settings.analyst.session(&memory);
-        for e in accepted {
-            out.push(crate::report::Analysed {
-                provider: c.name().to_string(),
-                found: analysis.analyse(e),
-                event: e.clone(),
-            });
+        let (none, mut fresh) = (HashMap::new(), HashMap::new());
+        let mut since = window.since;
+        while since < window.until {
+            let until = (since + settings.max_window).min(window.until);
+            let mut entries = 0;
+            collect_split(c.as_mut(), Window::new(since, until), &mut |part| {
+                entries += part.events.len();
+                for event in new_records(part.events, &none, &mut fresh) {
+                    out.push(crate::report::Analysed {
+                        provider: name.to_string(),
+                        found: analysis.analyse(&event),
+                        event,
+                    });
+                }
+            })
+            .await?;
+            tracing::info!(provider = name, since = %since, until = %until, entries, "Read.");
+            since = until;
         }
     }
     out.sort_by_key(|a| a.event.at);
@@ -415,19 +429,17 @@ pub async fn history(
 /// parts to split a window into (below PagerDuty's 10,000, leaving room for late arrivals).
 const SPLIT_TARGET: u64 = 8_000;
 
-/// Collects `window`, splitting it whenever the collector says it is too large.
+/// Collects `window`, splitting it whenever the collector says it is too large, and hands
+/// each part to `sink` as it is read, oldest part first.
 async fn collect_split(
     collector: &mut dyn Collector,
     window: Window,
-) -> Result<Collected, CollectError> {
-    let mut out = Collected::default();
+    sink: &mut (dyn FnMut(Collected) + Send),
+) -> Result<(), CollectError> {
     let mut pending = vec![window];
     while let Some(w) = pending.pop() {
         match collector.collect(w).await {
-            Ok(part) => {
-                out.events.extend(part.events);
-                out.skipped += part.skipped;
-            }
+            Ok(part) => sink(part),
             Err(CollectError::WindowTooLarge { provider, total }) => {
                 let parts = total.map_or(2, |t| t.div_ceil(SPLIT_TARGET).max(2));
                 let pieces =
@@ -439,7 +451,7 @@ async fn collect_split(
             Err(e) => return Err(e),
         }
     }
-    Ok(out)
+    Ok(())
 }
 
 /// Cuts `w` into `parts` consecutive windows (fewer if it is too short), or `None` when it
