@@ -12,10 +12,12 @@ RUN apt-get update \
     && rustup target add x86_64-unknown-linux-musl
 WORKDIR /build
 COPY Cargo.toml Cargo.lock ./
-# One COPY per folder: the crate compiles collectors/ and outputters/ through #[path] modules.
+# One COPY per folder: the crate compiles collectors/ and outputters/ through #[path] modules,
+# and Cargo.toml declares the bench target, whose file must exist for the manifest to load.
 COPY src ./src
 COPY collectors ./collectors
 COPY outputters ./outputters
+COPY benches ./benches
 RUN cargo build --release --locked --target x86_64-unknown-linux-musl \
     && cp target/x86_64-unknown-linux-musl/release/ptsd /ptsd
 
