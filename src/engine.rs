@@ -342,32 +342,39 @@ async fn poll_chunk(
 }
 
 /// The events of records in neither `seen` nor `fresh`, each record once, oldest first; their
-/// ids join `fresh`. A record can come back twice in one read (pages shift while they are
-/// read); all the events of one record are adjacent, so a record is taken or dropped as a
-/// whole. Oldest first is what the on-call analysis needs (the 60 s rule, trigger before
-/// acknowledgement); the sort is stable, so one record's events keep their order. Parts of a
-/// split window come oldest first and do not overlap, so part by part is still time order.
+/// ids join `fresh`. All the events of one record are adjacent, so a record is taken or
+/// dropped as a whole. A record can also come back twice in one read (a newest-first page
+/// shifts while it is read, and the last entry of one page is the first of the next): then the
+/// copy sits right after the original with the same id, and is told apart by repeating an
+/// event the record already had (a record never yields the same event twice). Oldest first is
+/// what the on-call analysis needs (the 60 s rule, trigger before acknowledgement); the sort
+/// is stable, so one record's events keep their order. Parts of a split window come oldest
+/// first and do not overlap, so part by part is still time order.
 fn new_records(
     events: Vec<Event>,
     seen: &HashMap<String, Timestamp>,
     fresh: &mut HashMap<String, Timestamp>,
 ) -> Vec<Event> {
-    let mut current: Option<(String, bool)> = None;
-    let mut accepted: Vec<Event> = Vec::new();
-    for e in events {
-        let accept = match &current {
-            Some((id, accept)) if *id == e.record_id => *accept,
-            _ => {
-                let accept = !seen.contains_key(&e.record_id)
-                    && fresh.insert(e.record_id.clone(), e.at).is_none();
-                current = Some((e.record_id.clone(), accept));
-                accept
-            }
-        };
-        if accept {
-            accepted.push(e);
+    let mut keep = Vec::with_capacity(events.len());
+    // The current record: where its events start, and whether it is taken.
+    let mut start = 0;
+    let mut accept = false;
+    for (i, e) in events.iter().enumerate() {
+        let same_record = i > 0
+            && events[start].record_id == e.record_id
+            && !events[start..i].iter().any(|p| p.kind == e.kind);
+        if !same_record {
+            start = i;
+            accept = !seen.contains_key(&e.record_id)
+                && fresh.insert(e.record_id.clone(), e.at).is_none();
         }
+        keep.push(accept);
     }
+    let mut accepted: Vec<Event> = events
+        .into_iter()
+        .zip(keep)
+        .filter_map(|(e, k)| k.then_some(e))
+        .collect();
     accepted.sort_by_key(|e| e.at);
     accepted
 }
@@ -479,6 +486,48 @@ fn split(w: Window, parts: u64) -> Option<Vec<Window>> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::event::{EventKind, Person};
+
+    fn event(id: &str, user: &str) -> Event {
+        Event {
+            record_id: id.into(),
+            at: "2026-03-02T00:00:00Z".parse().unwrap(),
+            kind: EventKind::Assigned {
+                user: Person {
+                    id: user.into(),
+                    ..Person::default()
+                },
+            },
+            incident: None,
+        }
+    }
+
+    #[test]
+    fn a_record_repeated_across_a_page_boundary_counts_once() {
+        // R2 names two people; a shifted page repeats R2 (both events) right after itself,
+        // and R3 (one event) likewise.
+        let events = vec![
+            event("R1", "a"),
+            event("R2", "a"),
+            event("R2", "b"),
+            event("R2", "a"),
+            event("R2", "b"),
+            event("R3", "c"),
+            event("R3", "c"),
+        ];
+        let seen = HashMap::from([("R1".to_string(), events[0].at)]);
+        let mut fresh = HashMap::new();
+        let got = new_records(events, &seen, &mut fresh);
+        let ids: Vec<(&str, &str)> = got
+            .iter()
+            .map(|e| match &e.kind {
+                EventKind::Assigned { user } => (e.record_id.as_str(), user.id.as_str()),
+                other => panic!("{other:?}"),
+            })
+            .collect();
+        assert_eq!(ids, [("R2", "a"), ("R2", "b"), ("R3", "c")]);
+        assert_eq!(fresh.len(), 2);
+    }
 
     #[test]
     fn split_is_exact() {

@@ -15,6 +15,7 @@ use ptsd::engine;
 use ptsd::event::{EventKind, Window};
 use ptsd::outputters::{OutputError, Outputter};
 use ptsd::schema::{self, Flavor};
+use serde_json::json;
 use support::*;
 
 const TOKEN: &str = "y_NbAkKc66ryYTWUXYEu";
@@ -155,6 +156,8 @@ async fn pages_through_everything_with_the_right_parameters() {
     // Every entry that maps to events is present exactly once.
     let mut ids: Vec<&str> = got.events.iter().map(|e| e.record_id.as_str()).collect();
     ids.dedup();
+    let distinct: std::collections::HashSet<&str> = ids.iter().copied().collect();
+    assert_eq!(ids.len(), distinct.len(), "no record comes back twice");
     let triggers = got
         .events
         .iter()
@@ -192,6 +195,61 @@ async fn engine_counts_exactly_what_was_generated() {
         .collect();
     sinces.dedup();
     assert!(sinces.len() >= 7, "{sinces:?}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_entry_arriving_mid_read_shifts_the_pages_but_nothing_counts_twice() {
+    let fake = FakePagerDuty::start(TOKEN).await;
+    let now = Timestamp::now();
+    let start = now - SignedDuration::from_secs(3600);
+    let inc = Incident::new("PSHIFT", "Checkout API", "high");
+    // 250 triggers, one per 10 s: three pages, every entry counted.
+    let entries: Vec<_> = (0..250)
+        .map(|i| {
+            trigger(
+                &format!("RSHIFT{i:04}"),
+                start + SignedDuration::from_secs(i * 10),
+                &inc,
+            )
+        })
+        .collect();
+    fake.add_entries(entries);
+    // While the first page is served, a newer entry appears (an annotation: counted by nobody),
+    // so page two starts with page one's last entry.
+    let late = json!({"id": "RSHIFTLATE", "type": "annotate_log_entry",
+        "created_at": (start + SignedDuration::from_secs(2500)).to_string(),
+        "summary": "note", "incident": {"id": "PSHIFT", "type": "incident_reference"}});
+    fake.inject("/log_entries", Fault::ThenAdd(late.to_string()));
+    let cfg = config(
+        &fake,
+        &[
+            "--once",
+            "--backfill",
+            "70m",
+            "--max-window",
+            "2h",
+            "--max-requests-per-minute",
+            "0",
+        ],
+    );
+    let capture = run_once(&cfg).await;
+    let pages: Vec<_> = fake
+        .requests()
+        .into_iter()
+        .filter(|r| r.path == "/log_entries" && r.param("limit") == Some("100"))
+        .collect();
+    assert_eq!(pages.len(), 3, "the shift adds no page: 251 entries");
+    assert_eq!(
+        capture.plain_totals(),
+        std::collections::BTreeMap::from([
+            ("ptsd.pagerduty.incidents.high".to_string(), 250),
+            (
+                "ptsd.pagerduty.services.checkout_api.incidents".to_string(),
+                250
+            ),
+        ]),
+        "the entry repeated at the top of page two counts once"
+    );
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -70,6 +70,10 @@ pub enum Fault {
     Truncated,
     /// Wait this long, then answer normally.
     Delay(Duration),
+    /// Answer normally, then add this log entry (JSON text, as for [`FakePagerDuty::add_entries`]):
+    /// an entry that appears while a window is being paged, so the newest-first pages after it
+    /// shift by one and the next page repeats the last entry of this one.
+    ThenAdd(String),
 }
 
 /// One request the fake received, as it received it.
@@ -219,21 +223,7 @@ impl FakePagerDuty {
     pub fn add_entries(&self, entries: Vec<Value>) {
         let mut inner = lock(&self.shared);
         for value in entries {
-            let id = value["id"]
-                .as_str()
-                .unwrap_or_else(|| panic!("fake PagerDuty: log entry without string id: {value}"))
-                .to_string();
-            let raw = value["created_at"].as_str().unwrap_or_else(|| {
-                panic!("fake PagerDuty: log entry {id} has no string created_at")
-            });
-            let at: Timestamp = raw.parse().unwrap_or_else(|e| {
-                panic!("fake PagerDuty: log entry {id}: created_at {raw:?} is not RFC 3339 with offset: {e}")
-            });
-            assert!(
-                !inner.entries.iter().any(|e| e.id == id),
-                "fake PagerDuty: duplicate log entry id {id}"
-            );
-            inner.entries.push(StoredEntry { id, at, value });
+            add_entry(&mut inner, value);
         }
     }
 
@@ -280,6 +270,26 @@ impl Drop for FakePagerDuty {
             let _ = tx.send(());
         }
     }
+}
+
+fn add_entry(inner: &mut Inner, value: Value) {
+    let id = value["id"]
+        .as_str()
+        .unwrap_or_else(|| panic!("fake PagerDuty: log entry without string id: {value}"))
+        .to_string();
+    let raw = value["created_at"]
+        .as_str()
+        .unwrap_or_else(|| panic!("fake PagerDuty: log entry {id} has no string created_at"));
+    let at: Timestamp = raw.parse().unwrap_or_else(|e| {
+        panic!(
+            "fake PagerDuty: log entry {id}: created_at {raw:?} is not RFC 3339 with offset: {e}"
+        )
+    });
+    assert!(
+        !inner.entries.iter().any(|e| e.id == id),
+        "fake PagerDuty: duplicate log entry id {id}"
+    );
+    inner.entries.push(StoredEntry { id, at, value });
 }
 
 async fn serve(listener: tokio::net::TcpListener, shared: Shared, stop: oneshot::Receiver<()>) {
@@ -391,6 +401,11 @@ async fn handle(
             r
         }
     };
+
+    if let Some(Fault::ThenAdd(json)) = &fault {
+        let value: Value = serde_json::from_str(json).expect("fake PagerDuty: ThenAdd holds JSON");
+        add_entry(&mut lock(&shared), value);
+    }
 
     lock(&shared).requests.push(RecordedRequest {
         method: method.to_string(),
