@@ -398,6 +398,17 @@ impl PagerDutyCollector {
         }
     }
 
+    /// One page of `GET /log_entries` for `asked` at `offset` (`total=true` on the first).
+    async fn page(&self, asked: &Window, offset: u64) -> Result<LogEntryPage, CollectError> {
+        self.http
+            .get_json::<LogEntryPage>(
+                &self.url("/log_entries"),
+                &Self::query(asked, offset, offset == 0),
+                UNAUTHORIZED_HINT,
+            )
+            .await
+    }
+
     fn query(window: &Window, offset: u64, first: bool) -> Vec<(&'static str, String)> {
         let mut q = vec![
             ("since", window.since.to_string()),
@@ -413,6 +424,41 @@ impl PagerDutyCollector {
             q.push(("total", "true".to_string()));
         }
         q
+    }
+}
+
+/// Maps one raw entry and adds its events to `out` when it falls inside `window`; notes in
+/// `unknown_user` whether it names someone `users` does not know.
+fn map_into(
+    raw: &str,
+    users: &HashMap<String, UserInfo>,
+    window: &Window,
+    out: &mut Collected,
+    unknown_user: &mut bool,
+) {
+    match map_entry(raw, users) {
+        Ok(m) => {
+            if !window.contains(m.at) {
+                tracing::debug!(provider = NAME, id = %m.id, at = %m.at, "Entry outside the window asked for; ignored.");
+                return;
+            }
+            for mut kind in m.kinds {
+                *unknown_user |= kind
+                    .person_mut()
+                    .is_some_and(|p| !users.contains_key(&p.id));
+                out.events.push(Event {
+                    record_id: m.id.clone(),
+                    at: m.at,
+                    kind,
+                    incident: m.incident.clone(),
+                });
+            }
+        }
+        Err(Skip::NotCounted) => {}
+        Err(Skip::Malformed(what)) => {
+            out.skipped += 1;
+            tracing::warn!(provider = NAME, error = %what, "Skipped a malformed log entry.");
+        }
     }
 }
 
@@ -448,6 +494,8 @@ impl Collector for PagerDutyCollector {
         // documented, and this way neither reading loses or doubles an entry at a boundary.
         let margin = jiff::SignedDuration::from_secs(1);
         let asked = Window::new(window.since - margin, window.until + margin);
+        // The next page, when it was asked for while this one was being mapped.
+        let mut prefetched: Option<Result<LogEntryPage, CollectError>> = None;
         loop {
             if offset + PAGE_LIMIT > OFFSET_CAP {
                 return Err(CollectError::WindowTooLarge {
@@ -455,14 +503,10 @@ impl Collector for PagerDutyCollector {
                     total: None,
                 });
             }
-            let result = self
-                .http
-                .get_json::<LogEntryPage>(
-                    &self.url("/log_entries"),
-                    &Self::query(&asked, offset, offset == 0),
-                    UNAUTHORIZED_HINT,
-                )
-                .await;
+            let result = match prefetched.take() {
+                Some(r) => r,
+                None => self.page(&asked, offset).await,
+            };
             let page = match result {
                 Ok(p) => p,
                 Err(CollectError::Refused {
@@ -486,44 +530,37 @@ impl Collector for PagerDutyCollector {
                 }
             }
             let n = page.log_entries.len() as u64;
-            for raw in page.log_entries {
-                match map_entry(raw.get(), &self.users) {
-                    Ok(m) => {
-                        if !window.contains(m.at) {
-                            tracing::debug!(provider = NAME, id = %m.id, at = %m.at, "Entry outside the window asked for; ignored.");
-                            continue;
-                        }
-                        for mut kind in m.kinds {
-                            unknown_user |= kind
-                                .person_mut()
-                                .is_some_and(|p| !self.users.contains_key(&p.id));
-                            out.events.push(Event {
-                                record_id: m.id.clone(),
-                                at: m.at,
-                                kind,
-                                incident: m.incident.clone(),
-                            });
-                        }
-                    }
-                    Err(Skip::NotCounted) => {}
-                    Err(Skip::Malformed(what)) => {
-                        out.skipped += 1;
-                        tracing::warn!(provider = NAME, error = %what, "Skipped a malformed log entry.");
-                    }
-                }
+            let next = offset + n;
+            let more = page.more == Some(true);
+            if more && n == 0 {
+                // A page that says `more` but holds nothing: paging cannot go on, and
+                // stopping here could skip what the rest of the window holds. Fail the
+                // window so the engine reads it again next poll (the cursor stays).
+                return Err(CollectError::Malformed {
+                    provider: NAME,
+                    what: format!("an empty page at offset {offset} says more entries follow"),
+                });
             }
-            offset += n;
-            match page.more {
-                Some(true) if n == 0 => {
-                    tracing::warn!(
-                        provider = NAME,
-                        offset,
-                        "Page says more but is empty; stopping here."
-                    );
-                    break;
+            let users = &self.users;
+            let events = &mut out;
+            let unknown = &mut unknown_user;
+            let map_page = async move {
+                for raw in page.log_entries {
+                    map_into(raw.get(), users, &window, events, unknown);
                 }
-                Some(true) => {}
-                _ => break,
+            };
+            if more && next + PAGE_LIMIT <= OFFSET_CAP {
+                // `more` says the next page will be asked for anyway: ask now, and map this
+                // page while PagerDuty answers (the request goes out before the mapping
+                // starts; the mapping is synchronous). No request is made that would not be.
+                let (r, ()) = tokio::join!(self.page(&asked, next), map_page);
+                prefetched = Some(r);
+            } else {
+                map_page.await;
+            }
+            offset = next;
+            if !more {
+                break;
             }
         }
         let stale = self

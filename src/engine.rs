@@ -311,7 +311,7 @@ async fn poll_chunk(
     })
     .await
     .map_err(|e| ChunkError::Failed(e.to_string()))?;
-    let memory = analysis.memory;
+    let memory = analysis.into_memory();
 
     // From here to the save there is no await: shutdown cannot split a write from its commit.
     let cs = state.collectors.get_mut(name).expect("state entry exists");

@@ -122,12 +122,18 @@ pub struct Session<'a> {
     categorizer: Categorizer,
     /// Zones resolved so far, by name.
     zones: BTreeMap<String, TimeZone>,
-    pub memory: Memory,
+    /// The working copy; its `categories` are the categorizer's, synced by [`Session::into_memory`].
+    memory: Memory,
 }
 
 impl Analyst {
     /// Starts analysing with a copy of `memory`.
     pub fn session(&self, memory: &Memory) -> Session<'_> {
+        let mut memory = memory.clone();
+        // Each person's times are kept sorted (a state file from an older ptsd may not be).
+        for times in memory.pages.values_mut() {
+            times.sort_unstable();
+        }
         Session {
             analyst: self,
             categorizer: self
@@ -135,7 +141,7 @@ impl Analyst {
                 .clone()
                 .with_known(memory.categories.iter().cloned()),
             zones: BTreeMap::new(),
-            memory: memory.clone(),
+            memory,
         }
     }
 }
@@ -146,6 +152,13 @@ pub fn interrupts(channel: Channel) -> bool {
 }
 
 impl Session<'_> {
+    /// The memory after the events analysed, for the caller to keep.
+    pub fn into_memory(self) -> Memory {
+        let mut memory = self.memory;
+        memory.categories = self.categorizer.known().clone();
+        memory
+    }
+
     /// The zone named `name`, or the account zone.
     fn zone(&mut self, name: Option<&str>) -> TimeZone {
         let Some(name) = name else {
@@ -168,11 +181,12 @@ impl Session<'_> {
                 let zone = self.zone(user.time_zone.as_deref());
                 found.band = Some(self.analyst.bands.classify(event.at, &zone));
                 if interrupts(*channel) {
+                    // Sorted times: the one neighbour that could be less than BURST away is
+                    // the first after `at - BURST`.
                     let times = self.memory.pages.entry(user.id.clone()).or_default();
-                    found.interruption = !times
-                        .iter()
-                        .any(|t| event.at.duration_since(*t).abs() < BURST);
-                    times.push(event.at);
+                    let near = times.partition_point(|t| *t <= event.at - BURST);
+                    found.interruption = times.get(near).is_none_or(|t| *t >= event.at + BURST);
+                    times.insert(times.partition_point(|t| *t <= event.at), event.at);
                 }
             }
             EventKind::Triggered { service, urgency } => {
@@ -182,7 +196,6 @@ impl Session<'_> {
                     .and_then(|i| i.title.as_deref())
                     .unwrap_or("");
                 let category = self.categorizer.categorize(title);
-                self.memory.categories = self.categorizer.known().clone();
                 found.category = Some(category);
                 if let Some(inc) = &event.incident {
                     let opened = inc.created_at.unwrap_or(event.at).min(event.at);
@@ -326,9 +339,36 @@ mod tests {
         .iter()
         .map(|e| s.analyse(e).interruption)
         .collect();
-        // 15:00:59.999 is within 60 s of 15:00:30; 15:02:00 is 61 s after it; e-mail never
-        // interrupts and does not start a burst.
+        // 15:00:59.999 is within 60 s of 15:00:30; 15:02:00 is 60.001 s after it; e-mail
+        // never interrupts and does not start a burst.
         assert_eq!(got, [true, false, false, true, false, true]);
+    }
+
+    #[test]
+    fn sixty_seconds_apart_is_two_and_each_person_has_their_own_bursts() {
+        let analyst = Analyst::default();
+        let mut s = analyst.session(&Memory::default());
+        let grace = |at: &str| {
+            let mut e = notify(at, Channel::Push);
+            if let EventKind::Notified { user, .. } = &mut e.kind {
+                user.id = "P2".into();
+            }
+            e
+        };
+        let got: Vec<bool> = [
+            notify("2026-03-02T15:00:00Z", Channel::Push),
+            grace("2026-03-02T15:00:10Z"),
+            notify("2026-03-02T15:01:00Z", Channel::Push),
+            grace("2026-03-02T15:01:09.999Z"),
+            // Out of order (a late entry): within 60 s of 15:01:00 on either side.
+            notify("2026-03-02T15:00:30Z", Channel::Sms),
+        ]
+        .iter()
+        .map(|e| s.analyse(e).interruption)
+        .collect();
+        // Exactly 60 s is a new interruption (the rule is "within 60 s"); Grace's pages do not
+        // fold into Ada's bursts.
+        assert_eq!(got, [true, true, true, false, false]);
     }
 
     #[test]
@@ -339,7 +379,7 @@ mod tests {
             s.analyse(&notify("2026-03-02T15:00:00Z", Channel::Push))
                 .interruption
         );
-        let memory = s.memory;
+        let memory = s.into_memory();
         let mut next = analyst.session(&memory);
         assert!(
             !next
