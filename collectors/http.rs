@@ -37,6 +37,10 @@ pub struct RetryPolicy {
     pub max_backoff: Duration,
     /// Most requests per minute (`PTSD_MAX_REQUESTS_PER_MINUTE`); 0 means no budget.
     pub max_per_minute: u32,
+    /// Most retries (not counting 429 waits) between two [`HttpClient::take_stats`] calls,
+    /// which the engine makes after every window: a poll over a sick API gives up after this
+    /// many instead of trying every page four times.
+    pub max_retries_per_poll: u64,
 }
 
 impl Default for RetryPolicy {
@@ -47,6 +51,7 @@ impl Default for RetryPolicy {
             base_backoff: Duration::from_millis(500),
             max_backoff: Duration::from_secs(60),
             max_per_minute: 120,
+            max_retries_per_poll: 16,
         }
     }
 }
@@ -179,7 +184,7 @@ impl HttpClient {
         let mut rate_limited_tries = 0u32;
         loop {
             match self
-                .attempt::<T>(url, query, unauthorized_hint, tries)
+                .attempt::<T>(url, query, unauthorized_hint, tries, rate_limited_tries)
                 .await
             {
                 Ok(v) => return Ok(v),
@@ -190,10 +195,14 @@ impl HttpClient {
                     rate_limited,
                     what,
                 }) => {
+                    let mut poll_retries = 0;
                     if rate_limited {
                         self.count(|s| s.rate_limit_waits += 1);
                     } else {
-                        self.count(|s| s.retries += 1);
+                        self.count(|s| {
+                            s.retries += 1;
+                            poll_retries = s.retries;
+                        });
                     }
                     let exhausted = if rate_limited {
                         rate_limited_tries += 1;
@@ -201,6 +210,7 @@ impl HttpClient {
                     } else {
                         tries += 1;
                         tries >= self.policy.max_tries
+                            || poll_retries > self.policy.max_retries_per_poll
                     };
                     if exhausted {
                         let provider = self.provider;
@@ -237,6 +247,7 @@ impl HttpClient {
         query: &[(&str, String)],
         unauthorized_hint: &'static str,
         tries: u32,
+        rate_limited_tries: u32,
     ) -> Result<T, Attempt> {
         let provider = self.provider;
         self.spend_budget().await;
@@ -263,8 +274,9 @@ impl HttpClient {
         };
         self.count(|s| *s.by_status.entry(class).or_default() += 1);
         if status == StatusCode::TOO_MANY_REQUESTS {
+            // Without a header that says how long, back off exponentially over the 429s.
             let wait = rate_limit_wait(resp.headers())
-                .unwrap_or(backoff)
+                .unwrap_or_else(|| self.backoff(rate_limited_tries))
                 .clamp(self.policy.base_backoff, self.policy.max_backoff);
             return Err(Attempt::Retry {
                 status: Some(429),

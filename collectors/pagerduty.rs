@@ -51,6 +51,8 @@ pub const PAGE_LIMIT: u64 = 100;
 pub const OFFSET_CAP: u64 = 10_000;
 /// Least time between two reads of `GET /users` prompted by an unknown user.
 const USERS_REFRESH: Duration = Duration::from_secs(600);
+/// The directory is read again at least this often, so a changed time zone or e-mail shows.
+const USERS_MAX_AGE: Duration = Duration::from_secs(3600);
 const UNAUTHORIZED_HINT: &str =
     "; check PDTOKEN, and for an EU account set PAGERDUTY_API_URL=https://api.eu.pagerduty.com";
 
@@ -198,6 +200,16 @@ pub enum Skip {
     NotCounted,
 }
 
+/// The log entry types that are counted (after [`entry_type`]).
+const COUNTED_TYPES: [&str; 6] = [
+    "trigger_log_entry",
+    "notify_log_entry",
+    "acknowledge_log_entry",
+    "resolve_log_entry",
+    "assign_log_entry",
+    "escalate_log_entry",
+];
+
 /// The event kind of a log entry's `type`, tolerant of the spec's spellings.
 fn entry_type(raw: &str) -> &str {
     let t = raw.strip_suffix("_reference").unwrap_or(raw);
@@ -246,8 +258,19 @@ fn incident_of(entry: &LogEntry) -> Option<Incident> {
 /// # Errors
 /// A [`Skip`] saying whether the entry was malformed or just not counted.
 pub fn map_entry(raw: &str, users: &HashMap<String, UserInfo>) -> Result<Mapped, Skip> {
-    let entry: LogEntry =
-        serde_json::from_str(raw).map_err(|e| Skip::Malformed(format!("log entry: {e}")))?;
+    let entry: LogEntry = serde_json::from_str(raw).map_err(|e| {
+        // An entry of a type that is not counted may have fields shaped unlike the counted
+        // types' (the spec is open-ended): that is no fault of the data, so skip it quietly.
+        #[derive(Deserialize)]
+        struct TypeOnly {
+            #[serde(rename = "type")]
+            kind: String,
+        }
+        match serde_json::from_str::<TypeOnly>(raw) {
+            Ok(t) if !COUNTED_TYPES.contains(&entry_type(&t.kind)) => Skip::NotCounted,
+            _ => Skip::Malformed(format!("log entry: {e}")),
+        }
+    })?;
     let at: Timestamp = entry.created_at.parse().map_err(|e| {
         Skip::Malformed(format!(
             "log entry {}: created_at {:?}: {e}",
@@ -478,7 +501,12 @@ impl Collector for PagerDutyCollector {
             .http
             .get_json(&self.url("/log_entries"), &q, UNAUTHORIZED_HINT)
             .await?;
-        self.load_users().await
+        // The directory only adds e-mails and time zones: a token that may read log entries
+        // but not users (or a /users outage) is worth a warning, not a refusal to start.
+        if let Err(e) = self.load_users().await {
+            tracing::warn!(provider = NAME, error = %e, "Could not read GET /users; e-mails and time zones are unknown until it can be read.");
+        }
+        Ok(())
     }
 
     fn take_stats(&mut self) -> RequestStats {
@@ -563,10 +591,10 @@ impl Collector for PagerDutyCollector {
                 break;
             }
         }
-        let stale = self
-            .users_read
-            .map_or(true, |t| t.elapsed() >= USERS_REFRESH);
-        if unknown_user && stale {
+        let age = self.users_read.map(|t| t.elapsed());
+        let stale = age.is_none_or(|a| a >= USERS_REFRESH);
+        let old = age.is_none_or(|a| a >= USERS_MAX_AGE);
+        if (unknown_user && stale) || old {
             // A user the directory does not know (new since it was read): read it again, at
             // most every USERS_REFRESH, and fill in e-mails and time zones. A failure here is
             // not the poll's: the events are counted with what is known.
@@ -761,6 +789,14 @@ mod tests {
             json!({"id": 5, "type": "trigger_log_entry", "created_at": "2026-03-02T03:14:07Z"}),
         ] {
             assert!(matches!(map(bad), Err(Skip::Malformed(_))));
+        }
+        // Odd shapes in a type that is not counted are nobody's business: quiet.
+        for odd in [
+            json!({"id": "R2", "type": "annotate_log_entry", "created_at": "2026-03-02T03:14:07Z",
+                   "channel": "a note", "agent": 7}),
+            json!({"id": "R3", "type": "snooze_log_entry", "created_at": 12, "assignees": {}}),
+        ] {
+            assert_eq!(map(odd), Err(Skip::NotCounted));
         }
     }
 

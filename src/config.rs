@@ -39,8 +39,8 @@ pub struct Args {
     pub once: bool,
 
     /// PagerDuty REST API key; when set, the PagerDuty collector runs.
-    #[arg(long, env = "PDTOKEN", hide_env_values = true)]
-    pub pdtoken: Option<String>,
+    #[arg(long, env = "PDTOKEN", hide_env_values = true, value_parser = parse_secret)]
+    pub pdtoken: Option<Secret>,
 
     /// File holding the PagerDuty REST API key (Docker and Kubernetes secrets).
     #[arg(long, env = "PDTOKEN_FILE")]
@@ -55,8 +55,8 @@ pub struct Args {
     pub pagerduty_api_url: String,
 
     /// Opsgenie API key (an API integration's key); when set, the Opsgenie collector runs.
-    #[arg(long, env = "OPSGENIE_API_KEY", hide_env_values = true)]
-    pub opsgenie_api_key: Option<String>,
+    #[arg(long, env = "OPSGENIE_API_KEY", hide_env_values = true, value_parser = parse_secret)]
+    pub opsgenie_api_key: Option<Secret>,
 
     /// File holding the Opsgenie API key (Docker and Kubernetes secrets).
     #[arg(long, env = "OPSGENIE_API_KEY_FILE")]
@@ -299,22 +299,44 @@ fn duration(var: &str, raw: &str) -> Result<Duration, ConfigError> {
     Ok(d)
 }
 
-/// A base URL without its trailing slash.
+/// Tokens are wrapped as soon as clap reads them, so even `Args`' `Debug` cannot show one.
+fn parse_secret(raw: &str) -> Result<Secret, std::convert::Infallible> {
+    Ok(Secret::new(raw))
+}
+
+/// A base URL without its trailing slash. Plain `http://` only to this machine (a local
+/// proxy or a test server): anywhere else the token would cross the network in clear text.
 fn base_url(var: &str, raw: &str, example: &str) -> Result<String, ConfigError> {
     let url = raw.trim().trim_end_matches('/').to_string();
-    if url.starts_with("https://") || url.starts_with("http://") {
-        Ok(url)
-    } else {
-        Err(ConfigError(format!(
-            "{var}={url:?} is not an http(s) URL; set it to {example}"
-        )))
+    if url.starts_with("https://") {
+        return Ok(url);
     }
+    if let Some(rest) = url.strip_prefix("http://") {
+        let authority = rest.split('/').next().unwrap_or("");
+        let host = match authority.strip_prefix('[') {
+            Some(v6) => v6.split(']').next().unwrap_or(""),
+            None => authority.rsplit_once(':').map_or(authority, |(h, _)| h),
+        };
+        let loopback = host == "localhost"
+            || host
+                .parse::<std::net::IpAddr>()
+                .is_ok_and(|ip| ip.is_loopback());
+        if loopback {
+            return Ok(url);
+        }
+        return Err(ConfigError(format!(
+            "{var}={url:?} is plain http to another machine, which would send the token in clear text; use https, e.g. {example}"
+        )));
+    }
+    Err(ConfigError(format!(
+        "{var}={url:?} is not an http(s) URL; set it to {example}"
+    )))
 }
 
 /// Reads a secret from `value` or from the file at `file`; both set is an error.
 fn secret(
     var: &str,
-    value: Option<String>,
+    value: Option<Secret>,
     file: Option<PathBuf>,
 ) -> Result<Option<Secret>, ConfigError> {
     let raw = match (value, file) {
@@ -323,7 +345,7 @@ fn secret(
                 "both {var} and {var}_FILE are set; set only one"
             )))
         }
-        (Some(v), None) => v,
+        (Some(v), None) => v.expose().to_string(),
         (None, Some(path)) => std::fs::read_to_string(&path).map_err(|e| {
             ConfigError(format!(
                 "{var}_FILE={} cannot be read ({e}); point it at the file holding the token",
@@ -527,5 +549,41 @@ mod tests {
         assert!(parse(&["--prefix", "a..b"]).is_err());
         assert!(parse(&["--prefix", "ops.ptsd"]).is_ok());
         assert!(parse(&["--prefix", "a|b"]).is_err());
+    }
+
+    #[test]
+    fn tokens_never_show_in_debug_of_the_raw_arguments() {
+        let args = Args::try_parse_from([
+            "ptsd",
+            "--pdtoken",
+            "u+SeCrEt123",
+            "--opsgenie-api-key",
+            "og-SeCrEt456",
+        ])
+        .unwrap();
+        let printed = format!("{args:?} {args:#?}");
+        assert!(!printed.contains("SeCrEt"), "{printed}");
+        let c = Config::from_args(args).unwrap();
+        assert_eq!(c.pdtoken.unwrap().expose(), "u+SeCrEt123");
+    }
+
+    #[test]
+    fn plain_http_only_to_this_machine() {
+        let url = |u: &str| parse(&["--pdtoken", "t", "--pagerduty-api-url", u]);
+        for ok in [
+            "https://api.eu.pagerduty.com/",
+            "http://127.0.0.1:8080",
+            "http://localhost:9000/api",
+            "http://[::1]:8080",
+        ] {
+            assert!(url(ok).is_ok(), "{ok}");
+        }
+        let e = url("http://api.pagerduty.com").unwrap_err().to_string();
+        assert!(
+            e.starts_with("PAGERDUTY_API_URL=") && e.contains("clear text"),
+            "{e}"
+        );
+        assert!(url("http://127.0.0.1.evil.example").is_err());
+        assert!(url("ftp://x").is_err());
     }
 }

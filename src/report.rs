@@ -275,7 +275,7 @@ impl Tally {
         *n += 1;
         if let Some(title) = title {
             // Later events win ties: the input is in time order.
-            if latest.as_ref().map_or(true, |(t, _)| at >= *t) {
+            if latest.as_ref().is_none_or(|(t, _)| at >= *t) {
                 *latest = Some((at, title.to_string()));
             }
         }

@@ -243,10 +243,11 @@ pub const MAX_VALUE_LEN: usize = 64;
 /// Makes `raw` safe as a dotted-name segment and as a tag value: ASCII letters, digits, `_`
 /// and `-` only; every other character (dots, `:`, `|`, `#`, `@`, `,`, spaces, newlines,
 /// non-ASCII) becomes `_`; runs of `_` collapse; the result is at most [`MAX_VALUE_LEN`] bytes
-/// and never empty (`unknown`). With `lowercase`, letters are lowercased (names, e-mails);
+/// (a longer value keeps its first 55 and ends `_` + an 8-hex-digit hash of the whole) and
+/// never empty (`unknown`). With `lowercase`, letters are lowercased (names, e-mails);
 /// ids keep their case.
 pub fn sanitize(raw: &str, lowercase: bool) -> String {
-    let mut out = String::with_capacity(raw.len().min(MAX_VALUE_LEN));
+    let mut out = String::with_capacity(raw.len().min(4 * MAX_VALUE_LEN));
     for c in raw.chars() {
         let c = if c.is_ascii_alphanumeric() || c == '-' {
             if lowercase {
@@ -260,18 +261,33 @@ pub fn sanitize(raw: &str, lowercase: bool) -> String {
         if c == '_' && (out.is_empty() || out.ends_with('_')) {
             continue;
         }
-        if out.len() == MAX_VALUE_LEN {
-            break;
-        }
         out.push(c);
     }
     while out.ends_with('_') {
         out.pop();
     }
+    if out.len() > MAX_VALUE_LEN {
+        // Cut, and end with a hash of the whole value, so two long names that share their
+        // first 55 characters stay two series.
+        let hash = format!("{:08x}", fnv1a32(out.as_bytes()));
+        out.truncate(MAX_VALUE_LEN - hash.len() - 1);
+        while out.ends_with('_') {
+            out.pop();
+        }
+        out.push('_');
+        out.push_str(&hash);
+    }
     if out.is_empty() {
         out.push_str("unknown");
     }
     out
+}
+
+/// FNV-1a, 32 bits: a small hash that is the same on every machine and every run.
+fn fnv1a32(bytes: &[u8]) -> u32 {
+    bytes.iter().fold(0x811c_9dc5, |h, b| {
+        (h ^ u32::from(*b)).wrapping_mul(0x0100_0193)
+    })
 }
 
 /// The metric value for a person, chosen by `key`, falling back to the id when the provider
@@ -559,6 +575,11 @@ mod tests {
             assert_eq!(sanitize(raw, lower), want, "{raw:?}");
         }
         assert_eq!(sanitize(&"x".repeat(500), true).len(), MAX_VALUE_LEN);
+        let long =
+            |end: &str| sanitize(&format!("{}{end}", "Checkout API primary ".repeat(4)), true);
+        assert_ne!(long("eu-west-1"), long("us-east-1"), "cut names stay apart");
+        assert!(long("eu-west-1").starts_with("checkout_api_primary_checkout_api"));
+        assert!(long("eu-west-1").len() <= MAX_VALUE_LEN);
     }
 
     #[test]

@@ -57,6 +57,26 @@ fn hostile_string() -> impl Strategy<Value = String> {
     ]
 }
 
+/// `s` with every character but ASCII letters, digits and `-` as one `_` per run, trimmed:
+/// what sanitize makes of it before the length limit.
+fn collapsed(s: &str) -> String {
+    let mapped: String = s
+        .chars()
+        .map(|c| {
+            if c.is_ascii_alphanumeric() || c == '-' {
+                c
+            } else {
+                '_'
+            }
+        })
+        .collect();
+    mapped
+        .split('_')
+        .filter(|p| !p.is_empty())
+        .collect::<Vec<_>>()
+        .join("_")
+}
+
 /// The ASCII letters, digits and `-` of `s`, in order (what sanitize keeps), optionally lowercased.
 fn kept(s: &str, lowercase: bool) -> String {
     s.chars()
@@ -85,11 +105,22 @@ proptest! {
         }
         // Content: the letters, digits and `-` kept are a prefix of the input's, in order
         // (cut at the length limit); with none at all the value is `unknown`.
+        // A value cut at the limit ends with `_` and 8 hex digits of a hash of the whole.
         let from_input = kept(&raw, lowercase);
         if from_input.is_empty() {
             prop_assert_eq!(out.as_str(), "unknown");
         } else {
-            let kept_out = kept(&out, lowercase);
+            let body = match out.len().checked_sub(9).map(|i| out.split_at(i)) {
+                Some((body, tail)) if collapsed(&raw).len() > MAX_VALUE_LEN => {
+                    prop_assert!(
+                        tail.starts_with('_') && tail[1..].bytes().all(|b| b.is_ascii_hexdigit()),
+                        "{out:?}: a cut value ends with _ and a hash"
+                    );
+                    body
+                }
+                _ => out.as_str(),
+            };
+            let kept_out = kept(body, lowercase);
             prop_assert!(
                 from_input.starts_with(&kept_out) && !kept_out.is_empty(),
                 "{out:?} does not keep the start of {raw:?}"

@@ -346,6 +346,29 @@ async fn a_refused_token_is_unauthorized_with_the_eu_hint() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_token_that_may_not_read_users_still_starts() {
+    let fake = FakePagerDuty::start(TOKEN).await;
+    fake.inject("/users", Fault::Status401);
+    let cfg = config(&fake, &[]);
+    let mut c = collector(&cfg);
+    c.check()
+        .await
+        .expect("log entries can be read: the directory is optional");
+    let statuses: Vec<(String, u16)> = fake
+        .requests()
+        .iter()
+        .map(|r| (r.path.clone(), r.status))
+        .collect();
+    assert_eq!(
+        statuses,
+        [
+            ("/log_entries".to_string(), 200),
+            ("/users".to_string(), 401)
+        ]
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn late_entries_are_counted_once_on_a_later_poll() {
     let fake = FakePagerDuty::start(TOKEN).await;
     let now = Timestamp::now();
