@@ -187,3 +187,123 @@ impl Outputter for StatsdOutputter {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::event::{Channel, Event, EventKind, Incident, Person};
+    use crate::oncall::{Findings, Timing};
+    use crate::schema::UserKey;
+
+    fn outputter(host: &str, port: u16, flavor: Flavor) -> StatsdOutputter {
+        StatsdOutputter {
+            host: host.into(),
+            port,
+            flavor,
+            prefix: "ptsd".into(),
+            conn: None,
+        }
+    }
+
+    /// 150 people notified once each (long names, so the lines do not fit one datagram), and
+    /// one acknowledgement measured at 150 s.
+    fn batch() -> MetricBatch {
+        let at = "2026-03-02T03:00:00Z".parse().unwrap();
+        let mut b = MetricBatch::new(at);
+        for i in 0..150 {
+            let user = Person {
+                id: format!("P{i}"),
+                name: Some(format!("Responder number {i:03} of the platform rotation")),
+                ..Person::default()
+            };
+            let e = Event {
+                record_id: format!("R{i}"),
+                at,
+                kind: EventKind::Notified {
+                    user,
+                    channel: Channel::Sms,
+                },
+                incident: None,
+            };
+            b.add_event(&e, &Findings::default(), "pagerduty", UserKey::Name);
+        }
+        let ack = Event {
+            record_id: "RACK".into(),
+            at,
+            kind: EventKind::Acknowledged { user: None },
+            incident: Some(Incident {
+                id: "I1".into(),
+                ..Incident::default()
+            }),
+        };
+        let found = Findings {
+            time_to_ack: Some(Timing {
+                duration: jiff::SignedDuration::from_secs(150),
+                service: "Checkout API".into(),
+                urgency: "high".into(),
+            }),
+            ..Findings::default()
+        };
+        b.add_event(&ack, &found, "pagerduty", UserKey::Name);
+        b
+    }
+
+    /// Every datagram the socket receives until it has been quiet for 200 ms.
+    fn datagrams(socket: &UdpSocket) -> Vec<String> {
+        socket
+            .set_read_timeout(Some(Duration::from_millis(200)))
+            .unwrap();
+        let mut out = Vec::new();
+        let mut buf = [0u8; 65536];
+        while let Ok(n) = socket.recv(&mut buf) {
+            out.push(String::from_utf8(buf[..n].to_vec()).unwrap());
+        }
+        out
+    }
+
+    #[test]
+    fn lines_are_packed_into_datagrams_of_at_most_1432_bytes() {
+        for flavor in [Flavor::Plain, Flavor::Dogstatsd] {
+            let agent = UdpSocket::bind("127.0.0.1:0").unwrap();
+            let port = agent.local_addr().unwrap().port();
+            let mut o = outputter("127.0.0.1", port, flavor);
+            o.write(&batch()).expect("delivered");
+            let grams = datagrams(&agent);
+            assert!(grams.len() > 1, "{flavor:?}: more than one datagram");
+            for g in &grams {
+                assert!(g.len() <= MAX_DATAGRAM, "{flavor:?}: {} bytes", g.len());
+                assert!(
+                    g.lines().count() > 1,
+                    "{flavor:?}: several lines a datagram"
+                );
+            }
+            let lines: Vec<&str> = grams.iter().flat_map(|g| g.lines()).collect();
+            let notified = lines.iter().filter(|l| l.contains("notif")).count();
+            assert_eq!(notified, 150, "{flavor:?}: one line per series");
+            let timings: Vec<&&str> = lines.iter().filter(|l| l.contains("time_to_ack")).collect();
+            match flavor {
+                Flavor::Plain => {
+                    assert!(timings.iter().all(|l| l.ends_with(":150000|ms")), "{timings:?}");
+                    assert_eq!(timings.len(), 2, "by urgency and by service: {timings:?}");
+                }
+                Flavor::Dogstatsd => assert_eq!(
+                    timings,
+                    [&"ptsd.time_to_ack:150000|d|#provider:pagerduty,service:checkout_api,urgency:high"]
+                ),
+            }
+        }
+    }
+
+    #[test]
+    fn an_agent_that_cannot_be_found_or_reached_is_an_error() {
+        let mut o = outputter("ptsd-no-such-agent.invalid", 8125, Flavor::Plain);
+        let e = o.write(&batch()).expect_err("unresolvable").to_string();
+        assert!(e.contains("cannot resolve STATSD_HOST"), "{e}");
+        // A port nobody listens on: the kernel's "port unreachable" comes back as an error.
+        let closed = UdpSocket::bind("127.0.0.1:0").unwrap();
+        let port = closed.local_addr().unwrap().port();
+        drop(closed);
+        let mut o = outputter("127.0.0.1", port, Flavor::Plain);
+        assert!(o.write(&batch()).is_err(), "closed port");
+    }
+}

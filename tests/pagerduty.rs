@@ -307,20 +307,28 @@ async fn waits_for_ratelimit_reset_and_retries_5xx() {
     fake.add_entries(entries);
     let cfg = config(&fake, &[]);
     let mut c = collector(&cfg);
-    fake.inject("/log_entries", Fault::Status429 { reset_secs: 1 });
+    fake.inject("/log_entries", Fault::Status429 { reset_secs: 2 });
     fake.inject("/log_entries", Fault::Status500);
     fake.inject("/log_entries", Fault::Truncated);
-    let started = Instant::now();
     let got = c
         .collect(Window::new(now - SignedDuration::from_secs(4 * 3600), now))
         .await
         .expect("rides out the faults");
-    assert!(
-        started.elapsed() >= Duration::from_millis(950),
-        "waited for ratelimit-reset"
-    );
-    let statuses: Vec<u16> = fake.requests().iter().map(|r| r.status).collect();
+    let reqs = fake.requests();
+    let statuses: Vec<u16> = reqs.iter().map(|r| r.status).collect();
     assert_eq!(&statuses[..3], &[429, 500, 200], "{statuses:?}");
+    let gap = |i: usize| reqs[i + 1].received - reqs[i].received;
+    // Backoff alone would wait 0.5-0.625 s after the 429; ratelimit-reset says 2 s.
+    assert!(
+        gap(0) >= Duration::from_millis(1950),
+        "waited for ratelimit-reset: {:?}",
+        gap(0)
+    );
+    assert!(
+        gap(1) >= Duration::from_millis(450),
+        "backed off after the 500: {:?}",
+        gap(1)
+    );
     let triggers = got
         .events
         .iter()
@@ -343,6 +351,38 @@ async fn a_refused_token_is_unauthorized_with_the_eu_hint() {
     assert!(text.contains("api.eu.pagerduty.com"), "{text}");
     assert!(!text.contains(TOKEN));
     assert_eq!(fake.requests().len(), 1, "a 401 is not retried");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_page_that_says_more_but_is_empty_fails_the_window_instead_of_skipping_the_rest() {
+    let fake = FakePagerDuty::start(TOKEN).await;
+    let now = Timestamp::now();
+    let (entries, expected) = synthetic_incidents(
+        20,
+        now - SignedDuration::from_secs(3600),
+        Duration::from_secs(60),
+        3,
+    );
+    assert!(entries.len() > 100, "two pages at least");
+    fake.add_entries(entries);
+    let cfg = config(&fake, &["--max-requests-per-minute", "0"]);
+    let mut c = collector(&cfg);
+    let window = Window::new(now - SignedDuration::from_secs(2 * 3600), now);
+    // The second page lies: nothing, yet `more`.
+    fake.inject("/log_entries", Fault::Delay(Duration::ZERO));
+    fake.inject("/log_entries", Fault::EmptyButMore);
+    let err = c.collect(window).await.expect_err("cannot page on");
+    assert!(
+        matches!(err, CollectError::Malformed { .. }),
+        "{err}: the engine keeps the cursor and reads the window again"
+    );
+    let again = c.collect(window).await.expect("the next read is whole");
+    let triggers = again
+        .events
+        .iter()
+        .filter(|e| matches!(e.kind, EventKind::Triggered { .. }))
+        .count() as u64;
+    assert_eq!(triggers, expected.incidents);
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -504,6 +504,7 @@ async fn handle(
         auth_valid,
         accept_v2: false,
         fault: fault.map(OgFault::recorded),
+        received: std::time::Instant::now(),
     });
 
     let mut builder = Response::builder()

@@ -70,6 +70,8 @@ pub enum Fault {
     Truncated,
     /// Wait this long, then answer normally.
     Delay(Duration),
+    /// HTTP 200 with the normal envelope but no entries and `more: true` (a page that lies).
+    EmptyButMore,
     /// Answer normally, then add this log entry (JSON text, as for [`FakePagerDuty::add_entries`]):
     /// an entry that appears while a window is being paged, so the newest-first pages after it
     /// shift by one and the next page repeats the last entry of this one.
@@ -95,6 +97,8 @@ pub struct RecordedRequest {
     pub accept_v2: bool,
     /// The injected fault this request got, if any.
     pub fault: Option<Fault>,
+    /// When the request arrived.
+    pub received: std::time::Instant,
 }
 
 impl RecordedRequest {
@@ -356,6 +360,7 @@ async fn handle(
     uri: Uri,
     headers: HeaderMap,
 ) -> Response {
+    let received = std::time::Instant::now();
     let path = uri.path().to_string();
     let raw_query = uri.query().unwrap_or("").to_string();
     let query = parse_query(&raw_query);
@@ -416,6 +421,12 @@ async fn handle(
                 r.status = StatusCode::OK;
                 r.body.truncate(r.body.len() / 2);
             }
+            if fault == Some(Fault::EmptyButMore) {
+                let mut v: Value = serde_json::from_slice(&r.body).expect("own JSON");
+                v["log_entries"] = json!([]);
+                v["more"] = json!(true);
+                r = Reply::json(StatusCode::OK, &v);
+            }
             r
         }
     };
@@ -435,6 +446,7 @@ async fn handle(
         auth_valid,
         accept_v2,
         fault,
+        received,
     });
 
     let mut builder = Response::builder()
