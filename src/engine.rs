@@ -178,6 +178,7 @@ async fn poll_all(
 ) -> Result<(), PollError> {
     let mut failures = Vec::new();
     let mut health = MetricBatch::new(Timestamp::now());
+    let status_path = crate::health::status_path(settings.state_dir.as_deref());
     for c in collectors.iter_mut() {
         let name = c.name();
         let started = Instant::now();
@@ -197,6 +198,10 @@ async fn poll_all(
             let chunk_stats = c.take_stats();
             match result {
                 Ok(report) => {
+                    if !behind.is_zero() {
+                        // Catching up: a long poll, but a healthy one.
+                        crate::health::record_progress(&status_path);
+                    }
                     skipped += report.skipped;
                     tracing::info!(
                         provider = name,

@@ -3,7 +3,9 @@
 //! After every poll the engine writes a small status file: `status.json` in `PTSD_STATE_DIR`,
 //! or `ptsd-status.json` in the system temp dir when no state dir is set. `ptsd health` reads
 //! it and exits 0 when the last fully successful poll is recent: within three intervals plus
-//! 30 seconds (a poll may be slow, and one failed poll alone is not an emergency).
+//! 30 seconds (a poll may be slow, and one failed poll alone is not an emergency). A poll that
+//! catches up on a long downtime can take longer than that; it records its progress after
+//! every window it delivers, and that counts as healthy too.
 
 use std::path::{Path, PathBuf};
 use std::time::Duration;
@@ -18,6 +20,9 @@ pub struct Status {
     pub last_poll: Timestamp,
     /// When the last poll in which every collector and outputter succeeded ended.
     pub last_success: Option<Timestamp>,
+    /// When a window was last read and delivered (during a long catch-up, before the poll ends).
+    #[serde(default)]
+    pub last_progress: Option<Timestamp>,
 }
 
 /// Where the status file lives.
@@ -30,14 +35,44 @@ pub fn status_path(state_dir: Option<&Path>) -> PathBuf {
 
 /// Records a poll's outcome (best effort: a status file that cannot be written is logged).
 pub fn record(path: &Path, ok: bool) {
-    let previous = read(path).ok().and_then(|s| s.last_success);
+    let previous = read(path).ok();
     let now = Timestamp::now();
-    let status = Status {
-        last_poll: now,
-        last_success: if ok { Some(now) } else { previous },
-    };
+    let keep = |f: fn(&Status) -> Option<Timestamp>| previous.as_ref().and_then(f);
+    write(
+        path,
+        &Status {
+            last_poll: now,
+            last_success: if ok {
+                Some(now)
+            } else {
+                keep(|s| s.last_success)
+            },
+            last_progress: if ok {
+                Some(now)
+            } else {
+                keep(|s| s.last_progress)
+            },
+        },
+    );
+}
+
+/// Records that a window was delivered in a poll still under way.
+pub fn record_progress(path: &Path) {
+    let previous = read(path).ok();
+    let now = Timestamp::now();
+    write(
+        path,
+        &Status {
+            last_poll: previous.as_ref().map_or(now, |s| s.last_poll),
+            last_success: previous.and_then(|s| s.last_success),
+            last_progress: Some(now),
+        },
+    );
+}
+
+fn write(path: &Path, status: &Status) {
     let tmp = path.with_extension("json.tmp");
-    let result = serde_json::to_vec(&status)
+    let result = serde_json::to_vec(status)
         .map_err(std::io::Error::other)
         .and_then(|bytes| std::fs::write(&tmp, bytes))
         .and_then(|()| std::fs::rename(&tmp, path));
@@ -67,11 +102,20 @@ pub fn check(path: &Path, interval: Duration) -> Result<String, String> {
         .unwrap_or(SignedDuration::MAX)
         + SignedDuration::from_secs(30);
     let now = Timestamp::now();
-    match status.last_success {
-        Some(t) if now.duration_since(t) <= allowed => Ok(format!(
+    let recent = |t: Option<Timestamp>| t.filter(|t| now.duration_since(*t) <= allowed);
+    if let Some(t) = recent(status.last_success) {
+        return Ok(format!(
             "healthy: last successful poll {}s ago",
             now.duration_since(t).as_secs()
-        )),
+        ));
+    }
+    if let Some(t) = recent(status.last_progress) {
+        return Ok(format!(
+            "healthy: catching up, last window delivered {}s ago",
+            now.duration_since(t).as_secs()
+        ));
+    }
+    match status.last_success {
         Some(t) => Err(format!(
             "unhealthy: last successful poll {}s ago (allowed {}s); see ptsd's log",
             now.duration_since(t).as_secs(),
@@ -107,12 +151,18 @@ mod tests {
             check(&path, Duration::from_secs(60)).is_ok(),
             "one failure is fine"
         );
+        let hour_ago = Timestamp::now() - SignedDuration::from_secs(3600);
         let old = Status {
             last_poll: Timestamp::now(),
-            last_success: Some(Timestamp::now() - SignedDuration::from_secs(3600)),
+            last_success: Some(hour_ago),
+            last_progress: Some(hour_ago),
         };
         std::fs::write(&path, serde_json::to_vec(&old).unwrap()).unwrap();
         let e = check(&path, Duration::from_secs(60)).unwrap_err();
         assert!(e.contains("allowed 210s"), "{e}");
+        // A long catch-up poll: no poll has ended for an hour, but windows keep arriving.
+        record_progress(&path);
+        let ok = check(&path, Duration::from_secs(60)).unwrap();
+        assert!(ok.contains("catching up"), "{ok}");
     }
 }
