@@ -225,7 +225,7 @@ mod tests {
                 },
                 incident: None,
             };
-            b.add_event(&e, &Findings::default(), "pagerduty", UserKey::Name);
+            b.add_event(&e, &Findings::default(), "acme", UserKey::Name);
         }
         let ack = Event {
             record_id: "RACK".into(),
@@ -244,7 +244,7 @@ mod tests {
             }),
             ..Findings::default()
         };
-        b.add_event(&ack, &found, "pagerduty", UserKey::Name);
+        b.add_event(&ack, &found, "acme", UserKey::Name);
         b
     }
 
@@ -288,7 +288,7 @@ mod tests {
                 }
                 Flavor::Dogstatsd => assert_eq!(
                     timings,
-                    [&"ptsd.time_to_ack:150000|d|#provider:pagerduty,service:checkout_api,urgency:high"]
+                    [&"ptsd.time_to_ack:150000|d|#provider:acme,service:checkout_api,urgency:high"]
                 ),
             }
         }
