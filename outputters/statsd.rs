@@ -283,7 +283,10 @@ mod tests {
             let timings: Vec<&&str> = lines.iter().filter(|l| l.contains("time_to_ack")).collect();
             match flavor {
                 Flavor::Plain => {
-                    assert!(timings.iter().all(|l| l.ends_with(":150000|ms")), "{timings:?}");
+                    assert!(
+                        timings.iter().all(|l| l.ends_with(":150000|ms")),
+                        "{timings:?}"
+                    );
                     assert_eq!(timings.len(), 2, "by urgency and by service: {timings:?}");
                 }
                 Flavor::Dogstatsd => assert_eq!(

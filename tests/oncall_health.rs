@@ -328,19 +328,115 @@ fn the_report_reads_the_same_week() {
     let log = String::from_utf8_lossy(&out.stderr);
     assert!(out.status.success(), "report failed:\n{log}");
     assert!(!log.contains(TOKEN) && !csv.contains(TOKEN));
-    let rows: Vec<&str> = csv.lines().collect();
-    assert_eq!(rows.first(), Some(&"section,key,metric,value"));
-    for want in [
-        "people,pagerduty/lena_berlin,interruptions_sleep,2",
-        "people,pagerduty/lena_berlin,interruptions_business,1",
-        "people,pagerduty/lena_berlin,interruptions_off,1",
-        "people,pagerduty/lena_berlin,pages,6",
-        "people,pagerduty/sam_francisco,interruptions_business,2",
-        "people,pagerduty/kai_sydney,interruptions_sleep,1",
-        "people,pagerduty/nora_nozone,interruptions_business,1",
-        "services,Storage,incidents,2",
-        "services,Compute,incidents,1",
-    ] {
-        assert!(rows.contains(&want), "no row {want:?} in:\n{csv}");
+    let mut want: Vec<String> = WEEK_REPORT.lines().map(String::from).collect();
+    // The 12-hour shifts (08:00 and 20:00 in the account zone) that overlap the eight days
+    // before `until`: from the Sunday before the week to the Monday after it. The three
+    // incidents fall on Wednesday 21:00-23:00 in Tokyo: one shift over the guidance of two.
+    let busy = local(monday, 2, (20, 0, 0), ACCOUNT_ZONE);
+    let mut shift = local(monday, -1, (8, 0, 0), ACCOUNT_ZONE);
+    let mut shifts = Vec::new();
+    while shift < until {
+        let n = if shift == busy { 3 } else { 0 };
+        let at = shift.to_zoned(jiff::tz::TimeZone::get(ACCOUNT_ZONE).unwrap());
+        let key = at.strftime("%Y-%m-%dT%H:%M:%S%:z");
+        shifts.push(format!("shifts,{key},incidents,{n}"));
+        shifts.push(format!("shifts,{key},length_s,43200"));
+        shifts.push(format!("shifts,{key},over_limit,{}", u8::from(n > 2)));
+        shift += SignedDuration::from_hours(12);
     }
+    want.push(format!("shifts,all,total,{}", shifts.len() / 3));
+    want.push("shifts,all,over_limit,1".into());
+    want.extend(shifts);
+    let got: Vec<&str> = csv.lines().collect();
+    for (i, (g, w)) in got.iter().zip(&want).enumerate() {
+        assert_eq!(
+            g,
+            w,
+            "line {} of the report differs; the whole report:\n{csv}",
+            i + 1
+        );
+    }
+    assert_eq!(got.len(), want.len(), "the whole report:\n{csv}");
 }
+
+/// What `ptsd report --format csv` must print for the known week, line by line, but for the
+/// shift rows (their keys are dates, computed in the test). Every number follows from
+/// [`PAGES`] and the three incidents of [`story`]: 14 notifications, 12 of them interruptions
+/// (a 3-channel burst counts once, e-mail never); time to acknowledge 150 s (I1) and 30 s (I3,
+/// an integration's ack ends the wait), none for I2, resolved by Prometheus after 180 s, which
+/// makes it a flapping candidate; medians and p95 are nearest-rank.
+const WEEK_REPORT: &str = "\
+section,key,metric,value
+summary,all,incidents,3
+summary,all,previous,0
+summary,all,pages,14
+summary,all,interruptions_total,12
+summary,all,interruptions_sleep,4
+summary,all,interruptions_business,4
+summary,all,interruptions_off,4
+noisiest,disk on db,rank,1
+noisiest,cpu load on,rank,2
+people,pagerduty/lena_berlin,pages,6
+people,pagerduty/lena_berlin,interruptions_total,4
+people,pagerduty/lena_berlin,interruptions_sleep,2
+people,pagerduty/lena_berlin,interruptions_business,1
+people,pagerduty/lena_berlin,interruptions_off,1
+people,pagerduty/lena_berlin,acknowledgements,1
+people,pagerduty/lena_berlin,escalations,0
+people,pagerduty/lena_berlin,assignments,0
+people,pagerduty/lena_berlin,resolves,1
+people,pagerduty/sam_francisco,pages,4
+people,pagerduty/sam_francisco,interruptions_total,4
+people,pagerduty/sam_francisco,interruptions_sleep,1
+people,pagerduty/sam_francisco,interruptions_business,2
+people,pagerduty/sam_francisco,interruptions_off,1
+people,pagerduty/sam_francisco,acknowledgements,1
+people,pagerduty/sam_francisco,escalations,0
+people,pagerduty/sam_francisco,assignments,0
+people,pagerduty/sam_francisco,resolves,1
+people,pagerduty/kai_sydney,pages,3
+people,pagerduty/kai_sydney,interruptions_total,3
+people,pagerduty/kai_sydney,interruptions_sleep,1
+people,pagerduty/kai_sydney,interruptions_business,0
+people,pagerduty/kai_sydney,interruptions_off,2
+people,pagerduty/kai_sydney,acknowledgements,0
+people,pagerduty/kai_sydney,escalations,0
+people,pagerduty/kai_sydney,assignments,0
+people,pagerduty/kai_sydney,resolves,0
+people,pagerduty/nora_nozone,pages,1
+people,pagerduty/nora_nozone,interruptions_total,1
+people,pagerduty/nora_nozone,interruptions_sleep,0
+people,pagerduty/nora_nozone,interruptions_business,1
+people,pagerduty/nora_nozone,interruptions_off,0
+people,pagerduty/nora_nozone,acknowledgements,0
+people,pagerduty/nora_nozone,escalations,0
+people,pagerduty/nora_nozone,assignments,0
+people,pagerduty/nora_nozone,resolves,0
+services,Storage,incidents,2
+services,Storage,previous,0
+services,Compute,incidents,1
+services,Compute,previous,0
+categories,disk on db,incidents,2
+categories,disk on db,previous,0
+categories,cpu load on,incidents,1
+categories,cpu load on,previous,0
+flapping,PINC002,resolved_after_s,180
+response,all,time_to_ack_count,2
+response,all,time_to_ack_median_s,30
+response,all,time_to_ack_p95_s,150
+response,all,time_to_resolve_count,3
+response,all,time_to_resolve_median_s,600
+response,all,time_to_resolve_p95_s,3600
+response,Compute,time_to_ack_count,1
+response,Compute,time_to_ack_median_s,30
+response,Compute,time_to_ack_p95_s,30
+response,Compute,time_to_resolve_count,1
+response,Compute,time_to_resolve_median_s,3600
+response,Compute,time_to_resolve_p95_s,3600
+response,Storage,time_to_ack_count,1
+response,Storage,time_to_ack_median_s,150
+response,Storage,time_to_ack_p95_s,150
+response,Storage,time_to_resolve_count,2
+response,Storage,time_to_resolve_median_s,180
+response,Storage,time_to_resolve_p95_s,600
+";
