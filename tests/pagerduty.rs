@@ -98,6 +98,14 @@ fn expected_plain(expected: &ExpectedCounts) -> std::collections::BTreeMap<Strin
     out
 }
 
+/// How many incidents `got` opened.
+fn triggers(got: &ptsd::collectors::Collected) -> u64 {
+    got.events
+        .iter()
+        .filter(|e| matches!(e.kind, EventKind::Triggered { .. }))
+        .count() as u64
+}
+
 async fn run_once(config: &Config) -> Capture {
     let capture = Capture::default();
     engine::run(
@@ -158,12 +166,7 @@ async fn pages_through_everything_with_the_right_parameters() {
     ids.dedup();
     let distinct: std::collections::HashSet<&str> = ids.iter().copied().collect();
     assert_eq!(ids.len(), distinct.len(), "no record comes back twice");
-    let triggers = got
-        .events
-        .iter()
-        .filter(|e| matches!(e.kind, EventKind::Triggered { .. }))
-        .count();
-    assert_eq!(triggers as u64, expected.incidents);
+    assert_eq!(triggers(&got), expected.incidents);
     let notified = got
         .events
         .iter()
@@ -329,12 +332,7 @@ async fn waits_for_ratelimit_reset_and_retries_5xx() {
         "backed off after the 500: {:?}",
         gap(1)
     );
-    let triggers = got
-        .events
-        .iter()
-        .filter(|e| matches!(e.kind, EventKind::Triggered { .. }))
-        .count() as u64;
-    assert_eq!(triggers, expected.incidents);
+    assert_eq!(triggers(&got), expected.incidents);
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -377,12 +375,7 @@ async fn a_page_that_says_more_but_is_empty_fails_the_window_instead_of_skipping
         "{err}: the engine keeps the cursor and reads the window again"
     );
     let again = c.collect(window).await.expect("the next read is whole");
-    let triggers = again
-        .events
-        .iter()
-        .filter(|e| matches!(e.kind, EventKind::Triggered { .. }))
-        .count() as u64;
-    assert_eq!(triggers, expected.incidents);
+    assert_eq!(triggers(&again), expected.incidents);
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
