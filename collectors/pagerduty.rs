@@ -4,7 +4,9 @@
 //! window, sent in UTC with an explicit `Z`), `time_zone=UTC`, `is_overview=false` (the overview
 //! hides notify/assign/escalate), `include[]=channels` (puts the contact method in
 //! `channel.notification`), `include[]=incidents` (puts `urgency` on the incident), `limit=100`,
-//! `total=true` on the first page, and follows `offset` while `more` is true. The window asked
+//! `total=true` on the first page, and follows `offset` while `more` is true, asking for the
+//! next page while it maps the current one (only when `more` says it will be asked for, so no
+//! request is wasted; a catch-up is then paced by parsing, not by round trips). The window asked
 //! for is one second wider on each side, and entries are filtered to the exact window here. It
 //! also reads `GET /users` (at start, then again at most every ten minutes when an entry names
 //! a user it does not know) for e-mail addresses and each person's own `time_zone`.
