@@ -41,6 +41,19 @@ pub struct RetryPolicy {
     /// which the engine makes after every window: a poll over a sick API gives up after this
     /// many instead of trying every page four times.
     pub max_retries_per_poll: u64,
+    /// Longest wait for one answer (`PTSD_HTTP_TIMEOUT`); connecting has at most 10 s of it.
+    pub timeout: Duration,
+}
+
+impl RetryPolicy {
+    /// The policy `config` asks for: its request budget and timeout, the rest by default.
+    pub fn from_config(config: &crate::config::Config) -> Self {
+        RetryPolicy {
+            max_per_minute: config.max_requests_per_minute,
+            timeout: config.http_timeout,
+            ..RetryPolicy::default()
+        }
+    }
 }
 
 impl Default for RetryPolicy {
@@ -52,6 +65,7 @@ impl Default for RetryPolicy {
             max_backoff: Duration::from_secs(60),
             max_per_minute: 120,
             max_retries_per_poll: 16,
+            timeout: Duration::from_secs(30),
         }
     }
 }
@@ -129,8 +143,8 @@ impl HttpClient {
         let client = reqwest::Client::builder()
             .default_headers(headers)
             .user_agent(concat!("ptsd/", env!("CARGO_PKG_VERSION")))
-            .connect_timeout(Duration::from_secs(10))
-            .timeout(Duration::from_secs(30))
+            .connect_timeout(Duration::from_secs(10).min(policy.timeout))
+            .timeout(policy.timeout)
             .https_only(false)
             .build()
             .map_err(|e| {

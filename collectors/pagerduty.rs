@@ -68,10 +68,7 @@ pub fn build(config: &Config) -> Result<Option<Box<dyn Collector>>, ConfigError>
         NAME,
         &auth,
         "application/vnd.pagerduty+json;version=2",
-        RetryPolicy {
-            max_per_minute: config.max_requests_per_minute,
-            ..RetryPolicy::default()
-        },
+        RetryPolicy::from_config(config),
     )?;
     Ok(Some(Box::new(PagerDutyCollector {
         base: config.pagerduty_api_url.clone(),

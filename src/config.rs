@@ -118,6 +118,10 @@ pub struct Args {
     #[arg(long, env = "PTSD_MAX_REQUESTS_PER_MINUTE", default_value_t = 120)]
     pub max_requests_per_minute: u32,
 
+    /// Longest wait for one API answer (connecting takes at most 10 s of it); a slower answer is retried.
+    #[arg(long, env = "PTSD_HTTP_TIMEOUT", default_value = "30s")]
+    pub http_timeout: String,
+
     /// Time zone of people whose provider gives none (the account's zone), IANA name.
     #[arg(long, env = "PTSD_TIME_ZONE", default_value = "UTC", global = true)]
     pub time_zone: String,
@@ -278,6 +282,7 @@ pub struct Config {
     pub state_dir: Option<PathBuf>,
     pub demo_seed: u64,
     pub max_requests_per_minute: u32,
+    pub http_timeout: Duration,
     /// Hour bands, account zone and alert categoriser.
     pub analyst: Analyst,
 }
@@ -490,6 +495,14 @@ impl Config {
             state_dir: args.state_dir,
             demo_seed: args.demo_seed,
             max_requests_per_minute: args.max_requests_per_minute,
+            http_timeout: match duration("PTSD_HTTP_TIMEOUT", &args.http_timeout)? {
+                d if d.is_zero() => {
+                    return Err(ConfigError(
+                        "PTSD_HTTP_TIMEOUT=0s would fail every request; set it to e.g. 30s".into(),
+                    ))
+                }
+                d => d,
+            },
         })
     }
 }

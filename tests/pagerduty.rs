@@ -336,6 +336,34 @@ async fn waits_for_ratelimit_reset_and_retries_5xx() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_answer_slower_than_the_timeout_is_given_up_and_asked_again() {
+    let fake = FakePagerDuty::start(TOKEN).await;
+    let now = Timestamp::now();
+    let (entries, expected) = synthetic_incidents(
+        10,
+        now - SignedDuration::from_secs(3600),
+        Duration::from_secs(60),
+        4,
+    );
+    fake.add_entries(entries);
+    let cfg = config(&fake, &["--http-timeout", "1s"]);
+    let mut c = collector(&cfg);
+    fake.inject("/log_entries", Fault::Delay(Duration::from_secs(5)));
+    let got = c
+        .collect(Window::new(now - SignedDuration::from_secs(2 * 3600), now))
+        .await
+        .expect("the second try answers in time");
+    let stats = c.take_stats();
+    assert_eq!(
+        stats.by_status.get("error"),
+        Some(&1),
+        "{stats:?}: one timeout"
+    );
+    assert_eq!(stats.retries, 1, "{stats:?}");
+    assert_eq!(triggers(&got), expected.incidents);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_refused_token_is_unauthorized_with_the_eu_hint() {
     let fake = FakePagerDuty::start("the-real-token").await;
     let cfg = config(&fake, &[]);
