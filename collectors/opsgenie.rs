@@ -25,15 +25,17 @@
 //! **Config**: `OPSGENIE_API_KEY` / `OPSGENIE_API_KEY_FILE` (`Authorization: GenieKey …`),
 //! `OPSGENIE_API_URL` (default https://api.opsgenie.com; EU: https://api.eu.opsgenie.com).
 //!
-//! **Quirks** (see ../shared/api-notes.md §9-12): `offset + limit` may not pass 20,000 → the
-//! engine splits the window; 429 carries `X-RateLimit-Period-In-Sec` (handled in `http.rs`);
+//! **Quirks** (see ../shared/api-notes.md §9-12): `offset + limit` may not pass 20,000 → before
+//! that the listing starts again from offset 0 with `AND createdAt>={newest createdAt read}`
+//! (alerts read twice dropped by id), so a window of any size is read in one call; only a single
+//! millisecond holding more than 20,000 alerts is [`CollectError::WindowTooLarge`]; 429 carries `X-RateLimit-Period-In-Sec` (handled in `http.rs`);
 //! log texts are not documented, so the patterns live in one table and rows that match none
 //! are logged at debug level and not counted. Opsgenie reaches end of support on 2027-04-05
 //! (Atlassian moves customers to Jira Service Management Operations): this file only knows
 //! the three endpoints above, so a JSM Operations variant is a new base URL, auth header and
 //! envelope, not a new design.
 
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 
 use async_trait::async_trait;
 use jiff::Timestamp;
@@ -256,29 +258,58 @@ impl OpsgenieCollector {
         }
     }
 
-    /// The alerts created before the window ended and updated after it began.
+    /// The alerts created before the window ended and updated after it began, each once.
+    ///
+    /// Past the 20,000 `offset + limit` cap the query starts again at offset 0 with a lower
+    /// bound `createdAt>={the newest createdAt seen}`: the results are sorted by the immutable
+    /// `createdAt`, so that bound skips what was read, and being inclusive it keeps the alerts
+    /// that share that millisecond (those read already are dropped by id). So any number of
+    /// alerts can be read, including old alerts all updated inside the window (a bulk close,
+    /// a catch-up), which no split of the window would bring under the cap: the window bounds
+    /// only `updatedAt` from below. [`CollectError::WindowTooLarge`] is left for a single
+    /// millisecond holding more than the cap, which no query can page through.
     async fn alerts(&self, window: &Window) -> Result<(Vec<Alert>, u64), CollectError> {
-        let query = format!(
+        let base = format!(
             "createdAt<{} AND updatedAt>={}",
             millis(window.until),
             millis(window.since)
         );
         let mut alerts = Vec::new();
+        let mut ids: HashSet<String> = HashSet::new();
         let mut skipped = 0;
+        // The `createdAt` lower bound (epoch ms) after a restart, and the oldest and newest
+        // `createdAt` the current query returned.
+        let mut lower: Option<i64> = None;
+        let mut span: Option<(i64, i64)> = None;
         let mut offset = 0u64;
         loop {
             if offset + PAGE_LIMIT > OFFSET_CAP {
-                return Err(CollectError::WindowTooLarge {
-                    provider: NAME,
-                    total: None,
-                });
+                match span {
+                    Some((oldest, newest)) if oldest < newest => {
+                        tracing::debug!(provider = NAME, created_from = newest, read = alerts.len(), "The 20,000 offset cap is near; listing again from the newest createdAt read.");
+                        lower = Some(newest);
+                        span = None;
+                        offset = 0;
+                    }
+                    _ => {
+                        tracing::error!(provider = NAME, created_at = ?span.map(|s| s.0), "More than 20,000 alerts share one createdAt millisecond; Opsgenie's API cannot page through them.");
+                        return Err(CollectError::WindowTooLarge {
+                            provider: NAME,
+                            total: None,
+                        });
+                    }
+                }
             }
+            let query = match lower {
+                None => base.clone(),
+                Some(ms) => format!("{base} AND createdAt>={ms}"),
+            };
             let page: Page = self
                 .http
                 .get_json(
                     &self.url("/v2/alerts"),
                     &[
-                        ("query", query.clone()),
+                        ("query", query),
                         ("sort", "createdAt".into()),
                         ("order", "asc".into()),
                         ("limit", PAGE_LIMIT.to_string()),
@@ -289,6 +320,20 @@ impl OpsgenieCollector {
                 .await?;
             let n = page.data.len() as u64;
             for a in page.data {
+                let created = a
+                    .get("createdAt")
+                    .and_then(serde_json::Value::as_str)
+                    .and_then(|c| c.parse::<Timestamp>().ok())
+                    .map(Timestamp::as_millisecond);
+                if let Some(ms) = created {
+                    span = Some(span.map_or((ms, ms), |(lo, hi)| (lo.min(ms), hi.max(ms))));
+                }
+                if let Some(id) = a.get("id").and_then(serde_json::Value::as_str) {
+                    if !ids.insert(id.to_string()) {
+                        // Listed again after a restart (same millisecond) or a shifted page.
+                        continue;
+                    }
+                }
                 match serde_json::from_value::<Alert>(a) {
                     Ok(a) => alerts.push(a),
                     Err(e) => {
