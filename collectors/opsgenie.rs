@@ -371,6 +371,14 @@ impl OpsgenieCollector {
                     UNAUTHORIZED_HINT,
                 )
                 .await?;
+            // The next page starts after the page's last row that has a cursor, even when that
+            // row is malformed otherwise.
+            let last = page
+                .data
+                .iter()
+                .rev()
+                .find_map(|r| r.get("offset").and_then(serde_json::Value::as_str))
+                .map(String::from);
             let n = page.data.len();
             for r in page.data {
                 match serde_json::from_value::<LogRow>(r) {
@@ -380,8 +388,11 @@ impl OpsgenieCollector {
                     }
                 }
             }
-            let last = rows.last().map(|r| r.offset.clone());
-            if n == 0 || page.paging.and_then(|p| p.next).is_none() || last == cursor {
+            if n == 0 || page.paging.and_then(|p| p.next).is_none() || last.is_none() {
+                return Ok(rows);
+            }
+            if last == cursor {
+                tracing::warn!(provider = NAME, alert = %alert_id, "Log page did not move the cursor; stopping here.");
                 return Ok(rows);
             }
             cursor = last;

@@ -141,6 +141,99 @@ async fn engine_counts_exactly_what_opsgenie_recorded() {
     }
 }
 
+/// 250 alerts (three `/v2/alerts` pages) plus one alert with 250 log rows (three `/logs` pages
+/// joined by the string `offset` cursor): exact counts, and the cursors the fake handed out are
+/// the ones the collector sent back.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn alerts_and_logs_are_paged_through() {
+    let fake = FakeOpsgenie::start(KEY).await;
+    fake.add_users(og_synthetic_users());
+    let now = Timestamp::now();
+    let (alerts, expected) = og_synthetic(
+        250,
+        now - SignedDuration::from_hours(7),
+        Duration::from_secs(60),
+        11,
+    );
+    fake.add_alerts_with_logs(alerts);
+    let mut want = og_expected_plain(&expected);
+
+    let t0 = now - SignedDuration::from_hours(6);
+    fake.add_alert(OgAlert::new(
+        "chatty", "9999", "flapping", "P2", "Datadog", t0,
+    ));
+    let people = [
+        ("ada@example.com", "ada_lovelace"),
+        ("grace@example.com", "grace_hopper"),
+        ("edsger@example.com", "edsger_dijkstra"),
+    ];
+    let methods = [
+        ("SMS", "sms"),
+        ("Voice", "phone"),
+        ("Email", "email"),
+        ("Mobile", "push"),
+    ];
+    for i in 0..250usize {
+        let (user, key) = people[i % 3];
+        let (method, channel) = methods[i % 4];
+        let at = t0 + SignedDuration::from_secs(10 * (i as i64 + 1));
+        fake.add_log("chatty", og_log_notified(at, user, method));
+        *want
+            .entry(format!("ptsd.opsgenie.users.{key}.notifications.{channel}"))
+            .or_insert(0.0) += 1.0;
+    }
+    *want
+        .entry("ptsd.opsgenie.incidents.p2".into())
+        .or_insert(0.0) += 1.0;
+    *want
+        .entry("ptsd.opsgenie.services.datadog.incidents".into())
+        .or_insert(0.0) += 1.0;
+
+    // One chunk, so one query pages through all 251 alerts.
+    let cfg = config(
+        &fake,
+        &[
+            "--once",
+            "--backfill",
+            "9h",
+            "--max-window",
+            "12h",
+            "--max-requests-per-minute",
+            "0",
+        ],
+    );
+    let capture = run_once(&cfg).await;
+    assert_eq!(capture.plain_totals(), want);
+
+    let requests = fake.requests();
+    let listing: Vec<&str> = requests
+        .iter()
+        .filter(|r| r.path == "/v2/alerts" && r.param("query").unwrap().starts_with("createdAt<"))
+        .map(|r| r.param("offset").unwrap())
+        .collect();
+    assert_eq!(listing, ["0", "100", "200"]);
+    let cursors: Vec<Option<&str>> = requests
+        .iter()
+        .filter(|r| r.path == "/v2/alerts/chatty/logs")
+        .map(|r| r.param("offset"))
+        .collect();
+    let offsets = fake.log_offsets("chatty");
+    assert_eq!(
+        cursors,
+        [
+            None,
+            Some(offsets[99].as_str()),
+            Some(offsets[199].as_str())
+        ]
+    );
+    for r in requests.iter().filter(|r| r.path.ends_with("/logs")) {
+        assert_eq!(r.param("order"), Some("asc"));
+        assert_eq!(r.param("direction"), Some("next"));
+        assert_eq!(r.param("limit"), Some("100"));
+        assert_eq!(r.status, 200);
+    }
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn logs_are_read_again_only_for_alerts_that_changed() {
     let fake = FakeOpsgenie::start(KEY).await;

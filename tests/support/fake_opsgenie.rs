@@ -343,6 +343,20 @@ impl FakeOpsgenie {
         }
     }
 
+    /// The `offset` cursors of alert `alert_id`'s log rows, oldest first (panics if unknown).
+    pub fn log_offsets(&self, alert_id: &str) -> Vec<String> {
+        let inner = lock(&self.shared);
+        let idx = *inner
+            .by_id
+            .get(alert_id)
+            .unwrap_or_else(|| panic!("fake Opsgenie: log_offsets of unknown alert {alert_id}"));
+        inner.alerts[idx]
+            .logs
+            .iter()
+            .map(|r| r.offset.clone())
+            .collect()
+    }
+
     /// Adds user objects (see [`og_user`]) served by `GET /v2/users`, in the order added.
     pub fn add_users(&self, users: Vec<Value>) {
         lock(&self.shared).users.extend(users);
