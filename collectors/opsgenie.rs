@@ -138,6 +138,9 @@ struct Integration {
 struct LogRow {
     #[serde(default)]
     log: String,
+    /// `system`, `alertRecipient`, … (see [`LOG_TEXTS`]).
+    #[serde(default, rename = "type")]
+    kind: String,
     #[serde(default)]
     owner: String,
     created_at: String,
@@ -155,65 +158,226 @@ struct User {
     time_zone: Option<String>,
 }
 
-/// What a log row says happened, and to whom (a username, or a name in the text).
+/// What a log row says happened.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Action {
+    Notified(Channel),
+    Acknowledged,
+    Assigned,
+    Escalated,
+    Closed,
+}
+
+/// What a log row says happened, and to whom: usernames (from the text, or the row's owner),
+/// each once, in the order named.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub enum Activity {
-    Notified { who: String, channel: Channel },
-    Acknowledged { who: String },
-    Assigned { who: String },
-    Escalated { who: String },
-    Closed { who: String },
+pub struct Activity {
+    pub action: Action,
+    pub people: Vec<String>,
 }
 
-/// The text after `marker` up to the end or the next space, trimmed of brackets and dots.
-fn after<'a>(text: &'a str, marker: &str) -> Option<&'a str> {
-    let lower = text.to_ascii_lowercase();
-    let i = lower.find(marker)? + marker.len();
-    let rest = text[i..].trim_start();
-    let word = rest.split_whitespace().next()?;
-    Some(word.trim_matches(|c: char| matches!(c, '[' | ']' | '.' | ',' | '"' | '\'')))
+/// What a pattern's action is, before the row fills in the channel.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Does {
+    Notify,
+    Acknowledge,
+    Assign,
+    Escalate,
+    Close,
 }
 
-/// Classifies one log row. The Opsgenie log texts are not documented, so this is the one table
-/// of patterns ptsd trusts (case-insensitive), first match wins:
-///
-/// | text contains | activity | person |
-/// |---|---|---|
-/// | `notification to X` (method in `[…]`: SMS, Voice, Email, Mobile/Push) | notified | X, else the row's owner |
-/// | `escalation … notified X`, `escalated to X` | escalated | X |
-/// | `owner changed to X`, `assigned to X` | assigned | X |
-/// | `acknowledged` | acknowledged | the row's owner |
-/// | `closed` | closed | the row's owner |
-///
-/// Anything else is `None` (logged at debug level, not counted).
-pub fn classify(text: &str, owner: &str) -> Option<Activity> {
+/// Whose action a pattern's row is.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Who {
+    /// The usernames in the text's `{user}` or `{users}`.
+    Named,
+    /// The row's `owner`.
+    Owner,
+}
+
+/// One row of the log-text table.
+struct Pattern {
+    /// The whole `log` text. Literals match case-insensitively, runs of white space as one
+    /// space, a final `.` is ignored. `{user}`: one username (no white space); `{users}`: one
+    /// or more, separated by `,`, `;` or `and`; `{method}`: the notification method, inside
+    /// `[…]`; `{name}`, `{via}`: any text.
+    text: &'static str,
+    /// The row `type`s it may carry (case-insensitive); any other type is not this pattern.
+    types: &'static [&'static str],
+    does: Does,
+    who: Who,
+}
+
+/// The row type of state changes (api-notes §9: the doc sample "Alert acknowledged via web" is
+/// `system`; recipient activity such as "Viewed on [web]" is `alertRecipient`).
+const SYSTEM: &[&str] = &["system"];
+
+/// The one table of log texts ptsd counts. Only "Alert acknowledged via web" (`system`, owner =
+/// the acker) is an Opsgenie doc sample; the rest mirror the fake's `OG_LOG_TEXTS` and must be
+/// checked against a live account. A notification is a recipient's business as much as the
+/// system's, so both types are accepted for it; everything else is a state change (`system`).
+const LOG_TEXTS: &[Pattern] = &[
+    Pattern {
+        text: "Sent [{method}] notification to {user}",
+        types: &["system", "alertRecipient"],
+        does: Does::Notify,
+        who: Who::Named,
+    },
+    Pattern {
+        text: "Escalation [{name}] is triggered and notified {users}",
+        types: SYSTEM,
+        does: Does::Escalate,
+        who: Who::Named,
+    },
+    Pattern {
+        text: "Alert owner changed to {user}",
+        types: SYSTEM,
+        does: Does::Assign,
+        who: Who::Named,
+    },
+    Pattern {
+        text: "Alert acknowledged via {via}",
+        types: SYSTEM,
+        does: Does::Acknowledge,
+        who: Who::Owner,
+    },
+    Pattern {
+        text: "Alert closed via {via}",
+        types: SYSTEM,
+        does: Does::Close,
+        who: Who::Owner,
+    },
+];
+
+/// Characters trimmed off a username named in a text.
+fn trim_name(s: &str) -> &str {
+    s.trim_matches(|c: char| matches!(c, '[' | ']' | '(' | ')' | '"' | '\'' | ',' | ';' | '.'))
+}
+
+/// The placeholder values of `template` in `text` (which must match it as a whole), or `None`.
+/// Literals match case-insensitively; each placeholder takes the text up to the next literal
+/// (the last one up to the final literal, or the end).
+fn match_text<'t>(template: &'static str, text: &'t str) -> Option<Vec<(&'static str, &'t str)>> {
+    // ASCII lowercasing keeps byte offsets, so positions in `lower` are positions in `text`.
     let lower = text.to_ascii_lowercase();
-    if lower.contains("notification to") {
-        let method = text
-            .find('[')
-            .and_then(|a| text[a + 1..].find(']').map(|b| &text[a + 1..a + 1 + b]))
-            .unwrap_or("");
-        let channel = match method.to_ascii_lowercase().as_str() {
-            "voice" => Channel::Phone,
-            other => Channel::from_provider(other),
+    let mut literals: Vec<String> = Vec::new();
+    let mut names: Vec<&'static str> = Vec::new();
+    let mut rest = template;
+    while let Some(open) = rest.find('{') {
+        let close = open + rest[open..].find('}')?;
+        literals.push(rest[..open].to_ascii_lowercase());
+        names.push(&rest[open + 1..close]);
+        rest = &rest[close + 1..];
+    }
+    literals.push(rest.to_ascii_lowercase());
+    if !lower.starts_with(literals[0].as_str()) {
+        return None;
+    }
+    let mut pos = literals[0].len();
+    let mut values = Vec::new();
+    for (i, name) in names.iter().enumerate() {
+        let next = literals[i + 1].as_str();
+        let last = i + 1 == names.len();
+        let end = if last {
+            if !lower.ends_with(next) || lower.len() < pos + next.len() {
+                return None;
+            }
+            lower.len() - next.len()
+        } else if next.is_empty() {
+            return None; // two placeholders in a row: not a pattern of the table
+        } else {
+            pos + lower[pos..].find(next)?
         };
-        let who = after(text, "notification to").unwrap_or(owner).to_string();
-        return Some(Activity::Notified { who, channel });
+        let value = text[pos..end].trim();
+        if value.is_empty() {
+            return None;
+        }
+        values.push((*name, value));
+        pos = end + next.len();
     }
-    if lower.contains("escalat") {
-        let who = after(text, "notified").or_else(|| after(text, "escalated to"))?;
-        return Some(Activity::Escalated { who: who.into() });
+    (pos == lower.len()).then_some(values)
+}
+
+/// The channel of a notification method as written inside `Sent [..]`: `Voice` is a phone
+/// call, `Mobile` a push; see [`Channel::from_provider`].
+fn channel_of(method: &str) -> Channel {
+    if method.trim().eq_ignore_ascii_case("voice") {
+        Channel::Phone
+    } else {
+        Channel::from_provider(method)
     }
-    if let Some(who) = after(text, "owner changed to").or_else(|| after(text, "assigned to")) {
-        return Some(Activity::Assigned { who: who.into() });
-    }
-    if lower.contains("acknowledged") && !lower.contains("unacknowledged") {
-        return Some(Activity::Acknowledged { who: owner.into() });
-    }
-    if lower.contains("closed") {
-        return Some(Activity::Closed { who: owner.into() });
-    }
-    None
+}
+
+/// Classifies one log row (`log`, `type`, `owner`) by [`LOG_TEXTS`], first match wins:
+///
+/// | `log` (whole text) | `type` | activity | people |
+/// |---|---|---|---|
+/// | `Sent [{method}] notification to {user}` | system, alertRecipient | notified (SMS, Voice → phone, Email, Mobile → push, else other) | `{user}` |
+/// | `Escalation [{name}] is triggered and notified {users}` | system | escalated | each of `{users}` |
+/// | `Alert owner changed to {user}` | system | assigned | `{user}` |
+/// | `Alert acknowledged via {via}` | system | acknowledged | the row's owner |
+/// | `Alert closed via {via}` | system | closed | the row's owner |
+///
+/// Anything else is `None` (the caller logs it at debug level and counts nothing): "Could not
+/// send [SMS] notification to …", "Alert unacknowledged via web", a note that mentions
+/// "closed", a known text with another row type, a `{user}` with white space in it.
+pub fn classify(text: &str, kind: &str, owner: &str) -> Option<Activity> {
+    let norm = text.split_whitespace().collect::<Vec<_>>().join(" ");
+    let norm = norm.strip_suffix('.').unwrap_or(&norm);
+    LOG_TEXTS.iter().find_map(|p| {
+        if !p.types.iter().any(|t| t.eq_ignore_ascii_case(kind.trim())) {
+            return None;
+        }
+        let values = match_text(p.text, norm)?;
+        let value = |n: &str| values.iter().find(|(k, _)| *k == n).map(|(_, v)| *v);
+        let mut people: Vec<String> = Vec::new();
+        match p.who {
+            Who::Owner => {
+                let o = owner.trim();
+                if !o.is_empty() {
+                    people.push(o.to_string());
+                }
+            }
+            Who::Named => {
+                if let Some(u) = value("user") {
+                    let u = trim_name(u);
+                    if u.is_empty() || u.contains(char::is_whitespace) {
+                        return None;
+                    }
+                    people.push(u.to_string());
+                }
+                if let Some(list) = value("users") {
+                    for piece in list.split(|c: char| c == ',' || c == ';' || c.is_whitespace()) {
+                        let piece = trim_name(piece);
+                        if piece.is_empty()
+                            || piece.eq_ignore_ascii_case("and")
+                            || people.iter().any(|p| p.eq_ignore_ascii_case(piece))
+                        {
+                            continue;
+                        }
+                        people.push(piece.to_string());
+                    }
+                }
+                if people.is_empty() {
+                    return None;
+                }
+            }
+        }
+        let action = match p.does {
+            Does::Notify => {
+                let method = value("method")?;
+                if method.contains(['[', ']']) {
+                    return None;
+                }
+                Action::Notified(channel_of(method))
+            }
+            Does::Acknowledge => Action::Acknowledged,
+            Does::Assign => Action::Assigned,
+            Does::Escalate => Action::Escalated,
+            Does::Close => Action::Closed,
+        };
+        Some(Activity { action, people })
+    })
 }
 
 fn millis(t: Timestamp) -> String {
@@ -488,37 +652,46 @@ impl Collector for OpsgenieCollector {
                 if !window.contains(at) {
                     continue;
                 }
-                let Some(activity) = classify(&row.log, &row.owner) else {
-                    tracing::debug!(provider = NAME, alert = %alert.id, log = %row.log, "Log row not classified; not counted.");
+                let Some(activity) = classify(&row.log, &row.kind, &row.owner) else {
+                    tracing::debug!(provider = NAME, alert = %alert.id, log = %row.log, kind = %row.kind, "Log row not classified; not counted.");
                     continue;
                 };
-                let who = match &activity {
-                    Activity::Notified { who, .. }
-                    | Activity::Acknowledged { who }
-                    | Activity::Assigned { who }
-                    | Activity::Escalated { who }
-                    | Activity::Closed { who } => who.clone(),
-                };
-                let person = self.person(&who, &mut refreshed).await;
-                let kind = match (activity, person) {
-                    (Activity::Acknowledged { .. }, user) => EventKind::Acknowledged { user },
-                    (Activity::Closed { .. }, user) => EventKind::Resolved { user },
-                    (_, None) => {
-                        tracing::debug!(provider = NAME, alert = %alert.id, "Log row by no known user; not a person's action.");
-                        continue;
-                    }
-                    (Activity::Notified { channel, .. }, Some(user)) => {
-                        EventKind::Notified { user, channel }
-                    }
-                    (Activity::Assigned { .. }, Some(user)) => EventKind::Assigned { user },
-                    (Activity::Escalated { .. }, Some(user)) => EventKind::Escalated { user },
-                };
-                out.events.push(Event {
-                    record_id: format!("{}/{}", alert.id, row.offset),
+                let record_id = format!("{}/{}", alert.id, row.offset);
+                let event = |kind| Event {
+                    record_id: record_id.clone(),
                     at,
                     kind,
                     incident: Some(incident.clone()),
-                });
+                };
+                match activity.action {
+                    // An ack or close by nobody (System, an integration) still ends the wait.
+                    Action::Acknowledged | Action::Closed => {
+                        let user = match activity.people.first() {
+                            Some(who) => self.person(who, &mut refreshed).await,
+                            None => None,
+                        };
+                        out.events
+                            .push(event(if activity.action == Action::Acknowledged {
+                                EventKind::Acknowledged { user }
+                            } else {
+                                EventKind::Resolved { user }
+                            }));
+                    }
+                    // One event per person named, all under the row's record id.
+                    action => {
+                        for who in &activity.people {
+                            let Some(user) = self.person(who, &mut refreshed).await else {
+                                tracing::debug!(provider = NAME, alert = %alert.id, who = %who, "Log row names no known user; not a person's action.");
+                                continue;
+                            };
+                            out.events.push(event(match action {
+                                Action::Notified(channel) => EventKind::Notified { user, channel },
+                                Action::Assigned => EventKind::Assigned { user },
+                                _ => EventKind::Escalated { user },
+                            }));
+                        }
+                    }
+                }
             }
             next_read.insert(
                 alert.id.clone(),
@@ -551,67 +724,160 @@ impl Collector for OpsgenieCollector {
 mod tests {
     use super::*;
 
+    const ADA: &str = "ada@example.com";
+
+    fn act(action: Action, people: &[&str]) -> Option<Activity> {
+        Some(Activity {
+            action,
+            people: people.iter().map(|p| p.to_string()).collect(),
+        })
+    }
+
     #[test]
-    fn log_text_table() {
-        let ada = "ada@example.com";
-        for (text, owner, want) in [
+    fn notifications_by_method() {
+        for (text, kind, want) in [
             (
                 "Sent [SMS] notification to ada@example.com",
-                "ada@example.com",
-                Some(Activity::Notified {
-                    who: ada.into(),
-                    channel: Channel::Sms,
-                }),
+                "system",
+                Channel::Sms,
             ),
             (
                 "Sent [Voice] notification to ada@example.com",
-                "System",
-                Some(Activity::Notified {
-                    who: ada.into(),
-                    channel: Channel::Phone,
-                }),
+                "system",
+                Channel::Phone,
+            ),
+            (
+                "Sent [Email] notification to ada@example.com",
+                "system",
+                Channel::Email,
             ),
             (
                 "Sent [Mobile] notification to ada@example.com",
-                "System",
-                Some(Activity::Notified {
-                    who: ada.into(),
-                    channel: Channel::Push,
-                }),
+                "system",
+                Channel::Push,
             ),
             (
                 "Sent [Carrier pigeon] notification to ada@example.com",
+                "system",
+                Channel::Other,
+            ),
+            // Recipient activity may carry it too; case, spacing and a final dot do not matter.
+            (
+                "Sent [SMS] notification to ada@example.com",
+                "alertRecipient",
+                Channel::Sms,
+            ),
+            (
+                "sent  [sms] NOTIFICATION to ada@example.com.",
                 "System",
-                Some(Activity::Notified {
-                    who: ada.into(),
-                    channel: Channel::Other,
-                }),
+                Channel::Sms,
+            ),
+        ] {
+            assert_eq!(
+                classify(text, kind, "System"),
+                act(Action::Notified(want), &[ADA]),
+                "{text}"
+            );
+        }
+    }
+
+    #[test]
+    fn state_changes() {
+        let grace = "grace@example.com";
+        for (text, owner, want) in [
+            (
+                "Alert acknowledged via web",
+                ADA,
+                act(Action::Acknowledged, &[ADA]),
+            ),
+            (
+                "Alert acknowledged via Prometheus",
+                "Prometheus",
+                act(Action::Acknowledged, &["Prometheus"]),
             ),
             (
                 "Alert acknowledged via web",
-                ada,
-                Some(Activity::Acknowledged { who: ada.into() }),
+                "",
+                act(Action::Acknowledged, &[]),
             ),
-            ("Alert unacknowledged via web", ada, None),
+            ("Alert closed via web", ADA, act(Action::Closed, &[ADA])),
+            (
+                "Alert closed via API",
+                "System",
+                act(Action::Closed, &["System"]),
+            ),
             (
                 "Alert owner changed to ada@example.com",
                 "System",
-                Some(Activity::Assigned { who: ada.into() }),
+                act(Action::Assigned, &[ADA]),
             ),
             (
                 "Escalation [Platform_escalation] is triggered and notified ada@example.com",
                 "System",
-                Some(Activity::Escalated { who: ada.into() }),
+                act(Action::Escalated, &[ADA]),
+            ),
+        ] {
+            assert_eq!(classify(text, "system", owner), want, "{text}");
+        }
+        // Several people notified by one escalation: each counts, each once.
+        assert_eq!(
+            classify(
+                "Escalation [Payments] is triggered and notified ada@example.com, grace@example.com and Ada@example.com",
+                "system",
+                "System"
+            ),
+            act(Action::Escalated, &[ADA, grace])
+        );
+        assert_eq!(
+            classify(
+                "Escalation [Payments] is triggered and notified ada@example.com; grace@example.com",
+                "system",
+                "System"
+            ),
+            act(Action::Escalated, &[ADA, grace])
+        );
+    }
+
+    #[test]
+    fn nothing_unsure_counts() {
+        for (text, kind) in [
+            // Failures and look-alikes of the notification text.
+            (
+                "Could not send [SMS] notification to ada@example.com",
+                "system",
             ),
             (
-                "Alert closed via web",
-                ada,
-                Some(Activity::Closed { who: ada.into() }),
+                "Sent [SMS] notification to ada@example.com failed",
+                "system",
             ),
-            ("Alert created via Prometheus", "System", None),
-            ("Viewed on [web]", ada, None),
+            ("Sent notification to ada@example.com", "system"),
+            (
+                "Sent [SMS] [retry] notification to ada@example.com",
+                "system",
+            ),
+            ("Resent [SMS] notification to ada@example.com", "system"),
+            // Notes and other texts that merely mention an action.
+            ("Note added: closed the ticket after the rollback", "system"),
+            (
+                "[ada@example.com] added note: Alert closed via web",
+                "system",
+            ),
+            ("Alert closed via web? No, still broken", "note"),
+            ("ada@example.com acknowledged it on the phone", "system"),
+            ("Alert unacknowledged via web", "system"),
+            ("Alert acknowledged", "system"),
+            ("Alert owner changed to Platform team", "system"),
+            ("Escalation [Platform] is triggered and notified", "system"),
+            ("Alert created via Prometheus", "system"),
+            ("Viewed on [web]", "alertRecipient"),
+            ("", "system"),
+            // Known texts with a row type they are not known to have.
+            ("Alert acknowledged via web", "alertRecipient"),
+            ("Alert closed via web", "note"),
+            ("Alert owner changed to ada@example.com", ""),
+            ("Sent [SMS] notification to ada@example.com", "note"),
         ] {
-            assert_eq!(classify(text, owner), want, "{text}");
+            assert_eq!(classify(text, kind, ADA), None, "{text:?} ({kind:?})");
         }
     }
 }

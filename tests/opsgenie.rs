@@ -11,9 +11,11 @@ use std::time::Duration;
 use clap::Parser;
 use jiff::{SignedDuration, Timestamp};
 use ptsd::aggregate::MetricBatch;
+use ptsd::collectors::opsgenie::{classify, Action, Activity};
 use ptsd::collectors::{self, CollectError, Collector};
 use ptsd::config::{Args, Config};
 use ptsd::engine;
+use ptsd::event::Channel;
 use ptsd::event::Window;
 use ptsd::outputters::{OutputError, Outputter};
 use ptsd::schema::{self, sanitize, Flavor};
@@ -232,6 +234,143 @@ async fn alerts_and_logs_are_paged_through() {
         assert_eq!(r.param("limit"), Some("100"));
         assert_eq!(r.status, 200);
     }
+}
+
+/// The collector's one table of log texts reads every text the fake writes as the fake's
+/// table says it counts.
+#[test]
+fn the_log_text_table_agrees_with_the_fakes_texts() {
+    let at = Timestamp::now();
+    let (ada, grace) = ("ada@example.com", "grace@example.com");
+    let some = |action, people: &[&str]| {
+        Some(Activity {
+            action,
+            people: people.iter().map(|p| p.to_string()).collect(),
+        })
+    };
+    let cases = [
+        (og_log_created(at), None),
+        (
+            og_log_notified(at, ada, "SMS"),
+            some(Action::Notified(Channel::Sms), &[ada]),
+        ),
+        (
+            og_log_notified(at, ada, "Voice"),
+            some(Action::Notified(Channel::Phone), &[ada]),
+        ),
+        (
+            og_log_notified(at, ada, "Email"),
+            some(Action::Notified(Channel::Email), &[ada]),
+        ),
+        (
+            og_log_notified(at, ada, "Mobile"),
+            some(Action::Notified(Channel::Push), &[ada]),
+        ),
+        (
+            og_log_notified(at, ada, "Slack"),
+            some(Action::Notified(Channel::Other), &[ada]),
+        ),
+        (og_log_viewed(at, ada), None),
+        (og_log_assigned(at, ada), some(Action::Assigned, &[ada])),
+        (
+            og_log_escalated(at, "Platform_escalation", ada),
+            some(Action::Escalated, &[ada]),
+        ),
+        (
+            og_log_escalated_to(at, "Platform_escalation", &[ada, grace]),
+            some(Action::Escalated, &[ada, grace]),
+        ),
+        (og_log_acked(at, ada), some(Action::Acknowledged, &[ada])),
+        (og_log_unacked(at, ada), None),
+        (
+            og_log_acked_by_integration(at, "Prometheus"),
+            some(Action::Acknowledged, &["Prometheus"]),
+        ),
+        (og_log_closed(at, ada), some(Action::Closed, &[ada])),
+        (
+            og_log_closed_by_integration(at),
+            some(Action::Closed, &["Prometheus"]),
+        ),
+    ];
+    for (log, want) in &cases {
+        assert_eq!(&classify(&log.log, &log.kind, &log.owner), want, "{log:?}");
+    }
+    for text in OG_LOG_TEXTS {
+        assert!(
+            cases.iter().any(
+                |(log, _)| og_match_log(&log.log).is_some_and(|(t, _)| t.action == text.action)
+            ),
+            "no case for {}",
+            text.action
+        );
+    }
+}
+
+/// Through the engine: an escalation notifying three people counts for each; a failed send,
+/// a note mentioning a close and a close text with another row type count for nobody.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn only_rows_the_table_trusts_are_counted() {
+    let fake = FakeOpsgenie::start(KEY).await;
+    fake.add_users(og_synthetic_users());
+    let now = Timestamp::now();
+    let t = |ago: i64| now - SignedDuration::from_secs(ago);
+    fake.add_alert(OgAlert::new(
+        "a1",
+        "1",
+        "db down",
+        "P1",
+        "Prometheus",
+        t(600),
+    ));
+    let row = |at, log: &str, kind: &str, owner: &str| OgLog {
+        log: log.into(),
+        kind: kind.into(),
+        owner: owner.into(),
+        created_at: at,
+    };
+    for log in [
+        og_log_created_via(t(600), "Prometheus"),
+        row(
+            t(590),
+            "Could not send [SMS] notification to ada@example.com",
+            "system",
+            "System",
+        ),
+        og_log_escalated_to(
+            t(500),
+            "Platform_escalation",
+            &["ada@example.com", "grace@example.com", "edsger@example.com"],
+        ),
+        row(
+            t(450),
+            "Note added: closed the ticket, reopening",
+            "system",
+            "ada@example.com",
+        ),
+        og_log_acked(t(400), "grace@example.com"),
+        row(
+            t(300),
+            "Alert closed via web",
+            "alertRecipient",
+            "grace@example.com",
+        ),
+    ] {
+        fake.add_log("a1", log);
+    }
+    let cfg = config(&fake, &["--once", "--backfill", "1h"]);
+    let capture = run_once(&cfg).await;
+    let want: BTreeMap<String, f64> = [
+        ("ptsd.opsgenie.incidents.p1", 1.0),
+        ("ptsd.opsgenie.services.prometheus.incidents", 1.0),
+        ("ptsd.opsgenie.users.ada_lovelace.escalations", 1.0),
+        ("ptsd.opsgenie.users.grace_hopper.escalations", 1.0),
+        ("ptsd.opsgenie.users.edsger_dijkstra.escalations", 1.0),
+        ("ptsd.opsgenie.users.grace_hopper.acknowledgements", 1.0),
+    ]
+    .into_iter()
+    .map(|(k, v)| (k.to_string(), v))
+    .collect();
+    assert_eq!(capture.plain_totals(), want);
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -1422,6 +1422,22 @@ pub fn og_log_escalated(at: Timestamp, escalation_name: &str, username: &str) ->
     )
 }
 
+/// "Escalation [{escalation_name}] is triggered and notified a, b and c" (`system`, owner
+/// `System`): one escalation notifying several users. UNCONFIRMED: how Opsgenie lists several
+/// people in this text (here ", " and a final " and ").
+pub fn og_log_escalated_to(at: Timestamp, escalation_name: &str, usernames: &[&str]) -> OgLog {
+    let list = match usernames {
+        [] => String::new(),
+        [one] => one.to_string(),
+        [init @ .., last] => format!("{} and {last}", init.join(", ")),
+    };
+    build_log(
+        "escalated",
+        at,
+        &[("escalation", escalation_name), ("user", &list)],
+    )
+}
+
 /// "Alert closed via web" (`system`, owner = `username`).
 pub fn og_log_closed(at: Timestamp, username: &str) -> OgLog {
     build_log("closed", at, &[("user", username)])
