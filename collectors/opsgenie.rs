@@ -9,8 +9,11 @@
 //!   the string `offset` cursor, only for alerts whose `updatedAt` moved since this collector
 //!   last read their logs (remembered in memory; after a restart logs are read again and the
 //!   engine's dedupe drops what was counted).
-//! - `GET /v2/users` (cached, refreshed when an unknown username shows up) to turn the
-//!   usernames in logs into user ids, full names and time zones (`timeZone`).
+//! - `GET /v2/users` to turn the usernames in logs into user ids, full names and time zones
+//!   (`timeZone`): read at start and then hourly ([`USERS_MAX_AGE`], so changed zones and names
+//!   show up), and again when a log row names someone new, at most every [`USERS_REFRESH`]. A
+//!   name missing from a directory read after its row was written (System, an integration, an
+//!   API key, a removed user) is remembered as nobody and never causes a read by itself.
 //!
 //! **Emits**: an alert created in the window → `Triggered` (service = integration name,
 //! urgency = priority `p1`..`p5`); log rows in the window, classified by [`classify`]:
@@ -36,9 +39,10 @@
 //! envelope, not a new design.
 
 use std::collections::{HashMap, HashSet};
+use std::time::{Duration, Instant};
 
 use async_trait::async_trait;
-use jiff::Timestamp;
+use jiff::{SignedDuration, Timestamp};
 use serde::Deserialize;
 
 use super::http::{HttpClient, RetryPolicy};
@@ -50,6 +54,18 @@ const NAME: &str = "opsgenie";
 const PAGE_LIMIT: u64 = 100;
 /// `offset + limit` may not exceed this on `/v2/alerts`.
 pub const OFFSET_CAP: u64 = 20_000;
+/// A log row naming someone the directory does not know re-reads it at most this often (as the
+/// PagerDuty collector's `USERS_REFRESH`).
+pub const USERS_REFRESH: Duration = Duration::from_secs(600);
+/// The directory is read again at least this often, so changed time zones and names show up.
+pub const USERS_MAX_AGE: Duration = Duration::from_secs(3600);
+/// After a failed read of the directory, the next try waits at least this long.
+const USERS_RETRY: Duration = Duration::from_secs(60);
+/// A row older than a directory read by this much is taken to be older than the read, despite
+/// clock skew between Opsgenie and this host.
+const USERS_SKEW: SignedDuration = SignedDuration::from_secs(60);
+/// Most names remembered as not users (a bound against junk in log owners).
+const NOT_USERS_MAX: usize = 10_000;
 const UNAUTHORIZED_HINT: &str =
     "; check OPSGENIE_API_KEY, and for an EU account set OPSGENIE_API_URL=https://api.eu.opsgenie.com";
 
@@ -72,6 +88,10 @@ pub fn build(config: &Config) -> Result<Option<Box<dyn Collector>>, ConfigError>
         base: config.opsgenie_api_url.clone(),
         http,
         users: HashMap::new(),
+        users_read: None,
+        users_read_wall: None,
+        users_failed: None,
+        not_users: HashSet::new(),
         read: HashMap::new(),
     })))
 }
@@ -82,6 +102,14 @@ pub struct OpsgenieCollector {
     http: HttpClient,
     /// Username (lowercased) → person.
     users: HashMap<String, Person>,
+    /// When the directory was last read in full, on the monotonic and on the wall clock.
+    users_read: Option<Instant>,
+    users_read_wall: Option<Timestamp>,
+    /// When the last read of it failed (cleared by a good one).
+    users_failed: Option<Instant>,
+    /// Names (lowercased) known not to be users: missing from a directory read after the row
+    /// that named them.
+    not_users: HashSet<String>,
     /// What was read of each alert listed by the last window: see [`LogsRead`].
     read: HashMap<String, LogsRead>,
 }
@@ -389,7 +417,9 @@ impl OpsgenieCollector {
         format!("{}{}", self.base, path)
     }
 
-    async fn load_users(&mut self) -> Result<(), CollectError> {
+    /// The whole user directory: username (lowercased) → person.
+    async fn read_users(&self) -> Result<HashMap<String, Person>, CollectError> {
+        let mut users = HashMap::new();
         let mut offset = 0u64;
         loop {
             let page: Page = self
@@ -412,12 +442,32 @@ impl OpsgenieCollector {
                         email: Some(u.username.clone()),
                         time_zone: u.time_zone.filter(|z| !z.is_empty()),
                     };
-                    self.users.insert(u.username.to_ascii_lowercase(), person);
+                    users.insert(u.username.to_ascii_lowercase(), person);
                 }
             }
             offset += n;
             if n == 0 || page.paging.and_then(|p| p.next).is_none() || offset >= OFFSET_CAP {
-                return Ok(());
+                return Ok(users);
+            }
+        }
+    }
+
+    /// Reads the directory again; a failure keeps the old one (and is returned).
+    async fn refresh_users(&mut self) -> Result<(), CollectError> {
+        let started = Timestamp::now();
+        match self.read_users().await {
+            Ok(users) => {
+                self.users = users;
+                self.users_read = Some(Instant::now());
+                self.users_read_wall = Some(started);
+                self.users_failed = None;
+                let users = &self.users;
+                self.not_users.retain(|n| !users.contains_key(n));
+                Ok(())
+            }
+            Err(e) => {
+                self.users_failed = Some(Instant::now());
+                Err(e)
             }
         }
     }
@@ -563,17 +613,50 @@ impl OpsgenieCollector {
         }
     }
 
-    /// The person behind a username, refreshing the directory once per poll if unknown.
-    async fn person(&mut self, who: &str, refreshed: &mut bool) -> Option<Person> {
+    /// The person behind `who`, named by a row written at `at`; `None` for nobody (System, an
+    /// integration, someone the directory does not hold).
+    async fn person(&mut self, who: &str, at: Timestamp) -> Option<Person> {
         let key = who.to_ascii_lowercase();
-        if !self.users.contains_key(&key) && !*refreshed {
-            *refreshed = true;
-            if let Err(e) = self.load_users().await {
-                tracing::warn!(provider = NAME, error = %e, "Cannot refresh the user list.");
+        if let Some(p) = self.users.get(&key) {
+            return Some(p.clone());
+        }
+        if self.not_users.contains(&key) {
+            return None;
+        }
+        let read_after_row = self.users_read_wall.is_some_and(|r| at + USERS_SKEW < r);
+        if !read_after_row {
+            if !users_due(self.users_read, self.users_failed, Instant::now(), true) {
+                // Someone new since the last read: looked up again once USERS_REFRESH has passed.
+                return None;
+            }
+            if let Err(e) = self.refresh_users().await {
+                tracing::warn!(provider = NAME, error = %e, "Cannot read the user list again; rows naming new people count as nobody's for now.");
+                return None;
+            }
+            if let Some(p) = self.users.get(&key) {
+                return Some(p.clone());
             }
         }
-        self.users.get(&key).cloned()
+        tracing::debug!(provider = NAME, who = %who, "Not in the user directory; counted as nobody.");
+        if self.not_users.len() >= NOT_USERS_MAX {
+            self.not_users.clear();
+        }
+        self.not_users.insert(key);
+        None
     }
+}
+
+/// Whether to read the user directory now, given when it was last read and last failed:
+/// never read, read more than [`USERS_MAX_AGE`] ago, or, for a row naming someone it does not
+/// know (`unknown`), more than [`USERS_REFRESH`] ago; never within [`USERS_RETRY`] of a failure.
+fn users_due(read: Option<Instant>, failed: Option<Instant>, now: Instant, unknown: bool) -> bool {
+    if failed.is_some_and(|f| now.saturating_duration_since(f) < USERS_RETRY) {
+        return false;
+    }
+    read.is_none_or(|r| {
+        let age = now.saturating_duration_since(r);
+        age >= USERS_MAX_AGE || (unknown && age >= USERS_REFRESH)
+    })
 }
 
 #[async_trait]
@@ -583,16 +666,20 @@ impl Collector for OpsgenieCollector {
     }
 
     async fn check(&mut self) -> Result<(), CollectError> {
-        self.load_users().await
+        self.refresh_users().await
     }
 
     async fn collect(&mut self, window: Window) -> Result<Collected, CollectError> {
+        if users_due(self.users_read, self.users_failed, Instant::now(), false) {
+            if let Err(e) = self.refresh_users().await {
+                tracing::warn!(provider = NAME, error = %e, "Cannot read the user list; using the one read before.");
+            }
+        }
         let (alerts, skipped) = self.alerts(&window).await?;
         let mut out = Collected {
             skipped,
             ..Collected::default()
         };
-        let mut refreshed = false;
         let mut next_read = HashMap::new();
         for alert in alerts {
             let (Ok(created), Ok(updated)) = (
@@ -667,7 +754,7 @@ impl Collector for OpsgenieCollector {
                     // An ack or close by nobody (System, an integration) still ends the wait.
                     Action::Acknowledged | Action::Closed => {
                         let user = match activity.people.first() {
-                            Some(who) => self.person(who, &mut refreshed).await,
+                            Some(who) => self.person(who, at).await,
                             None => None,
                         };
                         out.events
@@ -680,7 +767,7 @@ impl Collector for OpsgenieCollector {
                     // One event per person named, all under the row's record id.
                     action => {
                         for who in &activity.people {
-                            let Some(user) = self.person(who, &mut refreshed).await else {
+                            let Some(user) = self.person(who, at).await else {
                                 tracing::debug!(provider = NAME, alert = %alert.id, who = %who, "Log row names no known user; not a person's action.");
                                 continue;
                             };
@@ -731,6 +818,24 @@ mod tests {
             action,
             people: people.iter().map(|p| p.to_string()).collect(),
         })
+    }
+
+    #[test]
+    fn when_the_user_directory_is_read() {
+        let now = Instant::now() + Duration::from_secs(24 * 3600);
+        let ago = |secs: u64| Some(now - Duration::from_secs(secs));
+        // Never read: now, whatever else.
+        assert!(users_due(None, None, now, false));
+        // A new name: only once USERS_REFRESH has passed.
+        assert!(!users_due(ago(599), None, now, true));
+        assert!(users_due(ago(600), None, now, true));
+        // Otherwise hourly.
+        assert!(!users_due(ago(3599), None, now, false));
+        assert!(users_due(ago(3600), None, now, false));
+        // Not within a minute of a failure, then again.
+        assert!(!users_due(None, ago(59), now, true));
+        assert!(!users_due(ago(7200), ago(30), now, false));
+        assert!(users_due(ago(7200), ago(60), now, false));
     }
 
     #[test]

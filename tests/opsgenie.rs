@@ -373,6 +373,91 @@ async fn only_rows_the_table_trusts_are_counted() {
     assert_eq!(capture.plain_totals(), want);
 }
 
+/// Acks and closes by System or an integration, and a notification to an address that is no
+/// user, name nobody in the directory: none of them makes the collector read `/v2/users` again,
+/// poll after poll. Someone new, named after the directory was read, is looked up at most
+/// every `USERS_REFRESH` (10 minutes), so not again right away.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn rows_by_nobody_do_not_reread_the_user_directory() {
+    let fake = FakeOpsgenie::start(KEY).await;
+    fake.add_users(og_synthetic_users());
+    let now = Timestamp::now();
+    let t = |ago: i64| now - SignedDuration::from_secs(ago);
+    let users_reads = || {
+        fake.requests()
+            .iter()
+            .filter(|r| r.path == "/v2/users")
+            .count()
+    };
+    for i in 0..5 {
+        let id = format!("sys-{i}");
+        fake.add_alert(OgAlert::new(
+            &id,
+            &i.to_string(),
+            "x",
+            "P3",
+            "Prometheus",
+            t(900),
+        ));
+        fake.add_log(&id, og_log_acked_by_integration(t(800), "System"));
+        fake.add_log(
+            &id,
+            og_log_notified(t(790), "oncall-list@example.com", "Email"),
+        );
+        fake.add_log(&id, og_log_closed_via_integration(t(700), "Prometheus"));
+    }
+    let cfg = config(&fake, &["--max-requests-per-minute", "0"]);
+    let mut c = collector(&cfg);
+    c.check().await.unwrap();
+    assert_eq!(users_reads(), 1, "read once at start");
+    let w1 = Window::new(t(1000), t(600));
+    let got = c.collect(w1).await.unwrap();
+    // 5 incidents, 5 acks and 5 closes by nobody; the e-mail to a non-user is dropped.
+    assert_eq!(got.events.len(), 15);
+    c.delivered(w1.until);
+    for i in 0..5 {
+        let id = format!("sys-{i}");
+        fake.add_log(&id, og_log_acked_by_integration(t(300), "System"));
+    }
+    let w2 = Window::new(t(900), t(200));
+    c.collect(w2).await.unwrap();
+    c.delivered(w2.until);
+    assert_eq!(
+        users_reads(),
+        1,
+        "System and integrations never re-read the directory"
+    );
+
+    // Someone new joins after the directory was read and is paged at once.
+    fake.add_users(vec![og_user(
+        "4f6a1c2e-0000-4000-8000-0000000000b7",
+        "barbara@example.com",
+        "Barbara Liskov",
+        "America/Chicago",
+    )]);
+    fake.add_alert(OgAlert::new(
+        "new-1",
+        "9",
+        "y",
+        "P2",
+        "Datadog",
+        Timestamp::now(),
+    ));
+    fake.add_log(
+        "new-1",
+        og_log_notified(Timestamp::now(), "barbara@example.com", "SMS"),
+    );
+    tokio::time::sleep(Duration::from_millis(5)).await;
+    c.collect(Window::new(t(300), Timestamp::now()))
+        .await
+        .unwrap();
+    assert_eq!(
+        users_reads(),
+        1,
+        "within USERS_REFRESH of the last read: not yet"
+    );
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn logs_are_read_again_only_for_alerts_that_changed() {
     let fake = FakeOpsgenie::start(KEY).await;
