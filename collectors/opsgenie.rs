@@ -563,9 +563,15 @@ impl OpsgenieCollector {
         }
     }
 
-    /// Every log row of `alert_id` after `from` (an offset), oldest first.
-    async fn logs(&self, alert_id: &str, from: Option<&str>) -> Result<Vec<LogRow>, CollectError> {
+    /// Every log row of `alert_id` after `from` (an offset), oldest first, and how many rows
+    /// were malformed (skipped, each logged).
+    async fn logs(
+        &self,
+        alert_id: &str,
+        from: Option<&str>,
+    ) -> Result<(Vec<LogRow>, u64), CollectError> {
         let mut rows = Vec::new();
+        let mut skipped = 0;
         let mut cursor = from.map(String::from);
         loop {
             let mut q = vec![
@@ -598,16 +604,17 @@ impl OpsgenieCollector {
                 match serde_json::from_value::<LogRow>(r) {
                     Ok(r) => rows.push(r),
                     Err(e) => {
-                        tracing::warn!(provider = NAME, error = %e, "Skipped a malformed alert log row.")
+                        skipped += 1;
+                        tracing::warn!(provider = NAME, alert = %alert_id, error = %e, "Skipped a malformed alert log row.");
                     }
                 }
             }
             if n == 0 || page.paging.and_then(|p| p.next).is_none() || last.is_none() {
-                return Ok(rows);
+                return Ok((rows, skipped));
             }
             if last == cursor {
                 tracing::warn!(provider = NAME, alert = %alert_id, "Log page did not move the cursor; stopping here.");
-                return Ok(rows);
+                return Ok((rows, skipped));
             }
             cursor = last;
         }
@@ -726,11 +733,13 @@ impl Collector for OpsgenieCollector {
                 }
             }
             let from = known.and_then(|k| k.settled);
-            let rows = self.logs(&alert.id, from.as_deref()).await?;
+            let (rows, malformed) = self.logs(&alert.id, from.as_deref()).await?;
+            out.skipped += malformed;
             let mut settled = from;
             for row in rows {
                 let Ok(at) = row.created_at.parse::<Timestamp>() else {
                     out.skipped += 1;
+                    tracing::warn!(provider = NAME, alert = %alert.id, offset = %row.offset, created_at = %row.created_at, "Skipped an alert log row with a bad timestamp.");
                     continue;
                 };
                 if at < window.since {

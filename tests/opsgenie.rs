@@ -458,6 +458,114 @@ async fn rows_by_nobody_do_not_reread_the_user_directory() {
     );
 }
 
+/// A log writer the tests can read back.
+#[derive(Clone, Default)]
+struct LogBuffer(Arc<Mutex<Vec<u8>>>);
+
+impl std::io::Write for LogBuffer {
+    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+        self.0.lock().unwrap().extend_from_slice(buf);
+        Ok(buf.len())
+    }
+    fn flush(&mut self) -> std::io::Result<()> {
+        Ok(())
+    }
+}
+
+impl LogBuffer {
+    fn text(&self) -> String {
+        String::from_utf8_lossy(&self.0.lock().unwrap()).into_owned()
+    }
+}
+
+/// Every series of every batch, plain flavor, ptsd's own metrics included.
+fn all_totals(capture: &Capture) -> BTreeMap<String, f64> {
+    let mut out = BTreeMap::new();
+    for b in capture.0.lock().unwrap().iter() {
+        for r in schema::render(Flavor::Plain, "ptsd", &b.series) {
+            *out.entry(r.name).or_insert(0.0) += r.value as f64;
+        }
+    }
+    out
+}
+
+/// Log rows that are malformed (a number for `createdAt`, no `offset`) or carry a timestamp
+/// that does not parse are each counted as skipped and logged as a warning; the good rows
+/// around them count, and paging goes on past them.
+#[tokio::test(flavor = "current_thread")]
+async fn malformed_and_misdated_log_rows_are_skipped_and_logged() {
+    let fake = FakeOpsgenie::start(KEY).await;
+    fake.add_users(og_synthetic_users());
+    let now = Timestamp::now();
+    let t = |ago: i64| now - SignedDuration::from_secs(ago);
+    fake.add_alert(OgAlert::new("odd", "1", "x", "P3", "Prometheus", t(600)));
+    fake.add_log("odd", og_log_notified(t(590), "ada@example.com", "SMS"));
+    fake.add_raw_log(
+        "odd",
+        t(580),
+        serde_json::json!({"log": "Alert acknowledged via web", "type": "system",
+            "owner": "ada@example.com", "createdAt": 1_772_421_400_120_i64}),
+    );
+    fake.add_raw_log(
+        "odd",
+        t(570),
+        serde_json::json!({"log": "Alert acknowledged via web", "type": "system",
+            "owner": "ada@example.com", "createdAt": "2026-03-02T03:16:40Z", "offset": null}),
+    );
+    fake.add_raw_log(
+        "odd",
+        t(560),
+        serde_json::json!({"log": "Alert closed via web", "type": "system",
+            "owner": "ada@example.com", "createdAt": "last tuesday"}),
+    );
+    fake.add_log("odd", og_log_acked(t(550), "grace@example.com"));
+    let logs = LogBuffer::default();
+    let subscriber = tracing_subscriber::fmt()
+        .with_writer({
+            let logs = logs.clone();
+            move || logs.clone()
+        })
+        .with_ansi(false)
+        .with_max_level(tracing::Level::WARN)
+        .finish();
+    let _guard = tracing::subscriber::set_default(subscriber);
+
+    let cfg = config(&fake, &["--once", "--backfill", "1h"]);
+    let capture = run_once(&cfg).await;
+    let all = all_totals(&capture);
+    assert_eq!(all.get("ptsd.ptsd.opsgenie.entries_skipped"), Some(&3.0));
+    assert_eq!(
+        capture.plain_totals(),
+        BTreeMap::from([
+            ("ptsd.opsgenie.incidents.p3".to_string(), 1.0),
+            (
+                "ptsd.opsgenie.services.prometheus.incidents".to_string(),
+                1.0
+            ),
+            (
+                "ptsd.opsgenie.users.ada_lovelace.notifications.sms".to_string(),
+                1.0
+            ),
+            (
+                "ptsd.opsgenie.users.grace_hopper.acknowledgements".to_string(),
+                1.0
+            ),
+        ])
+    );
+    let text = logs.text();
+    assert_eq!(
+        text.matches("Skipped a malformed alert log row.").count(),
+        2,
+        "{text}"
+    );
+    assert_eq!(
+        text.matches("Skipped an alert log row with a bad timestamp.")
+            .count(),
+        1,
+        "{text}"
+    );
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn logs_are_read_again_only_for_alerts_that_changed() {
     let fake = FakeOpsgenie::start(KEY).await;

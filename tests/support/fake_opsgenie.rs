@@ -149,6 +149,8 @@ struct StoredLog {
     /// lexicographically in time order, then in insertion order.
     offset: String,
     log: OgLog,
+    /// Served instead of the row's normal JSON (see [`FakeOpsgenie::add_raw_log`]).
+    raw: Option<Value>,
 }
 
 struct StoredAlert {
@@ -316,6 +318,22 @@ impl FakeOpsgenie {
     /// its `created_at` and the alert's row count, so a row added late with an old time sorts
     /// before cursors already handed out (as a late row would).
     pub fn add_log(&self, alert_id: &str, log: OgLog) {
+        self.insert_log(alert_id, log, None);
+    }
+
+    /// Appends a row served as the JSON object `raw` (plus `"offset"` unless `raw` has that
+    /// key), e.g. a malformed row; it sorts and moves `updatedAt` as a row created `at`.
+    pub fn add_raw_log(&self, alert_id: &str, at: Timestamp, raw: Value) {
+        let log = OgLog {
+            log: raw["log"].as_str().unwrap_or("").to_string(),
+            kind: raw["type"].as_str().unwrap_or("").to_string(),
+            owner: raw["owner"].as_str().unwrap_or("").to_string(),
+            created_at: at,
+        };
+        self.insert_log(alert_id, log, Some(raw));
+    }
+
+    fn insert_log(&self, alert_id: &str, log: OgLog, raw: Option<Value>) {
         let mut inner = lock(&self.shared);
         let idx = *inner
             .by_id
@@ -328,7 +346,7 @@ impl FakeOpsgenie {
             stored.alert.updated_at = log.created_at;
         }
         let pos = stored.logs.partition_point(|r| r.offset < offset);
-        stored.logs.insert(pos, StoredLog { offset, log });
+        stored.logs.insert(pos, StoredLog { offset, log, raw });
     }
 
     /// [`FakeOpsgenie::add_alert`] then [`FakeOpsgenie::add_log`] for each row, for every item
@@ -1047,6 +1065,13 @@ fn list_logs(
     let data: Vec<Value> = page
         .iter()
         .map(|r| {
+            if let Some(raw) = &r.raw {
+                let mut row = raw.clone();
+                if let Some(obj) = row.as_object_mut() {
+                    obj.entry("offset").or_insert_with(|| json!(r.offset));
+                }
+                return row;
+            }
             json!({
                 "log": r.log.log,
                 "type": r.log.kind,
