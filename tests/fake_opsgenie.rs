@@ -313,7 +313,8 @@ async fn query_filters_on_created_and_updated_at_in_epoch_millis() {
     assert_eq!(tiny_ids(&body), vec!["2", "3", "1"]);
 
     for bad in [
-        "status:open",
+        "status:snoozed",
+        "acknowledged:false",
         "createdAt=5",
         "createdAt>yesterday",
         "tag:x AND createdAt>1",
@@ -536,6 +537,94 @@ async fn add_log_bumps_updated_at_only_forward() {
         vec!["Viewed on [web]", "Alert acknowledged via web"]
     );
     assert_eq!(data(&body)[0]["type"], "alertRecipient");
+}
+
+#[tokio::test]
+async fn notification_rows_can_leave_updated_at_alone() {
+    let fake = FakeOpsgenie::start(KEY).await;
+    fake.set_notifications_move_updated_at(false);
+    let t0 = ts("2026-03-02T03:00:00Z");
+    let alert = alert_n(1, t0);
+    let id = alert.id.clone();
+    fake.add_alert(alert);
+    fake.add_log(&id, og_log_assigned(plus_secs(t0, 1), "ada@example.com"));
+    fake.add_log(
+        &id,
+        og_log_notified(plus_secs(t0, 2), "ada@example.com", "SMS"),
+    );
+    fake.add_log(
+        &id,
+        og_log_notified(plus_secs(t0, 900), "ada@example.com", "Voice"),
+    );
+    let (_, _, body) = get(&fake, "/v2/alerts", Some(KEY)).await;
+    assert_eq!(data(&body)[0]["updatedAt"], "2026-03-02T03:00:01.000Z");
+    let (_, _, body) = get(&fake, &format!("/v2/alerts/{id}/logs"), Some(KEY)).await;
+    assert_eq!(data(&body).len(), 3, "the rows are there all the same");
+    // A state change still moves it.
+    fake.add_log(&id, og_log_acked(plus_secs(t0, 1000), "ada@example.com"));
+    let (_, _, body) = get(&fake, "/v2/alerts", Some(KEY)).await;
+    assert_eq!(data(&body)[0]["updatedAt"], "2026-03-02T03:16:40.000Z");
+
+    // Generated alerts start at their creation and move with their other rows only.
+    let (items, _) = og_synthetic(
+        20,
+        plus_secs(t0, 86_400),
+        std::time::Duration::from_secs(60),
+        4,
+    );
+    fake.add_alerts_with_logs(items.clone());
+    for (alert, logs) in &items {
+        let last_other = logs
+            .iter()
+            .filter(|l| og_match_log(&l.log).is_none_or(|(t, _)| t.action != "notified"))
+            .map(|l| l.created_at)
+            .max()
+            .unwrap_or(alert.created_at)
+            .max(alert.created_at);
+        let q = format!(
+            "/v2/alerts?query=createdAt%3E%3D{0}%20AND%20createdAt%3C%3D{0}",
+            alert.created_at.as_millisecond()
+        );
+        let (_, _, body) = get(&fake, &q, Some(KEY)).await;
+        assert_eq!(data(&body).len(), 1);
+        assert_eq!(
+            data(&body)[0]["updatedAt"],
+            og_time(last_other),
+            "{}",
+            alert.id
+        );
+    }
+}
+
+#[tokio::test]
+async fn query_filters_on_status() {
+    let fake = FakeOpsgenie::start(KEY).await;
+    let t0 = ts("2026-03-02T03:00:00Z");
+    for n in 1..=4 {
+        let mut a = alert_n(n, plus_secs(t0, n as i64));
+        if n % 2 == 0 {
+            a.status = "closed".into();
+        }
+        fake.add_alert(a);
+    }
+    for (query, want) in [
+        ("status:open", vec!["3", "1"]),
+        ("status%3A%20open", vec!["3", "1"]),
+        ("status%3Dclosed", vec!["4", "2"]),
+        (
+            &format!(
+                "status:open%20AND%20createdAt%3E{}",
+                plus_secs(t0, 1).as_millisecond()
+            ),
+            vec!["3"],
+        ),
+    ] {
+        let (status, _, body) = get(&fake, &format!("/v2/alerts?query={query}"), Some(KEY)).await;
+        assert_eq!(status, 200, "{query}: {body}");
+        assert_eq!(tiny_ids(&body), want, "{query}");
+    }
+    let (status, _, _) = get(&fake, "/v2/alerts?query=status:snoozed", Some(KEY)).await;
+    assert_eq!(status, 422);
 }
 
 #[tokio::test]

@@ -22,8 +22,11 @@
 //! - how `direction` combines with `order` on `/logs`: here `direction` is relative to the
 //!   listing order (`next` continues in `order`, `prev` goes back), the only reading under which
 //!   Opsgenie's documented `order=desc&direction=next` paging links work (see [`FakeOpsgenie`]);
-//! - the search syntax: only `createdAt` / `updatedAt` comparisons joined by ` AND ` are
-//!   modelled; anything else in `query` is answered with 422 so that a test notices.
+//! - the search syntax: only `createdAt` / `updatedAt` comparisons and `status:open|closed`
+//!   joined by ` AND ` are modelled; anything else in `query` is answered with 422 so that a
+//!   test notices;
+//! - whether a notification row moves its alert's `updatedAt`: by default it does (every row
+//!   does); [`FakeOpsgenie::set_notifications_move_updated_at`] turns that off.
 
 use std::collections::{BTreeMap, HashMap, VecDeque};
 use std::future::IntoFuture;
@@ -100,7 +103,8 @@ pub struct OgAlert {
     /// `integration.name` (and `type`, and `source`).
     pub integration_name: String,
     pub created_at: Timestamp,
-    /// Moved forward by [`FakeOpsgenie::add_log`] when a later row arrives.
+    /// Moved forward by [`FakeOpsgenie::add_log`] when a later row arrives (notification rows
+    /// excepted in the mode [`FakeOpsgenie::set_notifications_move_updated_at`] `(false)`).
     pub updated_at: Timestamp,
     /// `"open"` or `"closed"`.
     pub status: String,
@@ -171,6 +175,9 @@ struct Inner {
     faults: VecDeque<(String, OgFault)>,
     requests: Vec<RecordedRequest>,
     served: u64,
+    /// Whether a notification row moves its alert's `updatedAt` (see
+    /// [`FakeOpsgenie::set_notifications_move_updated_at`]).
+    notifications_move_updated_at: bool,
 }
 
 type Shared = Arc<Mutex<Inner>>;
@@ -184,14 +191,14 @@ fn lock(shared: &Shared) -> MutexGuard<'_, Inner> {
 
 /// The fake server. Dropping it stops the server.
 ///
-/// **`GET /v2/alerts`**: `query` (terms `createdAt|updatedAt` `>=|>|<=|<` value, joined by
-/// ` AND `; value in epoch milliseconds or ISO-8601, a date-time without offset read as UTC
-/// (choice); anything else → 422), `offset` (default 0), `limit` (1–100, default 20, else 422),
-/// `offset + limit` > 20,000 → 422, `sort` (`createdAt` default, `updatedAt`; others → 422),
-/// `order` (`desc` default, `asc`). Ties are broken by alert id in the same order (choice).
-/// `paging` has `first` and `last` always, `next` only when more alerts match (even when
-/// following it would pass the cap: the trap), `prev` when `offset > 0`; the same URLs are sent as
-/// `X-Paging-*` headers. No `total`/`count` field.
+/// **`GET /v2/alerts`**: `query` (terms `createdAt|updatedAt` `>=|>|<=|<` value and
+/// `status:open|closed`, joined by ` AND `; value in epoch milliseconds or ISO-8601, a date-time
+/// without offset read as UTC (choice); anything else → 422), `offset` (default 0), `limit` (1–100,
+/// default 20, else 422), `offset + limit` > 20,000 → 422, `sort` (`createdAt` default,
+/// `updatedAt`; others → 422), `order` (`desc` default, `asc`). Ties are broken by alert id in the
+/// same order (choice). `paging` has `first` and `last` always, `next` only when more alerts match
+/// (even when following it would pass the cap: the trap), `prev` when `offset > 0`; the same URLs
+/// are sent as `X-Paging-*` headers. No `total`/`count` field.
 ///
 /// Rendered `BaseAlert`: `acknowledged` is whether the latest ack/unack row is an ack;
 /// `report.ackTime`/`acknowledgedBy` come from the first ack row, `closeTime`/`closedBy` from
@@ -234,6 +241,7 @@ impl FakeOpsgenie {
             faults: VecDeque::new(),
             requests: Vec::new(),
             served: 0,
+            notifications_move_updated_at: true,
         }))
     }
 
@@ -313,10 +321,20 @@ impl FakeOpsgenie {
         });
     }
 
-    /// Appends a log row to alert `alert_id` (panics if unknown) and moves the alert's
-    /// `updatedAt` to the row's time if that is later. The row's `offset` cursor is derived from
-    /// its `created_at` and the alert's row count, so a row added late with an old time sorts
-    /// before cursors already handed out (as a late row would).
+    /// Chooses whether a notification row ("Sent [..] notification to ..") moves its alert's
+    /// `updatedAt` (the default, `true`) or not. UNCONFIRMED which one Opsgenie does: state
+    /// changes surely move it; a notification changes no field of the alert. With `false`,
+    /// [`FakeOpsgenie::add_alerts_with_logs`] also starts each alert's `updatedAt` at its
+    /// `createdAt`, so only its other rows move it.
+    pub fn set_notifications_move_updated_at(&self, moves: bool) {
+        lock(&self.shared).notifications_move_updated_at = moves;
+    }
+
+    /// Appends a log row to alert `alert_id` (panics if unknown) and moves the alert's `updatedAt`
+    /// to the row's time if that is later (for a notification row, only if
+    /// [`FakeOpsgenie::set_notifications_move_updated_at`] left that on). The row's `offset` cursor
+    /// is derived from its `created_at` and the alert's row count, so a row added late with an old
+    /// time sorts before cursors already handed out (as a late row would).
     pub fn add_log(&self, alert_id: &str, log: OgLog) {
         self.insert_log(alert_id, log, None);
     }
@@ -334,7 +352,10 @@ impl FakeOpsgenie {
     }
 
     fn insert_log(&self, alert_id: &str, log: OgLog, raw: Option<Value>) {
+        let notification =
+            og_match_log(&log.log).is_some_and(|(text, _)| text.action == "notified");
         let mut inner = lock(&self.shared);
+        let moves = inner.notifications_move_updated_at || !notification;
         let idx = *inner
             .by_id
             .get(alert_id)
@@ -342,7 +363,7 @@ impl FakeOpsgenie {
         let stored = &mut inner.alerts[idx];
         stored.seq += 1;
         let offset = log_offset(log.created_at, stored.seq);
-        if log.created_at > stored.alert.updated_at {
+        if moves && log.created_at > stored.alert.updated_at {
             stored.alert.updated_at = log.created_at;
         }
         let pos = stored.logs.partition_point(|r| r.offset < offset);
@@ -352,7 +373,11 @@ impl FakeOpsgenie {
     /// [`FakeOpsgenie::add_alert`] then [`FakeOpsgenie::add_log`] for each row, for every item
     /// (e.g. the output of [`og_synthetic`]).
     pub fn add_alerts_with_logs(&self, items: Vec<(OgAlert, Vec<OgLog>)>) {
-        for (alert, logs) in items {
+        let quiet = !lock(&self.shared).notifications_move_updated_at;
+        for (mut alert, logs) in items {
+            if quiet {
+                alert.updated_at = alert.created_at;
+            }
             let id = alert.id.clone();
             self.add_alert(alert);
             for log in logs {
@@ -754,25 +779,28 @@ enum Op {
     Lt,
 }
 
-/// One `field op millis` term of the search syntax.
-struct Term {
-    field: Field,
-    op: Op,
-    millis: i64,
+/// One term of the search syntax: `field op millis`, or `status:value`.
+enum Term {
+    Time { field: Field, op: Op, millis: i64 },
+    Status(String),
 }
 
 impl Term {
     fn matches(&self, alert: &OgAlert) -> bool {
-        let v = match self.field {
+        let (field, op, millis) = match self {
+            Term::Status(status) => return alert.status.eq_ignore_ascii_case(status),
+            Term::Time { field, op, millis } => (*field, *op, *millis),
+        };
+        let v = match field {
             Field::CreatedAt => alert.created_at,
             Field::UpdatedAt => alert.updated_at,
         }
         .as_millisecond();
-        match self.op {
-            Op::Ge => v >= self.millis,
-            Op::Gt => v > self.millis,
-            Op::Le => v <= self.millis,
-            Op::Lt => v < self.millis,
+        match op {
+            Op::Ge => v >= millis,
+            Op::Gt => v > millis,
+            Op::Le => v <= millis,
+            Op::Lt => v < millis,
         }
     }
 }
@@ -791,7 +819,8 @@ fn parse_search_value(raw: &str) -> Option<i64> {
         .map(|z| z.timestamp().as_millisecond())
 }
 
-/// Parses the `query` subset: `createdAt|updatedAt` `>=|>|<=|<` value, joined by ` AND `.
+/// Parses the `query` subset: `createdAt|updatedAt` `>=|>|<=|<` value, and `status:open|closed`
+/// (also `status: open`, `status=open`), joined by ` AND `.
 fn parse_search(query: &str) -> Result<Vec<Term>, String> {
     let query = query.trim();
     if query.is_empty() {
@@ -803,9 +832,19 @@ fn parse_search(query: &str) -> Result<Vec<Term>, String> {
         let unsupported = || {
             format!(
                 "unsupported term {term:?}: this fake models only createdAt/updatedAt \
-                 comparisons (>=, >, <=, <) joined by AND"
+                 comparisons (>=, >, <=, <) and status:open|closed, joined by AND"
             )
         };
+        if let Some(rest) = term.strip_prefix("status") {
+            let value = rest
+                .trim_start()
+                .strip_prefix([':', '='])
+                .map(str::trim)
+                .filter(|v| ["open", "closed"].contains(v))
+                .ok_or_else(unsupported)?;
+            terms.push(Term::Status(value.to_string()));
+            continue;
+        }
         let (field, rest) = if let Some(rest) = term.strip_prefix("createdAt") {
             (Field::CreatedAt, rest.trim_start())
         } else if let Some(rest) = term.strip_prefix("updatedAt") {
@@ -826,7 +865,7 @@ fn parse_search(query: &str) -> Result<Vec<Term>, String> {
         };
         let millis = parse_search_value(value.trim())
             .ok_or_else(|| format!("invalid date {:?} in term {term:?}", value.trim()))?;
-        terms.push(Term { field, op, millis });
+        terms.push(Term::Time { field, op, millis });
     }
     Ok(terms)
 }
