@@ -5,10 +5,17 @@
 //!   (epoch milliseconds), `sort=createdAt`, `order=asc`, `limit=100`, following `offset`:
 //!   every alert that existed before the window ended and changed after it began. Sorting by
 //!   the immutable `createdAt` keeps pages stable while alerts keep changing.
+//! - `GET /v2/alerts` with `query=status:open AND createdAt>={until - 1h} AND createdAt<{until}`,
+//!   `sort=createdAt`, `order=desc`, `limit=50` (one request): the newest open alerts, of which
+//!   the unacknowledged ones are read as if they had changed ([`RENOTIFY_HORIZON`]). Whether a
+//!   notification row moves an alert's `updatedAt` is UNCONFIRMED; if it does not, this is
+//!   what still sees escalation steps and repeats of a young unacknowledged alert. Older or
+//!   acknowledged alerts are seen only when their `updatedAt` moves.
 //! - `GET /v2/alerts/{id}/logs?identifierType=id&order=asc&direction=next&limit=100`, paged with
 //!   the string `offset` cursor, only for alerts whose `updatedAt` moved since this collector
-//!   last read their logs (remembered in memory; after a restart logs are read again and the
-//!   engine's dedupe drops what was counted).
+//!   last read their logs, or that may still be notifying people as above (remembered in
+//!   memory; after a restart logs are read again and the engine's dedupe drops what was
+//!   counted).
 //! - `GET /v2/users` to turn the usernames in logs into user ids, full names and time zones
 //!   (`timeZone`): read at start and then hourly ([`USERS_MAX_AGE`], so changed zones and names
 //!   show up), and again when a log row names someone new, at most every [`USERS_REFRESH`]. A
@@ -66,6 +73,12 @@ const USERS_RETRY: Duration = Duration::from_secs(60);
 const USERS_SKEW: SignedDuration = SignedDuration::from_secs(60);
 /// Most names remembered as not users (a bound against junk in log owners).
 const NOT_USERS_MAX: usize = 10_000;
+/// Open, unacknowledged alerts created less than this before a window's end have their logs
+/// read every window, changed or not: whether a notification row moves `updatedAt` is
+/// UNCONFIRMED, and these are the alerts whose escalations and repeats may still notify people.
+pub const RENOTIFY_HORIZON: SignedDuration = SignedDuration::from_hours(1);
+/// At most this many of them are listed per window, the newest (one request).
+pub const RENOTIFY_MAX: u64 = 50;
 const UNAUTHORIZED_HINT: &str =
     "; check OPSGENIE_API_KEY, and for an EU account set OPSGENIE_API_URL=https://api.eu.opsgenie.com";
 
@@ -153,6 +166,24 @@ struct Alert {
     integration: Option<Integration>,
     #[serde(default)]
     source: Option<String>,
+    /// `open` or `closed`.
+    #[serde(default)]
+    status: Option<String>,
+    #[serde(default)]
+    acknowledged: Option<bool>,
+}
+
+impl Alert {
+    /// Whether Opsgenie may still be notifying people about it without a state change: open,
+    /// not acknowledged, created less than [`RENOTIFY_HORIZON`] before `window` ends.
+    fn may_renotify(&self, created: Timestamp, window: &Window) -> bool {
+        !self
+            .status
+            .as_deref()
+            .is_some_and(|s| s.eq_ignore_ascii_case("closed"))
+            && self.acknowledged != Some(true)
+            && created >= window.until - RENOTIFY_HORIZON
+    }
 }
 
 #[derive(Deserialize)]
@@ -563,6 +594,37 @@ impl OpsgenieCollector {
         }
     }
 
+    /// Up to [`RENOTIFY_MAX`] open, unacknowledged alerts created within [`RENOTIFY_HORIZON`]
+    /// before the window's end, newest first, whether or not they changed in the window.
+    async fn renotifiable(&self, window: &Window) -> Result<Vec<Alert>, CollectError> {
+        let query = format!(
+            "status:open AND createdAt>={} AND createdAt<{}",
+            millis(window.until - RENOTIFY_HORIZON),
+            millis(window.until)
+        );
+        let page: Page = self
+            .http
+            .get_json(
+                &self.url("/v2/alerts"),
+                &[
+                    ("query", query),
+                    ("sort", "createdAt".into()),
+                    ("order", "desc".into()),
+                    ("limit", RENOTIFY_MAX.to_string()),
+                    ("offset", "0".into()),
+                ],
+                UNAUTHORIZED_HINT,
+            )
+            .await?;
+        // A malformed alert is the main listing's to count as skipped, if it changed.
+        Ok(page
+            .data
+            .into_iter()
+            .filter_map(|a| serde_json::from_value::<Alert>(a).ok())
+            .filter(|a| a.acknowledged != Some(true))
+            .collect())
+    }
+
     /// Every log row of `alert_id` after `from` (an offset), oldest first, and how many rows
     /// were malformed (skipped, each logged).
     async fn logs(
@@ -682,7 +744,13 @@ impl Collector for OpsgenieCollector {
                 tracing::warn!(provider = NAME, error = %e, "Cannot read the user list; using the one read before.");
             }
         }
-        let (alerts, skipped) = self.alerts(&window).await?;
+        let (mut alerts, skipped) = self.alerts(&window).await?;
+        let listed: HashSet<String> = alerts.iter().map(|a| a.id.clone()).collect();
+        for a in self.renotifiable(&window).await? {
+            if !listed.contains(&a.id) {
+                alerts.push(a);
+            }
+        }
         let mut out = Collected {
             skipped,
             ..Collected::default()
@@ -726,8 +794,12 @@ impl Collector for OpsgenieCollector {
             let known = self.read.remove(&alert.id).filter(|k| k.delivered);
             if let Some(k) = known.as_ref() {
                 // Unchanged since its logs were read for a window that ended after its last
-                // change: every row it has was seen then.
-                if k.updated_at == alert.updated_at && updated < k.until {
+                // change: every row it has was seen then, unless notifications do not move
+                // `updatedAt` and it may still be notifying people.
+                if k.updated_at == alert.updated_at
+                    && updated < k.until
+                    && !alert.may_renotify(created, &window)
+                {
                     next_read.insert(alert.id.clone(), known.expect("matched above"));
                     continue;
                 }
