@@ -874,6 +874,282 @@ async fn one_millisecond_past_the_cap_is_too_large() {
     assert!(fake.requests().iter().all(|r| !r.path.ends_with("/logs")));
 }
 
+// ---------------------------------------------------------------------------------------------
+// On-call analysis of Opsgenie data: interruptions by hour band, time to ack/resolve, categories.
+
+/// `(username, full name, zone)`; Nora has no zone in her profile: `PTSD_TIME_ZONE` applies.
+const HEALTH_PEOPLE: [(&str, &str, Option<&str>); 4] = [
+    ("ada@example.com", "Ada Lovelace", Some("Europe/London")),
+    (
+        "grace@example.com",
+        "Grace Hopper",
+        Some("America/New_York"),
+    ),
+    (
+        "edsger@example.com",
+        "Edsger Dijkstra",
+        Some("Europe/Amsterdam"),
+    ),
+    ("nora@example.com", "Nora Nozone", None),
+];
+const HEALTH_ACCOUNT_ZONE: &str = "Asia/Tokyo";
+
+/// One notification: person, day after Monday, local time in the person's zone, method,
+/// expected hour band if it is an interruption.
+type OgPage = (usize, i64, (i8, i8, i8), &'static str, Option<&'static str>);
+
+const HEALTH_PAGES: [OgPage; 15] = [
+    // Ada, London: three channels within 60 s of each other interrupt once; 61 s after the
+    // last of them is a new interruption; e-mail never interrupts.
+    (0, 0, (3, 0, 0), "Mobile", Some("sleep")),
+    (0, 0, (3, 0, 30), "SMS", None),
+    (0, 0, (3, 1, 31), "Voice", Some("sleep")),
+    (0, 0, (10, 0, 0), "Email", None),
+    (0, 0, (10, 5, 0), "Mobile", Some("business")),
+    (0, 5, (11, 0, 0), "Mobile", Some("off")), // Saturday
+    // Grace, New York: either side of 08:00 and 18:00; an unknown method is no interruption.
+    (1, 1, (7, 59, 0), "Mobile", Some("sleep")),
+    (1, 2, (8, 0, 0), "Mobile", Some("business")),
+    (1, 2, (17, 59, 0), "SMS", Some("business")),
+    (1, 2, (18, 5, 0), "Mobile", Some("off")),
+    (1, 3, (12, 0, 0), "Carrier pigeon", None),
+    // Edsger, Amsterdam: Friday evening, Friday night, Sunday morning.
+    (2, 4, (21, 58, 0), "Mobile", Some("off")),
+    (2, 4, (22, 30, 0), "Voice", Some("sleep")),
+    (2, 6, (9, 0, 0), "SMS", Some("off")),
+    // Nora, no zone of her own: Monday noon in Tokyo.
+    (3, 0, (12, 0, 0), "Mobile", Some("business")),
+];
+
+/// The Monday of a full week that ended at least two days ago.
+fn health_monday() -> jiff::civil::Date {
+    use jiff::ToSpan;
+    let d = (Timestamp::now() - SignedDuration::from_hours(10 * 24))
+        .to_zoned(jiff::tz::TimeZone::UTC)
+        .date();
+    d - (d.weekday().to_monday_zero_offset() as i64).days()
+}
+
+/// The instant that is `hms` local time in `zone`, `day` days after `monday`.
+fn health_local(monday: jiff::civil::Date, day: i64, hms: (i8, i8, i8), zone: &str) -> Timestamp {
+    use jiff::ToSpan;
+    (monday + day.days())
+        .at(hms.0, hms.1, hms.2, 0)
+        .in_tz(zone)
+        .expect("a valid zone and an unambiguous local time")
+        .timestamp()
+}
+
+/// The analysis counters (interruptions, categories) and the timer samples of a capture.
+fn analysis_of(capture: &Capture) -> (BTreeMap<String, f64>, BTreeMap<String, Vec<f64>>) {
+    let counters = all_totals(capture)
+        .into_iter()
+        .filter(|(k, _)| is_analysis(k))
+        .collect();
+    let mut timers: BTreeMap<String, Vec<f64>> = BTreeMap::new();
+    for b in capture.0.lock().unwrap().iter() {
+        for r in schema::render_timings(Flavor::Plain, "ptsd", &b.samples) {
+            timers.entry(r.name).or_default().push(r.value as f64);
+        }
+    }
+    for samples in timers.values_mut() {
+        samples.sort_by(f64::total_cmp);
+    }
+    (counters, timers)
+}
+
+/// A known week of Opsgenie activity through the engine: interruptions by hour band in each
+/// person's own zone (from `/v2/users` `timeZone`, else `PTSD_TIME_ZONE`), time to acknowledge
+/// and resolve per priority and integration, alert categories. Expected values come from the
+/// week as built here, not from ptsd.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn interruptions_timings_and_categories_of_a_known_week() {
+    let s = |v: &str| sanitize(v, true);
+    let fake = FakeOpsgenie::start(KEY).await;
+    fake.add_users(
+        HEALTH_PEOPLE
+            .iter()
+            .enumerate()
+            .map(|(i, (username, name, zone))| {
+                og_user(
+                    &format!("4f6a1c2e-0000-4000-8000-0000000001{i:02}"),
+                    username,
+                    name,
+                    zone.unwrap_or(""),
+                )
+            })
+            .collect(),
+    );
+    let monday = health_monday();
+    let utc = |day: i64, h: i8| health_local(monday, day, (h, 0, 0), "UTC");
+    let mut counters: BTreeMap<String, f64> = BTreeMap::new();
+    let mut bump = |k: String| *counters.entry(k).or_insert(0.0) += 1.0;
+
+    // Every page on one alert opened on the Sunday before; never acknowledged or closed.
+    fake.add_alert(OgAlert::new(
+        "paging",
+        "1",
+        "Paging drill",
+        "P5",
+        "Pingdom",
+        utc(-1, 12),
+    ));
+    for (person, day, hms, method, band) in HEALTH_PAGES {
+        let (username, name, zone) = HEALTH_PEOPLE[person];
+        let at = health_local(monday, day, hms, zone.unwrap_or(HEALTH_ACCOUNT_ZONE));
+        fake.add_log("paging", og_log_notified(at, username, method));
+        if let Some(band) = band {
+            bump(format!(
+                "ptsd.opsgenie.users.{}.interruptions.{band}",
+                s(name)
+            ));
+        }
+    }
+
+    // Four alerts on Wednesday from 12:00 UTC; times in seconds after creation.
+    let at = |hour: i8, secs: i64| utc(2, hour) + SignedDuration::from_secs(secs);
+    let (ada, grace, edsger) = (HEALTH_PEOPLE[0].0, HEALTH_PEOPLE[1].0, HEALTH_PEOPLE[2].0);
+    /// (id, message, priority, integration, hour created, rows)
+    type Story = (
+        &'static str,
+        &'static str,
+        &'static str,
+        &'static str,
+        i8,
+        Vec<OgLog>,
+    );
+    let alerts: [Story; 4] = [
+        // Acked by Ada after 150 s, closed by her after 600 s.
+        (
+            "disk-1",
+            "disk 91% on db-17",
+            "P1",
+            "Prometheus",
+            12,
+            vec![
+                og_log_acked(at(12, 150), ada),
+                og_log_closed(at(12, 600), ada),
+            ],
+        ),
+        // Closed by the integration after 180 s, never acknowledged: no time to ack.
+        (
+            "disk-2",
+            "disk 93% on db-4",
+            "P1",
+            "Prometheus",
+            13,
+            vec![og_log_closed_via_integration(at(13, 180), "Prometheus")],
+        ),
+        // Acked by the integration after 30 s (that ends the wait), by Grace after 90 s.
+        (
+            "cpu",
+            "CPU load 4.5 on 10.0.3.17",
+            "P3",
+            "Datadog",
+            14,
+            vec![
+                og_log_acked_by_integration(at(14, 30), "Datadog"),
+                og_log_acked(at(14, 90), grace),
+                og_log_closed(at(14, 3600), grace),
+            ],
+        ),
+        // Acked, unacked, acked again: the first ack is the time to ack.
+        (
+            "queue",
+            "Queue depth growing on billing",
+            "P2",
+            "CloudWatch",
+            15,
+            vec![
+                og_log_acked(at(15, 60), edsger),
+                og_log_unacked(at(15, 120), edsger),
+                og_log_acked(at(15, 180), edsger),
+                og_log_closed(at(15, 240), edsger),
+            ],
+        ),
+    ];
+    let mut messages = vec!["Paging drill"];
+    for (id, message, priority, integration, hour, logs) in alerts {
+        fake.add_alert(OgAlert::new(
+            id,
+            id,
+            message,
+            priority,
+            integration,
+            at(hour, 0),
+        ));
+        for log in logs {
+            fake.add_log(id, log);
+        }
+        messages.push(message);
+    }
+    let category = |m: &str| s(&ptsd::category::normalise(m));
+    assert_eq!(
+        category("disk 91% on db-17"),
+        category("disk 93% on db-4"),
+        "the categoriser puts both disk alerts together"
+    );
+    for m in messages {
+        bump(format!(
+            "ptsd.opsgenie.categories.{}.incidents",
+            category(m)
+        ));
+    }
+    let mut timers: BTreeMap<String, Vec<f64>> = BTreeMap::new();
+    for (name, secs) in [
+        ("time_to_ack.p1", vec![150]),
+        ("services.prometheus.time_to_ack", vec![150]),
+        ("time_to_ack.p3", vec![30]),
+        ("services.datadog.time_to_ack", vec![30]),
+        ("time_to_ack.p2", vec![60]),
+        ("services.cloudwatch.time_to_ack", vec![60]),
+        ("time_to_resolve.p1", vec![180, 600]),
+        ("services.prometheus.time_to_resolve", vec![180, 600]),
+        ("time_to_resolve.p3", vec![3600]),
+        ("services.datadog.time_to_resolve", vec![3600]),
+        ("time_to_resolve.p2", vec![240]),
+        ("services.cloudwatch.time_to_resolve", vec![240]),
+    ] {
+        timers.insert(
+            format!("ptsd.opsgenie.{name}"),
+            secs.into_iter().map(|s| s as f64 * 1000.0).collect(),
+        );
+    }
+
+    let cfg = config(
+        &fake,
+        &[
+            "--once",
+            "--backfill",
+            "21d",
+            "--max-window",
+            "7d",
+            "--time-zone",
+            HEALTH_ACCOUNT_ZONE,
+            "--max-requests-per-minute",
+            "0",
+        ],
+    );
+    let capture = run_once(&cfg).await;
+    let (got_counters, got_timers) = analysis_of(&capture);
+    assert_eq!(got_counters, counters);
+    assert_eq!(got_timers, timers);
+    // The hours never leak into the plain notification names: counted by channel as before.
+    let plain = capture.plain_totals();
+    assert_eq!(
+        plain.get("ptsd.opsgenie.users.ada_lovelace.notifications.push"),
+        Some(&3.0)
+    );
+    assert_eq!(
+        plain.get("ptsd.opsgenie.users.grace_hopper.notifications.other"),
+        Some(&1.0)
+    );
+    assert_eq!(
+        plain.get("ptsd.opsgenie.users.edsger_dijkstra.acknowledgements"),
+        Some(&2.0)
+    );
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_429_is_waited_out() {
     let fake = FakeOpsgenie::start(KEY).await;
