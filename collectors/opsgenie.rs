@@ -38,12 +38,14 @@
 //! **Quirks** (see ../shared/api-notes.md §9-12): `offset + limit` may not pass 20,000 → before
 //! that the listing starts again from offset 0 with `AND createdAt>={newest createdAt read}`
 //! (alerts read twice dropped by id), so a window of any size is read in one call; only a single
-//! millisecond holding more than 20,000 alerts is [`CollectError::WindowTooLarge`]; 429 carries `X-RateLimit-Period-In-Sec` (handled in `http.rs`);
-//! log texts are not documented, so the patterns live in one table and rows that match none
-//! are logged at debug level and not counted. Opsgenie reaches end of support on 2027-04-05
-//! (Atlassian moves customers to Jira Service Management Operations): this file only knows
-//! the three endpoints above, so a JSM Operations variant is a new base URL, auth header and
-//! envelope, not a new design.
+//! millisecond holding more than 20,000 alerts is [`CollectError::WindowTooLarge`]; 429 carries
+//! `X-RateLimit-Period-In-Sec` (handled in `http.rs`); log texts are not documented, so the
+//! patterns live in one anchored table ([`classify`]) and rows that match none are logged at debug
+//! level and not counted; a window is read in one call, so one call can hold every alert of a bulk
+//! change (memory grows with it). Opsgenie reaches end of support on 2027-04-05 (Atlassian moves
+//! customers to Jira Service Management Operations): this file only knows the three endpoints
+//! above, so a JSM Operations variant is a new base URL, auth header and envelope, not a new
+//! design.
 
 use std::collections::{HashMap, HashSet};
 use std::time::{Duration, Instant};
