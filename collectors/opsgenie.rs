@@ -94,10 +94,7 @@ pub fn build(config: &Config) -> Result<Option<Box<dyn Collector>>, ConfigError>
         NAME,
         &auth,
         "application/json",
-        RetryPolicy {
-            max_per_minute: config.max_requests_per_minute,
-            ..RetryPolicy::default()
-        },
+        RetryPolicy::from_config(config),
     )?;
     Ok(Some(Box::new(OpsgenieCollector {
         base: config.opsgenie_api_url.clone(),
