@@ -4,8 +4,10 @@
 //! Each poll, for each collector:
 //! 1. `until = now - SETTLE`; the part not yet read is `[cursor, until)`, cut into chunks of at
 //!    most `PTSD_MAX_WINDOW` (a long downtime is caught up chunk by chunk, with progress logged).
-//! 2. For a chunk `[a, b)` the collector reads `[max(a - PTSD_LATENESS, floor), b)`: the extra
-//!    `PTSD_LATENESS` re-reads records that showed up late. A window the provider cannot page
+//! 2. For a chunk `[a, b)` the collector reads `[max(a - PTSD_LATENESS, floor, settled), b)`:
+//!    the extra `PTSD_LATENESS` re-reads records that showed up late, but not those already read
+//!    at least `PTSD_LATENESS` after they were created (`settled`: they were visible then), so
+//!    catching up on old history reads each record once. A window the provider cannot page
 //!    through ([`CollectError::WindowTooLarge`]) is split until every part fits.
 //! 3. Records whose id was already counted are dropped; the rest, in time order, go through
 //!    the on-call analysis ([`crate::oncall`]: interruptions, hour bands, time to acknowledge
@@ -298,7 +300,11 @@ async fn poll_chunk(
 ) -> Result<ChunkReport, ChunkError> {
     let name = collector.name();
     let cs = &state.collectors[name];
-    let read = Window::new((cs.cursor - settings.lateness).max(cs.floor), chunk_end);
+    let since = (cs.cursor - settings.lateness).max(cs.floor);
+    let since = cs.settled.map_or(since, |s| since.max(s.min(cs.cursor)));
+    let read = Window::new(since, chunk_end);
+    // Records created `PTSD_LATENESS` before the read began were visible throughout it.
+    let read_started = Timestamp::now();
     // Each part of a split window is counted as it arrives and then dropped, so memory holds
     // one part's events (at most ~10,000 records), not the whole chunk's.
     let mut fresh: HashMap<String, Timestamp> = HashMap::new();
@@ -333,6 +339,8 @@ async fn poll_chunk(
         chunk_end - OPEN_INCIDENT_MEMORY,
     );
     cs.cursor = chunk_end;
+    let settled = chunk_end.min(read_started - settings.lateness);
+    cs.settled = Some(cs.settled.map_or(settled, |s| s.max(settled)));
     cs.prune(chunk_end - settings.lateness);
     if let Some(dir) = &settings.state_dir {
         state.save(dir).map_err(ChunkError::State)?;

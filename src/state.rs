@@ -3,6 +3,9 @@
 //!
 //! - `cursor`: every record created before `cursor` has been read at least once.
 //! - `floor`: nothing before it is ever read (first start minus `PTSD_BACKFILL`).
+//! - `settled`: every record created before it was read at a moment at least `PTSD_LATENESS`
+//!   after its creation, so it was visible then and need not be read again (a catch-up over
+//!   old history re-reads nothing; a live poll re-reads its last `PTSD_LATENESS`).
 //! - `seen`: ids counted with their creation time, kept while they may still be re-read (the
 //!   last `PTSD_LATENESS` before the cursor), so a late re-read never counts them twice.
 //! - `memory`: what the on-call analysis needs from earlier polls ([`crate::oncall::Memory`]).
@@ -27,6 +30,9 @@ const VERSION: u32 = 1;
 pub struct CollectorState {
     pub cursor: Timestamp,
     pub floor: Timestamp,
+    /// Never after `cursor`; unknown in a state file from an older ptsd.
+    #[serde(default)]
+    pub settled: Option<Timestamp>,
     #[serde(default)]
     pub seen: HashMap<String, Timestamp>,
     /// What the on-call analysis remembers (recent pages, open incidents, categories).
@@ -40,6 +46,7 @@ impl CollectorState {
         CollectorState {
             cursor,
             floor: cursor,
+            settled: None,
             seen: HashMap::new(),
             memory: crate::oncall::Memory::default(),
         }

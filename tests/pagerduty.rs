@@ -198,6 +198,25 @@ async fn engine_counts_exactly_what_was_generated() {
         .collect();
     sinces.dedup();
     assert!(sinces.len() >= 7, "{sinces:?}");
+    // History older than PTSD_LATENESS was visible when it was read: consecutive windows
+    // overlap only by the one-second margins asked for on each side, not by PTSD_LATENESS.
+    let windows: Vec<(Timestamp, Timestamp)> = fake
+        .requests()
+        .iter()
+        .filter(|r| r.path == "/log_entries" && r.param("offset") == Some("0"))
+        .filter(|r| r.param("limit") == Some("100"))
+        .map(|r| {
+            let t = |k| r.param(k).unwrap().parse::<Timestamp>().unwrap();
+            (t("since"), t("until"))
+        })
+        .collect();
+    for pair in windows.windows(2) {
+        assert_eq!(
+            pair[0].1.duration_since(pair[1].0),
+            SignedDuration::from_secs(2),
+            "{windows:?}"
+        );
+    }
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
