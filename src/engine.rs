@@ -306,7 +306,8 @@ async fn poll_chunk(
     // Records created `PTSD_LATENESS` before the read began were visible throughout it.
     let read_started = Timestamp::now();
     // Each part of a split window is counted as it arrives and then dropped, so memory holds
-    // one part's events (at most ~10,000 records), not the whole chunk's.
+    // one part's events (for PagerDuty at most ~10,000 records; Opsgenie reads a window in one
+    // call), not the whole chunk's.
     let mut fresh: HashMap<String, Timestamp> = HashMap::new();
     let mut analysis = settings.analyst.session(&cs.memory);
     let mut batch = MetricBatch::new(Timestamp::now());
