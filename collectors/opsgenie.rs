@@ -548,20 +548,7 @@ impl OpsgenieCollector {
                 None => base.clone(),
                 Some(ms) => format!("{base} AND createdAt>={ms}"),
             };
-            let page: Page = self
-                .http
-                .get_json(
-                    &self.url("/v2/alerts"),
-                    &[
-                        ("query", query),
-                        ("sort", "createdAt".into()),
-                        ("order", "asc".into()),
-                        ("limit", PAGE_LIMIT.to_string()),
-                        ("offset", offset.to_string()),
-                    ],
-                    UNAUTHORIZED_HINT,
-                )
-                .await?;
+            let page = self.alerts_page(query, "asc", PAGE_LIMIT, offset).await?;
             let n = page.data.len() as u64;
             for a in page.data {
                 let created = a
@@ -593,6 +580,29 @@ impl OpsgenieCollector {
         }
     }
 
+    /// One page of `GET /v2/alerts` matching `query`, sorted by `createdAt` in `order`.
+    async fn alerts_page(
+        &self,
+        query: String,
+        order: &str,
+        limit: u64,
+        offset: u64,
+    ) -> Result<Page, CollectError> {
+        self.http
+            .get_json(
+                &self.url("/v2/alerts"),
+                &[
+                    ("query", query),
+                    ("sort", "createdAt".into()),
+                    ("order", order.into()),
+                    ("limit", limit.to_string()),
+                    ("offset", offset.to_string()),
+                ],
+                UNAUTHORIZED_HINT,
+            )
+            .await
+    }
+
     /// Up to [`RENOTIFY_MAX`] open, unacknowledged alerts created within [`RENOTIFY_HORIZON`]
     /// before the window's end, newest first, whether or not they changed in the window.
     async fn renotifiable(&self, window: &Window) -> Result<Vec<Alert>, CollectError> {
@@ -601,20 +611,7 @@ impl OpsgenieCollector {
             millis(window.until - RENOTIFY_HORIZON),
             millis(window.until)
         );
-        let page: Page = self
-            .http
-            .get_json(
-                &self.url("/v2/alerts"),
-                &[
-                    ("query", query),
-                    ("sort", "createdAt".into()),
-                    ("order", "desc".into()),
-                    ("limit", RENOTIFY_MAX.to_string()),
-                    ("offset", "0".into()),
-                ],
-                UNAUTHORIZED_HINT,
-            )
-            .await?;
+        let page = self.alerts_page(query, "desc", RENOTIFY_MAX, 0).await?;
         // A malformed alert is the main listing's to count as skipped, if it changed.
         Ok(page
             .data
