@@ -38,6 +38,20 @@ fn config(fake: &FakeOpsgenie, extra: &[&str]) -> Config {
     Config::from_args(Args::try_parse_from(argv).expect("args")).expect("config")
 }
 
+/// One poll reading `backfill` of history, with no request budget (these tests make thousands
+/// of requests), plus `extra` arguments.
+fn once_unbudgeted(fake: &FakeOpsgenie, backfill: &str, extra: &[&str]) -> Config {
+    let mut argv = vec![
+        "--once",
+        "--backfill",
+        backfill,
+        "--max-requests-per-minute",
+        "0",
+    ];
+    argv.extend_from_slice(extra);
+    config(fake, &argv)
+}
+
 fn collector(config: &Config) -> Box<dyn Collector> {
     collectors::opsgenie::build(config)
         .expect("builds")
@@ -202,18 +216,7 @@ async fn alerts_and_logs_are_paged_through() {
         .or_insert(0.0) += 1.0;
 
     // One chunk, so one query pages through all 251 alerts.
-    let cfg = config(
-        &fake,
-        &[
-            "--once",
-            "--backfill",
-            "9h",
-            "--max-window",
-            "12h",
-            "--max-requests-per-minute",
-            "0",
-        ],
-    );
+    let cfg = once_unbudgeted(&fake, "9h", &["--max-window", "12h"]);
     let capture = run_once(&cfg).await;
     assert_eq!(capture.plain_totals(), want);
 
@@ -759,16 +762,7 @@ async fn old_alerts_updated_in_the_window_past_the_cap_are_all_counted() {
             .collect(),
     );
     // 20,000+ requests in one go: no request budget here.
-    let cfg = config(
-        &fake,
-        &[
-            "--once",
-            "--backfill",
-            "1h",
-            "--max-requests-per-minute",
-            "0",
-        ],
-    );
+    let cfg = once_unbudgeted(&fake, "1h", &[]);
     let capture = run_once(&cfg).await;
     assert_eq!(
         capture.plain_totals(),
@@ -822,16 +816,7 @@ async fn alerts_created_in_one_window_past_the_cap_are_all_counted() {
         items.push((a, Vec::new()));
     }
     fake.add_alerts_with_logs(items);
-    let cfg = config(
-        &fake,
-        &[
-            "--once",
-            "--backfill",
-            "1h",
-            "--max-requests-per-minute",
-            "0",
-        ],
-    );
+    let cfg = once_unbudgeted(&fake, "1h", &[]);
     let capture = run_once(&cfg).await;
     assert_eq!(capture.plain_totals(), want);
     assert_cap_respected(&fake);
