@@ -17,11 +17,12 @@
 use async_trait::async_trait;
 use jiff::{SignedDuration, Timestamp};
 
-use super::{CollectError, Collected, Collector};
+use super::{CollectError, Collected, Collector, CollectorSettings};
 use crate::config::{Config, ConfigError};
 use crate::event::{Channel, Event, EventKind, Incident, Person, Window};
 
-const NAME: &str = "demo";
+/// The registry name and `provider` tag.
+pub const NAME: &str = "demo";
 const SLOT_SECS: i64 = 20;
 /// Longest incident lifecycle; a window looks this far back for incidents still unfolding.
 const LONGEST_INCIDENT_SECS: i64 = 20 * 60;
@@ -40,11 +41,25 @@ const TITLES: [&str; 4] = [
     "Replication lag {n}s on pg-replica-{n}",
 ];
 
-/// The registry constructor: always available; `build_all` uses it only with `--demo`.
-pub fn build(config: &Config) -> Result<Option<Box<dyn Collector>>, ConfigError> {
-    Ok(Some(Box::new(DemoCollector {
-        seed: config.demo_seed,
-    })))
+/// The demo feed's options (`--demo` itself is the engine's, since it changes its defaults).
+#[derive(clap::Args, Debug)]
+#[command(next_help_heading = "Demo feed")]
+pub struct DemoSettings {
+    /// Seed of the demo feed (same seed, same events).
+    #[arg(long, env = "PTSD_DEMO_SEED", default_value_t = 1)]
+    pub demo_seed: u64,
+}
+
+impl CollectorSettings for DemoSettings {
+    const NAME: &'static str = NAME;
+    const ENABLE: &'static str = "run with --demo";
+
+    /// Always available; `build_all` uses it only with `--demo`.
+    fn build(self, _config: &Config) -> Result<Option<Box<dyn Collector>>, ConfigError> {
+        Ok(Some(Box::new(DemoCollector {
+            seed: self.demo_seed,
+        })))
+    }
 }
 
 /// The demo feed.

@@ -70,6 +70,38 @@ impl Default for RetryPolicy {
     }
 }
 
+/// A base URL without its trailing slash. Plain `http://` only to this machine (a local
+/// proxy or a test server): anywhere else the token would cross the network in clear text.
+///
+/// # Errors
+/// A [`ConfigError`] naming `var` and showing `example`.
+pub fn base_url(var: &str, raw: &str, example: &str) -> Result<String, ConfigError> {
+    let url = raw.trim().trim_end_matches('/').to_string();
+    if url.starts_with("https://") {
+        return Ok(url);
+    }
+    if let Some(rest) = url.strip_prefix("http://") {
+        let authority = rest.split('/').next().unwrap_or("");
+        let host = match authority.strip_prefix('[') {
+            Some(v6) => v6.split(']').next().unwrap_or(""),
+            None => authority.rsplit_once(':').map_or(authority, |(h, _)| h),
+        };
+        let loopback = host == "localhost"
+            || host
+                .parse::<std::net::IpAddr>()
+                .is_ok_and(|ip| ip.is_loopback());
+        if loopback {
+            return Ok(url);
+        }
+        return Err(ConfigError(format!(
+            "{var}={url:?} is plain http to another machine, which would send the token in clear text; use https, e.g. {example}"
+        )));
+    }
+    Err(ConfigError(format!(
+        "{var}={url:?} is not an http(s) URL; set it to {example}"
+    )))
+}
+
 /// A JSON HTTP client for one provider.
 pub struct HttpClient {
     provider: &'static str,

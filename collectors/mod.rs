@@ -1,11 +1,16 @@
-//! Collectors: one file per provider, each turning that provider's API into normalised
-//! [`Event`]s for a closed time window.
+//! Collectors: one file (or folder) per provider, each turning that provider's API into
+//! normalised [`Event`]s for a closed time window.
 //!
 //! A collector knows HTTP and JSON and nothing of StatsD or of time keeping: the engine decides
 //! which window to read, deduplicates, splits windows that are too large, and keeps the cursor.
+//! Shared plumbing sits beside the providers: [`http`] (retries, rate limits, base URLs) and
+//! [`directory`] (the cached user directory every provider keeps).
 //!
-//! Adding a provider: write `collectors/<name>.rs` with a constructor of type [`Build`], add a
-//! `mod` line and one entry to [`REGISTRY`].
+//! Adding a provider: write `collectors/<name>.rs` (or a folder) with a settings struct that
+//! derives `clap::Args` and implements [`CollectorSettings`] (its options, shown in `--help`
+//! under its own heading, and how they build it), then add a `mod` line and one
+//! [`Registered::of`] line to [`REGISTRY`]. Nothing else names the provider: the command line,
+//! `--help` and the "no collector is configured" message come from the registry.
 
 use async_trait::async_trait;
 use jiff::Timestamp;
@@ -14,19 +19,90 @@ use crate::config::{Config, ConfigError};
 use crate::event::{Event, Window};
 
 pub mod demo;
+pub mod directory;
 pub mod http;
 pub mod opsgenie;
 pub mod pagerduty;
 
-/// Builds a collector from the configuration: `Ok(None)` when it is not configured.
-pub type Build = fn(&Config) -> Result<Option<Box<dyn Collector>>, ConfigError>;
-
-/// Every provider: (name, constructor). The name is also the `provider` tag.
-pub const REGISTRY: &[(&str, Build)] = &[
-    ("pagerduty", pagerduty::build),
-    ("opsgenie", opsgenie::build),
-    ("demo", demo::build),
+/// Every provider, in the order they are polled. The name is also the `provider` tag.
+pub const REGISTRY: &[Registered] = &[
+    Registered::of::<pagerduty::PagerDutySettings>(),
+    Registered::of::<opsgenie::OpsgenieSettings>(),
+    Registered::of::<demo::DemoSettings>(),
 ];
+
+/// The collector that `--demo` runs instead of every configured provider.
+pub const DEMO: &str = demo::NAME;
+
+/// A collector's own settings: its options (flags and environment variables) and how they
+/// build the collector.
+pub trait CollectorSettings: clap::Args {
+    /// The registry name: also the `provider` tag and metric segment.
+    const NAME: &'static str;
+    /// How a user turns the collector on, for the message shown when none is configured
+    /// (e.g. `set PDTOKEN (or PDTOKEN_FILE)`).
+    const ENABLE: &'static str;
+
+    /// Builds the collector: `Ok(None)` when it is not configured (no token).
+    ///
+    /// # Errors
+    /// A [`ConfigError`] naming the option to fix.
+    fn build(self, config: &Config) -> Result<Option<Box<dyn Collector>>, ConfigError>;
+}
+
+/// One registry entry: a provider's name, options and constructor.
+pub struct Registered {
+    pub name: &'static str,
+    /// How to turn it on (see [`CollectorSettings::ENABLE`]).
+    pub enable: &'static str,
+    /// Adds the provider's options to the command line.
+    pub augment: fn(clap::Command) -> clap::Command,
+    /// Reads the provider's options from [`Config::components`] and builds it.
+    pub build: fn(&Config) -> Result<Option<Box<dyn Collector>>, ConfigError>,
+}
+
+impl Registered {
+    /// The entry of the provider whose settings are `S`.
+    pub const fn of<S: CollectorSettings>() -> Registered {
+        Registered {
+            name: S::NAME,
+            enable: S::ENABLE,
+            augment: <S as clap::Args>::augment_args,
+            build: build_from_matches::<S>,
+        }
+    }
+}
+
+fn build_from_matches<S: CollectorSettings>(
+    config: &Config,
+) -> Result<Option<Box<dyn Collector>>, ConfigError> {
+    let settings = <S as clap::FromArgMatches>::from_arg_matches(&config.components)
+        .map_err(|e| ConfigError(format!("{}: {e}", S::NAME)))?;
+    settings.build(config)
+}
+
+/// Adds every provider's options to `command`.
+pub fn augment(command: clap::Command) -> clap::Command {
+    REGISTRY.iter().fold(command, |c, r| (r.augment)(c))
+}
+
+/// The names of every provider, comma-separated (for help texts).
+pub fn names() -> String {
+    let names: Vec<&str> = REGISTRY.iter().map(|r| r.name).collect();
+    names.join(", ")
+}
+
+/// Builds the one provider called `name`: `Ok(None)` when it is not configured.
+///
+/// # Errors
+/// A [`ConfigError`] for an unknown name or a provider configured badly.
+pub fn build(name: &str, config: &Config) -> Result<Option<Box<dyn Collector>>, ConfigError> {
+    let entry = REGISTRY
+        .iter()
+        .find(|r| r.name == name)
+        .ok_or_else(|| ConfigError(format!("no collector is called {name:?}; known: {}", names())))?;
+    (entry.build)(config)
+}
 
 /// The collectors that `config` turns on: only the demo feed with `--demo`, otherwise every
 /// configured provider.
@@ -35,18 +111,20 @@ pub const REGISTRY: &[(&str, Build)] = &[
 /// A [`ConfigError`] when a provider is configured badly or none is configured.
 pub fn build_all(config: &Config) -> Result<Vec<Box<dyn Collector>>, ConfigError> {
     let mut out = Vec::new();
-    for (name, build) in REGISTRY {
-        if (*name == "demo") != config.demo {
+    for r in REGISTRY {
+        if (r.name == DEMO) != config.demo {
             continue;
         }
-        if let Some(c) = build(config)? {
+        if let Some(c) = (r.build)(config)? {
             out.push(c);
         }
     }
     if out.is_empty() {
-        return Err(ConfigError(
-            "no collector is configured; set PDTOKEN (or PDTOKEN_FILE) or OPSGENIE_API_KEY (or OPSGENIE_API_KEY_FILE), or run with --demo".into(),
-        ));
+        let ways: Vec<&str> = REGISTRY.iter().map(|r| r.enable).collect();
+        return Err(ConfigError(format!(
+            "no collector is configured; {}",
+            ways.join(" or ")
+        )));
     }
     Ok(out)
 }

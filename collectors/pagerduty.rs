@@ -34,6 +34,7 @@
 //! a 401 may mean an EU key sent to the US host, and the error says so.
 
 use std::collections::HashMap;
+use std::path::PathBuf;
 use std::time::{Duration, Instant};
 
 use async_trait::async_trait;
@@ -41,12 +42,14 @@ use jiff::Timestamp;
 use serde::Deserialize;
 use serde_json::value::RawValue;
 
-use super::http::{HttpClient, RetryPolicy};
-use super::{CollectError, Collected, Collector, RequestStats};
+use super::http::{base_url, HttpClient, RetryPolicy};
+use super::{CollectError, Collected, Collector, CollectorSettings, RequestStats};
+use crate::secret::Secret;
 use crate::config::{Config, ConfigError};
 use crate::event::{Channel, Event, EventKind, Incident, Person, Window};
 
-const NAME: &str = "pagerduty";
+/// The registry name and `provider` tag.
+pub const NAME: &str = "pagerduty";
 /// Largest page PagerDuty serves.
 pub const PAGE_LIMIT: u64 = 100;
 /// `offset + limit` may not exceed this.
@@ -58,24 +61,54 @@ const USERS_MAX_AGE: Duration = Duration::from_secs(3600);
 const UNAUTHORIZED_HINT: &str =
     "; check PDTOKEN, and for an EU account set PAGERDUTY_API_URL=https://api.eu.pagerduty.com";
 
-/// The registry constructor: a collector when `PDTOKEN` is set.
-pub fn build(config: &Config) -> Result<Option<Box<dyn Collector>>, ConfigError> {
-    let Some(token) = &config.pdtoken else {
-        return Ok(None);
-    };
-    let auth = crate::secret::Secret::new(format!("Token token={}", token.expose()));
-    let http = HttpClient::new(
-        NAME,
-        &auth,
-        "application/vnd.pagerduty+json;version=2",
-        RetryPolicy::from_config(config),
-    )?;
-    Ok(Some(Box::new(PagerDutyCollector {
-        base: config.pagerduty_api_url.clone(),
-        http,
-        users: HashMap::new(),
-        users_read: None,
-    })))
+/// The PagerDuty collector's options.
+#[derive(clap::Args, Debug)]
+#[command(next_help_heading = "PagerDuty")]
+pub struct PagerDutySettings {
+    /// PagerDuty REST API key; when set, the PagerDuty collector runs.
+    #[arg(long, env = "PDTOKEN", hide_env_values = true, value_parser = crate::secret::parse)]
+    pub pdtoken: Option<Secret>,
+
+    /// File holding the PagerDuty REST API key (Docker and Kubernetes secrets).
+    #[arg(long, env = "PDTOKEN_FILE")]
+    pub pdtoken_file: Option<PathBuf>,
+
+    /// PagerDuty API base URL (EU accounts: https://api.eu.pagerduty.com).
+    #[arg(
+        long,
+        env = "PAGERDUTY_API_URL",
+        default_value = "https://api.pagerduty.com"
+    )]
+    pub pagerduty_api_url: String,
+}
+
+impl CollectorSettings for PagerDutySettings {
+    const NAME: &'static str = NAME;
+    const ENABLE: &'static str = "set PDTOKEN (or PDTOKEN_FILE)";
+
+    fn build(self, config: &Config) -> Result<Option<Box<dyn Collector>>, ConfigError> {
+        let base = base_url(
+            "PAGERDUTY_API_URL",
+            &self.pagerduty_api_url,
+            "https://api.pagerduty.com or https://api.eu.pagerduty.com",
+        )?;
+        let Some(token) = crate::secret::read("PDTOKEN", self.pdtoken, self.pdtoken_file)? else {
+            return Ok(None);
+        };
+        let auth = Secret::new(format!("Token token={}", token.expose()));
+        let http = HttpClient::new(
+            NAME,
+            &auth,
+            "application/vnd.pagerduty+json;version=2",
+            RetryPolicy::from_config(config),
+        )?;
+        Ok(Some(Box::new(PagerDutyCollector {
+            base,
+            http,
+            users: HashMap::new(),
+            users_read: None,
+        })))
+    }
 }
 
 /// Reads PagerDuty log entries.

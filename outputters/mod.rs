@@ -1,12 +1,15 @@
-//! Outputters: one file per sink, each delivering one aggregated [`MetricBatch`] per poll.
+//! Outputters: one file (or folder) per sink, each delivering one aggregated [`MetricBatch`]
+//! per poll.
 //!
 //! An outputter knows its wire format and nothing of providers: it renders the batch through
 //! [`crate::schema`] and sends it. `write` is called once per poll with everything that poll
 //! counted; `close` once at shutdown. A failed `write` keeps the engine from moving its cursor,
 //! so the same events are counted again at the next poll instead of being lost.
 //!
-//! Adding a sink: write `outputters/<name>.rs` with a constructor of type [`Build`], add a `mod`
-//! line and one entry to [`REGISTRY`].
+//! Adding a sink: write `outputters/<name>.rs` with a settings struct that derives `clap::Args`
+//! and implements [`OutputterSettings`] (its options, shown in `--help` under its own heading,
+//! and how they build it), then add a `mod` line and one [`Registered::of`] line to
+//! [`REGISTRY`]. `PTSD_OUTPUTS`' help and errors list the registry's names.
 
 use crate::aggregate::MetricBatch;
 use crate::config::{Config, ConfigError};
@@ -14,11 +17,62 @@ use crate::config::{Config, ConfigError};
 pub mod statsd;
 pub mod stdout;
 
-/// Builds an outputter from the configuration.
-pub type Build = fn(&Config) -> Result<Box<dyn Outputter>, ConfigError>;
+/// Every sink, selected by name in `PTSD_OUTPUTS`.
+pub const REGISTRY: &[Registered] = &[
+    Registered::of::<statsd::StatsdSettings>(),
+    Registered::of::<stdout::StdoutSettings>(),
+];
 
-/// Every sink: (name, constructor), selected by `PTSD_OUTPUTS`.
-pub const REGISTRY: &[(&str, Build)] = &[("statsd", statsd::build), ("stdout", stdout::build)];
+/// A sink's own settings: its options (flags and environment variables) and how they build it.
+pub trait OutputterSettings: clap::Args {
+    /// The registry name, as in `PTSD_OUTPUTS`.
+    const NAME: &'static str;
+
+    /// Builds the sink.
+    ///
+    /// # Errors
+    /// A [`ConfigError`] naming the option to fix.
+    fn build(self, config: &Config) -> Result<Box<dyn Outputter>, ConfigError>;
+}
+
+/// One registry entry: a sink's name, options and constructor.
+pub struct Registered {
+    pub name: &'static str,
+    /// Adds the sink's options to the command line.
+    pub augment: fn(clap::Command) -> clap::Command,
+    /// Reads the sink's options from [`Config::components`] and builds it.
+    pub build: fn(&Config) -> Result<Box<dyn Outputter>, ConfigError>,
+}
+
+impl Registered {
+    /// The entry of the sink whose settings are `S`.
+    pub const fn of<S: OutputterSettings>() -> Registered {
+        Registered {
+            name: S::NAME,
+            augment: <S as clap::Args>::augment_args,
+            build: build_from_matches::<S>,
+        }
+    }
+}
+
+fn build_from_matches<S: OutputterSettings>(
+    config: &Config,
+) -> Result<Box<dyn Outputter>, ConfigError> {
+    let settings = <S as clap::FromArgMatches>::from_arg_matches(&config.components)
+        .map_err(|e| ConfigError(format!("{}: {e}", S::NAME)))?;
+    settings.build(config)
+}
+
+/// Adds every sink's options to `command`.
+pub fn augment(command: clap::Command) -> clap::Command {
+    REGISTRY.iter().fold(command, |c, r| (r.augment)(c))
+}
+
+/// The names of every sink, comma-separated (for help texts and errors).
+pub fn names() -> String {
+    let names: Vec<&str> = REGISTRY.iter().map(|r| r.name).collect();
+    names.join(", ")
+}
 
 /// The outputters named in `config.outputs`, in that order.
 ///
@@ -27,17 +81,16 @@ pub const REGISTRY: &[(&str, Build)] = &[("statsd", statsd::build), ("stdout", s
 pub fn build_all(config: &Config) -> Result<Vec<Box<dyn Outputter>>, ConfigError> {
     let mut out: Vec<Box<dyn Outputter>> = Vec::new();
     for name in &config.outputs {
-        let Some((_, build)) = REGISTRY.iter().find(|(n, _)| n == name) else {
-            let known: Vec<&str> = REGISTRY.iter().map(|(n, _)| *n).collect();
+        let Some(entry) = REGISTRY.iter().find(|r| r.name == name) else {
             return Err(ConfigError(format!(
                 "PTSD_OUTPUTS names an unknown outputter {name:?}; set it to a comma list of: {}",
-                known.join(", ")
+                names()
             )));
         };
         if out.iter().any(|o| o.name() == name) {
             continue;
         }
-        out.push(build(config)?);
+        out.push((entry.build)(config)?);
     }
     Ok(out)
 }

@@ -23,12 +23,13 @@ use std::time::{Duration, Instant};
 
 use cadence::{BufferedUdpMetricSink, Counted, Distributed, Gauged, StatsdClient, Timed};
 
-use super::{OutputError, Outputter};
+use super::{OutputError, Outputter, OutputterSettings};
 use crate::aggregate::MetricBatch;
 use crate::config::{Config, ConfigError};
 use crate::schema::{self, Flavor, Kind};
 
-const NAME: &str = "statsd";
+/// The registry name.
+pub const NAME: &str = "statsd";
 /// Largest datagram payload sent.
 pub const MAX_DATAGRAM: usize = 1432;
 /// How long to wait after a flush for a "port unreachable" answer from the agent's host.
@@ -36,20 +37,41 @@ pub const ICMP_GRACE: Duration = Duration::from_millis(20);
 /// How often the agent's address is resolved again even when all is well.
 const RESOLVE_EVERY: Duration = Duration::from_secs(60);
 
-/// The registry constructor.
-pub fn build(config: &Config) -> Result<Box<dyn Outputter>, ConfigError> {
-    if config.statsd_host.is_empty() {
-        return Err(ConfigError(
-            "STATSD_HOST is empty; set it to the StatsD agent's host, e.g. 127.0.0.1".into(),
-        ));
+/// The StatsD outputter's options.
+#[derive(clap::Args, Debug)]
+#[command(next_help_heading = "StatsD outputter")]
+pub struct StatsdSettings {
+    /// StatsD agent host.
+    #[arg(long, env = "STATSD_HOST", default_value = "127.0.0.1")]
+    pub statsd_host: String,
+
+    /// StatsD agent UDP port.
+    #[arg(long, env = "STATSD_PORT", default_value_t = 8125)]
+    pub statsd_port: u16,
+
+    /// StatsD dialect: plain (everything in dotted names) or dogstatsd (tags).
+    #[arg(long, env = "PTSD_STATSD_FLAVOR", value_enum, default_value = "plain")]
+    pub statsd_flavor: Flavor,
+}
+
+impl OutputterSettings for StatsdSettings {
+    const NAME: &'static str = NAME;
+
+    fn build(self, config: &Config) -> Result<Box<dyn Outputter>, ConfigError> {
+        let host = self.statsd_host.trim().to_string();
+        if host.is_empty() {
+            return Err(ConfigError(
+                "STATSD_HOST is empty; set it to the StatsD agent's host, e.g. 127.0.0.1".into(),
+            ));
+        }
+        Ok(Box::new(StatsdOutputter {
+            host,
+            port: self.statsd_port,
+            flavor: self.statsd_flavor,
+            prefix: config.prefix.clone(),
+            conn: None,
+        }))
     }
-    Ok(Box::new(StatsdOutputter {
-        host: config.statsd_host.clone(),
-        port: config.statsd_port,
-        flavor: config.statsd_flavor,
-        prefix: config.prefix.clone(),
-        conn: None,
-    }))
 }
 
 /// Sends metrics to a StatsD agent.
@@ -192,7 +214,7 @@ impl Outputter for StatsdOutputter {
 mod tests {
     use super::*;
     use crate::event::{Channel, Event, EventKind, Incident, Person};
-    use crate::oncall::{Findings, Timing};
+    use crate::analysis::{Findings, Timing};
     use crate::schema::UserKey;
 
     fn outputter(host: &str, port: u16, flavor: Flavor) -> StatsdOutputter {

@@ -9,18 +9,26 @@ use std::io::Write;
 
 use serde::ser::{Serialize, Serializer};
 
-use super::{OutputError, Outputter};
+use super::{OutputError, Outputter, OutputterSettings};
 use crate::aggregate::MetricBatch;
 use crate::config::{Config, ConfigError};
 use crate::schema;
 
-const NAME: &str = "stdout";
+/// The registry name.
+pub const NAME: &str = "stdout";
 
-/// The registry constructor.
-pub fn build(config: &Config) -> Result<Box<dyn Outputter>, ConfigError> {
-    Ok(Box::new(StdoutOutputter {
-        prefix: config.prefix.clone(),
-    }))
+/// The stdout outputter has no options of its own (it uses `PTSD_PREFIX`).
+#[derive(clap::Args, Debug)]
+pub struct StdoutSettings {}
+
+impl OutputterSettings for StdoutSettings {
+    const NAME: &'static str = NAME;
+
+    fn build(self, config: &Config) -> Result<Box<dyn Outputter>, ConfigError> {
+        Ok(Box::new(StdoutOutputter {
+            prefix: config.prefix.clone(),
+        }))
+    }
 }
 
 /// Writes JSON lines to standard output.

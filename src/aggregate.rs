@@ -9,7 +9,7 @@ use std::collections::BTreeMap;
 use jiff::Timestamp;
 
 use crate::event::Event;
-use crate::oncall::Findings;
+use crate::analysis::Findings;
 use crate::schema::{self, Kind, Series, UserKey};
 
 /// The aggregated metrics of one poll.

@@ -1,35 +1,33 @@
-//! Command line and environment → a validated [`Config`].
+//! The engine's own settings: command line and environment → a validated [`Config`].
+//!
+//! Only what the engine itself uses lives here (interval, lateness, backfill, window, state,
+//! prefix, user key, log format, hour bands, categories, request budget, HTTP timeout). Each
+//! collector and outputter declares its own options beside its code, and [`crate::cli`] joins
+//! them into one command line through the registries; their raw values travel in
+//! [`Config::components`] to the component that reads them. Configuration only reads: the
+//! pieces that use the settings build themselves from them (the on-call analysis in
+//! [`crate::analysis::Analyst::from_config`], each component through its registry entry).
 //!
 //! Every option is a flag and an environment variable (clap's `env`), so `--help` lists each
-//! variable with its default; this module is the single source of those defaults. clap does
-//! the job envy would do and also gives flags and help from the same struct, so envy is not used.
-//! Durations are read as text and checked here, so a bad value gets one line naming the
-//! variable to fix. Tokens become [`Secret`]s at once and are never shown, not even in `--help`.
+//! variable with its default. clap does the job envy would do and also gives flags and help from
+//! the same structs, so envy is not used. Durations are read as text and checked here, so a bad
+//! value gets one line naming the variable to fix.
 
 use std::path::PathBuf;
 use std::time::Duration;
 
-use clap::Parser;
+use clap::FromArgMatches;
 
-use crate::category::Categorizer;
-use crate::hours::HourBands;
-use crate::oncall::Analyst;
-use crate::schema::{Flavor, UserKey};
-use crate::secret::Secret;
+use crate::schema::UserKey;
 
-/// Raw command line and environment, as clap reads them.
-#[derive(Parser, Debug)]
+/// The engine's options as clap reads them (components add theirs through [`crate::cli`]).
+#[derive(clap::Parser, Debug)]
 #[command(
     name = "ptsd",
     version,
-    about = "Pager Trauma Statistics Daemon: polls PagerDuty and Opsgenie and emits per-user on-call StatsD counters.",
     after_help = "Every option can also be set by the environment variable shown. Durations are humantime: 30s, 5m, 1h30m."
 )]
 pub struct Args {
-    /// `health`: exit 0 when the last poll succeeded recently (for container health checks).
-    #[command(subcommand)]
-    pub command: Option<Command>,
-
     /// Run on the embedded demo feed (no token needed); prints to stdout unless PTSD_OUTPUTS is set.
     #[arg(long, env = "PTSD_DEMO", global = true)]
     pub demo: bool,
@@ -38,53 +36,9 @@ pub struct Args {
     #[arg(long, env = "PTSD_ONCE")]
     pub once: bool,
 
-    /// PagerDuty REST API key; when set, the PagerDuty collector runs.
-    #[arg(long, env = "PDTOKEN", hide_env_values = true, value_parser = parse_secret)]
-    pub pdtoken: Option<Secret>,
-
-    /// File holding the PagerDuty REST API key (Docker and Kubernetes secrets).
-    #[arg(long, env = "PDTOKEN_FILE")]
-    pub pdtoken_file: Option<PathBuf>,
-
-    /// PagerDuty API base URL (EU accounts: https://api.eu.pagerduty.com).
-    #[arg(
-        long,
-        env = "PAGERDUTY_API_URL",
-        default_value = "https://api.pagerduty.com"
-    )]
-    pub pagerduty_api_url: String,
-
-    /// Opsgenie API key (an API integration's key); when set, the Opsgenie collector runs.
-    #[arg(long, env = "OPSGENIE_API_KEY", hide_env_values = true, value_parser = parse_secret)]
-    pub opsgenie_api_key: Option<Secret>,
-
-    /// File holding the Opsgenie API key (Docker and Kubernetes secrets).
-    #[arg(long, env = "OPSGENIE_API_KEY_FILE")]
-    pub opsgenie_api_key_file: Option<PathBuf>,
-
-    /// Opsgenie API base URL (EU accounts: https://api.eu.opsgenie.com).
-    #[arg(
-        long,
-        env = "OPSGENIE_API_URL",
-        default_value = "https://api.opsgenie.com"
-    )]
-    pub opsgenie_api_url: String,
-
-    /// StatsD agent host.
-    #[arg(long, env = "STATSD_HOST", default_value = "127.0.0.1")]
-    pub statsd_host: String,
-
-    /// StatsD agent UDP port.
-    #[arg(long, env = "STATSD_PORT", default_value_t = 8125)]
-    pub statsd_port: u16,
-
     /// Comma list of outputters: statsd, stdout [default: statsd; stdout with --demo].
     #[arg(long, env = "PTSD_OUTPUTS")]
     pub outputs: Option<String>,
-
-    /// StatsD dialect: plain (everything in dotted names) or dogstatsd (tags).
-    #[arg(long, env = "PTSD_STATSD_FLAVOR", value_enum, default_value = "plain")]
-    pub statsd_flavor: Flavor,
 
     /// Metric prefix.
     #[arg(long, env = "PTSD_PREFIX", default_value = "ptsd")]
@@ -169,82 +123,8 @@ pub struct Args {
     /// Log format on stderr: text, or json (one object per line, for log collectors).
     #[arg(long, env = "PTSD_LOG_FORMAT", value_enum, default_value = "text")]
     pub log_format: LogFormat,
-
-    /// Seed of the demo feed (same seed, same events).
-    #[arg(long, env = "PTSD_DEMO_SEED", default_value_t = 1)]
-    pub demo_seed: u64,
 }
 
-/// What to run instead of the daemon.
-#[derive(clap::Subcommand, Debug, Clone, PartialEq, Eq)]
-pub enum Command {
-    /// Exit 0 when the running daemon's last successful poll is recent (reads the status file
-    /// in PTSD_STATE_DIR, or in the temp dir without one); for Docker HEALTHCHECK.
-    Health,
-    /// Print the on-call handoff report for the last period (reads the providers once; sends nothing).
-    Report {
-        /// Length of the reported period, ending at --until (humantime, e.g. 7d).
-        #[arg(long, default_value = "7d")]
-        since: String,
-        /// End of the period, RFC 3339 (e.g. 2026-11-23T09:00:00Z) [default: now].
-        #[arg(long)]
-        until: Option<String>,
-        /// Output format.
-        #[arg(long, value_enum, default_value = "markdown")]
-        format: crate::report::Format,
-    },
-}
-
-/// What `ptsd report` was asked for, validated.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct ReportRequest {
-    /// The reported period.
-    pub current: crate::event::Window,
-    /// The period before it, for trends.
-    pub previous: crate::event::Window,
-    pub format: crate::report::Format,
-}
-
-impl ReportRequest {
-    /// Validates the `report` subcommand's options.
-    ///
-    /// # Errors
-    /// A bad `--since` or `--until`, named.
-    pub fn from_command(command: &Command) -> Result<Option<ReportRequest>, ConfigError> {
-        let Command::Report {
-            since,
-            until,
-            format,
-        } = command
-        else {
-            return Ok(None);
-        };
-        let length = duration("--since", since)?;
-        if length < Duration::from_secs(60) {
-            return Err(ConfigError(
-                "--since is under a minute; set it to e.g. 1d or 7d".into(),
-            ));
-        }
-        let until: jiff::Timestamp = match until {
-            Some(raw) => raw.trim().parse().map_err(|e| {
-                ConfigError(format!(
-                    "--until={raw:?} is not an RFC 3339 time ({e}); set it to e.g. 2026-11-23T09:00:00Z"
-                ))
-            })?,
-            None => jiff::Timestamp::now(),
-        };
-        let length = jiff::SignedDuration::try_from(length).unwrap_or(jiff::SignedDuration::MAX);
-        let since = until
-            .checked_sub(length)
-            .and_then(|s| Ok((s, s.checked_sub(length)?)))
-            .map_err(|_| ConfigError("--since reaches before year -9999; set it shorter".into()))?;
-        Ok(Some(ReportRequest {
-            current: crate::event::Window::new(since.0, until),
-            previous: crate::event::Window::new(since.1, since.0),
-            format: *format,
-        }))
-    }
-}
 
 /// How log lines are written (`PTSD_LOG_FORMAT`).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
@@ -255,24 +135,19 @@ pub enum LogFormat {
     Json,
 }
 
+
 /// A configuration problem: the message says what to set.
 #[derive(Debug, thiserror::Error)]
 #[error("{0}")]
 pub struct ConfigError(pub String);
 
-/// The validated configuration every component is built from.
-#[derive(Debug, Clone)]
+/// The validated engine settings, plus every component's raw options.
+#[derive(Clone)]
 pub struct Config {
     pub demo: bool,
     pub once: bool,
-    pub pdtoken: Option<Secret>,
-    pub pagerduty_api_url: String,
-    pub opsgenie_api_key: Option<Secret>,
-    pub opsgenie_api_url: String,
-    pub statsd_host: String,
-    pub statsd_port: u16,
+    /// The outputters to run, by registry name, in order.
     pub outputs: Vec<String>,
-    pub statsd_flavor: Flavor,
     pub prefix: String,
     pub interval: Duration,
     pub user_key: UserKey,
@@ -280,17 +155,56 @@ pub struct Config {
     pub backfill: Duration,
     pub max_window: Duration,
     pub state_dir: Option<PathBuf>,
-    pub demo_seed: u64,
     pub max_requests_per_minute: u32,
     pub http_timeout: Duration,
-    /// Hour bands, account zone and alert categoriser.
-    pub analyst: Analyst,
+    /// The on-call analysis' options, as given; [`crate::analysis::Analyst::from_config`]
+    /// checks and builds them.
+    pub analysis: AnalysisOptions,
+    /// The whole parsed command line, from which each registered component reads its own
+    /// options (see `collectors::Registered` and `outputters::Registered`).
+    pub components: clap::ArgMatches,
+}
+
+/// `Debug` leaves out [`Config::components`]: raw command-line values may hold a token.
+impl std::fmt::Debug for Config {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Config")
+            .field("demo", &self.demo)
+            .field("once", &self.once)
+            .field("outputs", &self.outputs)
+            .field("prefix", &self.prefix)
+            .field("interval", &self.interval)
+            .field("user_key", &self.user_key)
+            .field("lateness", &self.lateness)
+            .field("backfill", &self.backfill)
+            .field("max_window", &self.max_window)
+            .field("state_dir", &self.state_dir)
+            .field("max_requests_per_minute", &self.max_requests_per_minute)
+            .field("http_timeout", &self.http_timeout)
+            .field("analysis", &self.analysis)
+            .finish_non_exhaustive()
+    }
+}
+
+/// The on-call analysis' options as given (hour bands, account zone, categories).
+#[derive(Debug, Clone)]
+pub struct AnalysisOptions {
+    pub time_zone: String,
+    pub sleep_hours: String,
+    pub business_hours: String,
+    pub business_days: String,
+    pub category_rules: Option<PathBuf>,
+    pub max_categories: usize,
 }
 
 /// The longest duration accepted anywhere (ten years): beyond it, time arithmetic overflows.
 const LONGEST: Duration = Duration::from_secs(10 * 366 * 24 * 3600);
 
-fn duration(var: &str, raw: &str) -> Result<Duration, ConfigError> {
+/// Reads a humantime duration, naming `var` when it is not one.
+///
+/// # Errors
+/// A [`ConfigError`] that names `var` and shows an example.
+pub fn duration(var: &str, raw: &str) -> Result<Duration, ConfigError> {
     let d = humantime::parse_duration(raw.trim()).map_err(|e| {
         ConfigError(format!(
             "{var}={raw:?} is not a duration ({e}); set it to e.g. 30s, 5m or 1h"
@@ -304,107 +218,14 @@ fn duration(var: &str, raw: &str) -> Result<Duration, ConfigError> {
     Ok(d)
 }
 
-/// Tokens are wrapped as soon as clap reads them, so even `Args`' `Debug` cannot show one.
-fn parse_secret(raw: &str) -> Result<Secret, std::convert::Infallible> {
-    Ok(Secret::new(raw))
-}
-
-/// A base URL without its trailing slash. Plain `http://` only to this machine (a local
-/// proxy or a test server): anywhere else the token would cross the network in clear text.
-fn base_url(var: &str, raw: &str, example: &str) -> Result<String, ConfigError> {
-    let url = raw.trim().trim_end_matches('/').to_string();
-    if url.starts_with("https://") {
-        return Ok(url);
-    }
-    if let Some(rest) = url.strip_prefix("http://") {
-        let authority = rest.split('/').next().unwrap_or("");
-        let host = match authority.strip_prefix('[') {
-            Some(v6) => v6.split(']').next().unwrap_or(""),
-            None => authority.rsplit_once(':').map_or(authority, |(h, _)| h),
-        };
-        let loopback = host == "localhost"
-            || host
-                .parse::<std::net::IpAddr>()
-                .is_ok_and(|ip| ip.is_loopback());
-        if loopback {
-            return Ok(url);
-        }
-        return Err(ConfigError(format!(
-            "{var}={url:?} is plain http to another machine, which would send the token in clear text; use https, e.g. {example}"
-        )));
-    }
-    Err(ConfigError(format!(
-        "{var}={url:?} is not an http(s) URL; set it to {example}"
-    )))
-}
-
-/// Reads a secret from `value` or from the file at `file`; both set is an error.
-fn secret(
-    var: &str,
-    value: Option<Secret>,
-    file: Option<PathBuf>,
-) -> Result<Option<Secret>, ConfigError> {
-    let raw = match (value, file) {
-        (Some(_), Some(_)) => {
-            return Err(ConfigError(format!(
-                "both {var} and {var}_FILE are set; set only one"
-            )))
-        }
-        (Some(v), None) => v.expose().to_string(),
-        (None, Some(path)) => std::fs::read_to_string(&path).map_err(|e| {
-            ConfigError(format!(
-                "{var}_FILE={} cannot be read ({e}); point it at the file holding the token",
-                path.display()
-            ))
-        })?,
-        (None, None) => return Ok(None),
-    };
-    let token = raw.trim();
-    if token.is_empty() {
-        return Err(ConfigError(format!(
-            "{var} is empty; set it (or {var}_FILE) to the API token"
-        )));
-    }
-    if token.chars().any(|c| c.is_whitespace() || c.is_control()) {
-        return Err(ConfigError(format!(
-            "{var} contains whitespace or control characters; set it to the bare API token"
-        )));
-    }
-    Ok(Some(Secret::new(token)))
-}
-
-/// The on-call analysis settings of `args`.
-fn analyst(args: &Args) -> Result<Analyst, ConfigError> {
-    let bands = HourBands::parse(&args.sleep_hours, &args.business_hours, &args.business_days)
-        .map_err(ConfigError)?;
-    let account_zone =
-        crate::hours::parse_zone("PTSD_TIME_ZONE", &args.time_zone).map_err(ConfigError)?;
-    if args.max_categories == 0 {
-        return Err(ConfigError(
-            "PTSD_MAX_CATEGORIES is 0; set it to at least 1 (e.g. 100)".into(),
-        ));
-    }
-    let mut categorizer = Categorizer::new(args.max_categories);
-    if let Some(path) = &args.category_rules {
-        categorizer = categorizer
-            .with_rules_file(path)
-            .map_err(|e| ConfigError(format!("PTSD_CATEGORY_RULES {e}")))?;
-    }
-    Ok(Analyst {
-        bands,
-        account_zone,
-        categorizer,
-    })
-}
-
 impl Config {
-    /// Validates `args`.
+    /// Validates the engine's options in `matches` (the whole command line of
+    /// [`crate::cli::command`]) and keeps the rest for the components.
     ///
     /// # Errors
-    /// A [`ConfigError`] naming the variable to fix: a bad duration, a bad prefix or URL, an
-    /// empty or unreadable token file, an empty output list.
-    pub fn from_args(args: Args) -> Result<Config, ConfigError> {
-        let analyst = analyst(&args)?;
+    /// A [`ConfigError`] naming the variable to fix: a bad duration, prefix or output list.
+    pub fn from_matches(matches: clap::ArgMatches) -> Result<Config, ConfigError> {
+        let args = Args::from_arg_matches(&matches).map_err(|e| ConfigError(e.to_string()))?;
         let interval = match &args.interval {
             Some(raw) => duration("PTSD_INTERVAL", raw)?,
             None if args.demo => Duration::from_secs(5),
@@ -434,16 +255,6 @@ impl Config {
                 "PTSD_PREFIX={prefix:?} is not a metric prefix; set it to letters, digits, '_', '-' and inner dots, e.g. ptsd or ops.ptsd"
             )));
         }
-        let url = base_url(
-            "PAGERDUTY_API_URL",
-            &args.pagerduty_api_url,
-            "https://api.pagerduty.com or https://api.eu.pagerduty.com",
-        )?;
-        let opsgenie_url = base_url(
-            "OPSGENIE_API_URL",
-            &args.opsgenie_api_url,
-            "https://api.opsgenie.com or https://api.eu.opsgenie.com",
-        )?;
         let outputs: Vec<String> = match &args.outputs {
             Some(list) => list
                 .split(',')
@@ -451,37 +262,17 @@ impl Config {
                 .filter(|s| !s.is_empty())
                 .collect(),
             None if args.demo => vec!["stdout".into()],
-            None => vec!["statsd".into()],
+            None => vec![DEFAULT_OUTPUT.into()],
         };
         if outputs.is_empty() {
             return Err(ConfigError(
-                "PTSD_OUTPUTS is empty; set it to statsd, stdout or both (statsd,stdout)".into(),
+                "PTSD_OUTPUTS is empty; set it to a comma list of outputters (see --help)".into(),
             ));
         }
-        let (pdtoken, opsgenie_api_key) = if args.demo {
-            (None, None)
-        } else {
-            (
-                secret("PDTOKEN", args.pdtoken, args.pdtoken_file)?,
-                secret(
-                    "OPSGENIE_API_KEY",
-                    args.opsgenie_api_key,
-                    args.opsgenie_api_key_file,
-                )?,
-            )
-        };
         Ok(Config {
-            analyst,
             demo: args.demo,
             once: args.once,
-            pdtoken,
-            pagerduty_api_url: url,
-            opsgenie_api_key,
-            opsgenie_api_url: opsgenie_url,
-            statsd_host: args.statsd_host.trim().to_string(),
-            statsd_port: args.statsd_port,
             outputs,
-            statsd_flavor: args.statsd_flavor,
             prefix,
             interval,
             user_key: args.user_key,
@@ -493,7 +284,6 @@ impl Config {
             },
             max_window,
             state_dir: args.state_dir,
-            demo_seed: args.demo_seed,
             max_requests_per_minute: args.max_requests_per_minute,
             http_timeout: match duration("PTSD_HTTP_TIMEOUT", &args.http_timeout)? {
                 d if d.is_zero() => {
@@ -503,100 +293,18 @@ impl Config {
                 }
                 d => d,
             },
+            analysis: AnalysisOptions {
+                time_zone: args.time_zone,
+                sleep_hours: args.sleep_hours,
+                business_hours: args.business_hours,
+                business_days: args.business_days,
+                category_rules: args.category_rules,
+                max_categories: args.max_categories,
+            },
+            components: matches,
         })
     }
 }
 
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    fn parse(argv: &[&str]) -> Result<Config, ConfigError> {
-        let mut full = vec!["ptsd"];
-        full.extend_from_slice(argv);
-        Config::from_args(Args::try_parse_from(full).expect("clap parses"))
-    }
-
-    #[test]
-    fn bad_duration_names_the_variable() {
-        let e = parse(&["--interval", "5 parsecs"]).unwrap_err().to_string();
-        assert!(e.starts_with("PTSD_INTERVAL="), "{e}");
-        assert!(!e.contains('\n'));
-    }
-
-    #[test]
-    fn empty_token_file_is_an_error() {
-        let dir = std::env::temp_dir().join(format!("ptsd-cfg-{}", std::process::id()));
-        std::fs::create_dir_all(&dir).unwrap();
-        let f = dir.join("empty");
-        std::fs::write(&f, "\n").unwrap();
-        let e = parse(&["--pdtoken-file", f.to_str().unwrap()])
-            .unwrap_err()
-            .to_string();
-        assert!(e.contains("PDTOKEN is empty"), "{e}");
-        std::fs::write(&f, "  tok123\n").unwrap();
-        let c = parse(&["--pdtoken-file", f.to_str().unwrap()]).unwrap();
-        assert_eq!(c.pdtoken.unwrap().expose(), "tok123");
-    }
-
-    #[test]
-    fn demo_defaults() {
-        let c = parse(&["--demo"]).unwrap();
-        assert_eq!(c.outputs, ["stdout"]);
-        assert_eq!(c.interval, Duration::from_secs(5));
-        let c = parse(&[]).unwrap();
-        assert_eq!(c.outputs, ["statsd"]);
-        assert_eq!(c.interval, Duration::from_secs(60));
-    }
-
-    #[test]
-    fn absurd_durations_are_refused() {
-        let e = parse(&["--lateness", "100000years"])
-            .unwrap_err()
-            .to_string();
-        assert!(e.starts_with("PTSD_LATENESS="), "{e}");
-    }
-
-    #[test]
-    fn bad_prefix() {
-        assert!(parse(&["--prefix", "a..b"]).is_err());
-        assert!(parse(&["--prefix", "ops.ptsd"]).is_ok());
-        assert!(parse(&["--prefix", "a|b"]).is_err());
-    }
-
-    #[test]
-    fn tokens_never_show_in_debug_of_the_raw_arguments() {
-        let args = Args::try_parse_from([
-            "ptsd",
-            "--pdtoken",
-            "u+SeCrEt123",
-            "--opsgenie-api-key",
-            "og-SeCrEt456",
-        ])
-        .unwrap();
-        let printed = format!("{args:?} {args:#?}");
-        assert!(!printed.contains("SeCrEt"), "{printed}");
-        let c = Config::from_args(args).unwrap();
-        assert_eq!(c.pdtoken.unwrap().expose(), "u+SeCrEt123");
-    }
-
-    #[test]
-    fn plain_http_only_to_this_machine() {
-        let url = |u: &str| parse(&["--pdtoken", "t", "--pagerduty-api-url", u]);
-        for ok in [
-            "https://api.eu.pagerduty.com/",
-            "http://127.0.0.1:8080",
-            "http://localhost:9000/api",
-            "http://[::1]:8080",
-        ] {
-            assert!(url(ok).is_ok(), "{ok}");
-        }
-        let e = url("http://api.pagerduty.com").unwrap_err().to_string();
-        assert!(
-            e.starts_with("PAGERDUTY_API_URL=") && e.contains("clear text"),
-            "{e}"
-        );
-        assert!(url("http://127.0.0.1.evil.example").is_err());
-        assert!(url("ftp://x").is_err());
-    }
-}
+/// The outputter used when `PTSD_OUTPUTS` is not set (and not `--demo`, which prints).
+pub const DEFAULT_OUTPUT: &str = "statsd";

@@ -10,7 +10,7 @@
 //!    catching up on old history reads each record once. A window the provider cannot page
 //!    through ([`CollectError::WindowTooLarge`]) is split until every part fits.
 //! 3. Records whose id was already counted are dropped; the rest, in time order, go through
-//!    the on-call analysis ([`crate::oncall`]: interruptions, hour bands, time to acknowledge
+//!    the on-call analysis ([`crate::analysis`]: interruptions, hour bands, time to acknowledge
 //!    and resolve, categories), are aggregated into one [`MetricBatch`] and written to every
 //!    outputter.
 //! 4. Only when every outputter took the batch: the ids join `seen`, the analysis memory is
@@ -30,9 +30,9 @@ use jiff::{SignedDuration, Timestamp};
 
 use crate::aggregate::MetricBatch;
 use crate::collectors::{CollectError, Collected, Collector, RequestStats};
-use crate::config::Config;
+use crate::config::{Config, ConfigError};
 use crate::event::{Event, Window};
-use crate::oncall::{Analyst, BURST, OPEN_INCIDENT_MEMORY};
+use crate::analysis::{Analyst, BURST, OPEN_INCIDENT_MEMORY};
 use crate::outputters::Outputter;
 use crate::schema::{self, Metric, UserKey};
 use crate::state::{CollectorState, State, StateError};
@@ -54,15 +54,18 @@ pub struct Settings {
 }
 
 impl Settings {
-    /// The engine settings of `config`.
-    pub fn from_config(config: &Config) -> Self {
+    /// The engine settings of `config`, with the on-call analysis it asks for.
+    ///
+    /// # Errors
+    /// A [`ConfigError`] from the analysis' options (hours, zone, category rules).
+    pub fn from_config(config: &Config) -> Result<Self, ConfigError> {
         let sd = |d: Duration| SignedDuration::try_from(d).unwrap_or(SignedDuration::MAX);
         let mut backfill = sd(config.backfill);
         if config.once && backfill.is_zero() {
             // A single poll with nothing saved would read an empty window: read one interval.
             backfill = sd(config.interval);
         }
-        Settings {
+        Ok(Settings {
             interval: config.interval,
             lateness: sd(config.lateness),
             backfill,
@@ -70,8 +73,8 @@ impl Settings {
             state_dir: config.state_dir.clone(),
             user_key: config.user_key,
             once: config.once,
-            analyst: config.analyst.clone(),
-        }
+            analyst: Analyst::from_config(config)?,
+        })
     }
 }
 
@@ -121,7 +124,7 @@ pub async fn run(
             .or_insert_with(|| CollectorState::starting_at(start - settings.backfill));
     }
 
-    let status_path = crate::health::status_path(settings.state_dir.as_deref());
+    let status_path = crate::status::status_path(settings.state_dir.as_deref());
     tokio::pin!(shutdown);
     let mut ticker = tokio::time::interval(settings.interval);
     ticker.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
@@ -141,7 +144,7 @@ pub async fn run(
             }
             outcome = poll => outcome,
         };
-        crate::health::record(&status_path, outcome.is_ok());
+        crate::status::record(&status_path, outcome.is_ok());
         match outcome {
             Ok(()) => {}
             Err(PollError::State(e)) => {
@@ -180,7 +183,7 @@ async fn poll_all(
 ) -> Result<(), PollError> {
     let mut failures = Vec::new();
     let mut health = MetricBatch::new(Timestamp::now());
-    let status_path = crate::health::status_path(settings.state_dir.as_deref());
+    let status_path = crate::status::status_path(settings.state_dir.as_deref());
     for c in collectors.iter_mut() {
         let name = c.name();
         let started = Instant::now();
@@ -202,7 +205,7 @@ async fn poll_all(
                 Ok(report) => {
                     if !behind.is_zero() {
                         // Catching up: a long poll, but a healthy one.
-                        crate::health::record_progress(&status_path);
+                        crate::status::record_progress(&status_path);
                     }
                     skipped += report.skipped;
                     tracing::info!(
@@ -405,7 +408,7 @@ pub async fn history(
     settings: &Settings,
     collectors: &mut [Box<dyn Collector>],
     window: Window,
-) -> Result<Vec<crate::report::Analysed>, Box<dyn std::error::Error>> {
+) -> Result<Vec<crate::analysis::Analysed>, Box<dyn std::error::Error>> {
     let saved = match &settings.state_dir {
         Some(dir) => State::load(dir)?.unwrap_or_default(),
         None => State::default(),
@@ -413,13 +416,13 @@ pub async fn history(
     let mut out = Vec::new();
     for c in collectors.iter_mut() {
         let name = c.name();
-        let memory = crate::oncall::Memory {
+        let memory = crate::analysis::Memory {
             categories: saved
                 .collectors
                 .get(c.name())
                 .map(|cs| cs.memory.categories.clone())
                 .unwrap_or_default(),
-            ..crate::oncall::Memory::default()
+            ..crate::analysis::Memory::default()
         };
         let mut analysis = settings.analyst.session(&memory);
         let (none, mut fresh) = (HashMap::new(), HashMap::new());
@@ -430,7 +433,7 @@ pub async fn history(
             collect_split(c.as_mut(), Window::new(since, until), &mut |part| {
                 entries += part.events.len();
                 for event in new_records(part.events, &none, &mut fresh) {
-                    out.push(crate::report::Analysed {
+                    out.push(crate::analysis::Analysed {
                         provider: name.to_string(),
                         found: analysis.analyse(&event),
                         event,

@@ -7,7 +7,7 @@
 //!
 //! An event also carries what the provider said of its incident ([`Incident`]: id, creation
 //! time, title, service, urgency) and of its person (time zone), which the engine's on-call
-//! analysis ([`crate::oncall`]) needs for time to acknowledge, categories and hour bands.
+//! analysis ([`crate::analysis`]) needs for time to acknowledge, categories and hour bands.
 
 use jiff::{SignedDuration, Timestamp};
 

@@ -29,17 +29,16 @@
 //! `tests/rooms.rs` checks that a collector never uses an outputter and vice versa.
 
 pub mod aggregate;
-pub mod category;
+pub mod analysis;
+pub mod cli;
 pub mod config;
 pub mod engine;
 pub mod event;
-pub mod health;
-pub mod hours;
-pub mod oncall;
 pub mod report;
 pub mod schema;
 pub mod secret;
 pub mod state;
+pub mod status;
 
 #[path = "../collectors/mod.rs"]
 pub mod collectors;

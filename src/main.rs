@@ -6,24 +6,25 @@
 use std::io::IsTerminal;
 use std::process::ExitCode;
 
-use clap::Parser;
-use ptsd::config::{Args, Command, Config, LogFormat, ReportRequest};
+use ptsd::cli::Command;
+use ptsd::config::{Config, LogFormat};
 use ptsd::event::Window;
-use ptsd::{collectors, engine, outputters, report};
+use ptsd::report::ReportRequest;
+use ptsd::{cli, collectors, engine, outputters, report};
 
 #[tokio::main]
 async fn main() -> ExitCode {
-    let args = Args::parse();
+    let matches = cli::command().get_matches();
     let filter = tracing_subscriber::EnvFilter::try_from_default_env()
         .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
     let logs = tracing_subscriber::fmt()
         .with_env_filter(filter)
         .with_writer(std::io::stderr);
-    match args.log_format {
-        LogFormat::Text => logs.with_ansi(std::io::stderr().is_terminal()).init(),
-        LogFormat::Json => logs.json().init(),
+    match matches.get_one::<LogFormat>("log_format") {
+        Some(LogFormat::Json) => logs.json().init(),
+        _ => logs.with_ansi(std::io::stderr().is_terminal()).init(),
     }
-    match run(args).await {
+    match run(matches).await {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {
             eprintln!("ptsd: {e}");
@@ -32,18 +33,21 @@ async fn main() -> ExitCode {
     }
 }
 
-async fn run(args: Args) -> Result<(), Box<dyn std::error::Error>> {
-    let command = args.command.clone();
-    let config = Config::from_args(args)?;
+async fn run(matches: clap::ArgMatches) -> Result<(), Box<dyn std::error::Error>> {
+    let command = cli::subcommand(&matches);
+    let config = Config::from_matches(matches)?;
     match &command {
         Some(Command::Health) => {
-            let path = ptsd::health::status_path(config.state_dir.as_deref());
-            println!("{}", ptsd::health::check(&path, config.interval)?);
+            let path = ptsd::status::status_path(config.state_dir.as_deref());
+            println!("{}", ptsd::status::check(&path, config.interval)?);
             return Ok(());
         }
-        Some(c @ Command::Report { .. }) => return run_report(&config, c).await,
+        Some(Command::Report(args)) => {
+            return run_report(&config, ReportRequest::from_args(args)?).await
+        }
         None => {}
     }
+    let settings = engine::Settings::from_config(&config)?;
     let mut collectors = collectors::build_all(&config)?;
     let outputters = outputters::build_all(&config)?;
     for c in &mut collectors {
@@ -57,33 +61,27 @@ async fn run(args: Args) -> Result<(), Box<dyn std::error::Error>> {
             }
         }
     }
-    engine::run(
-        engine::Settings::from_config(&config),
-        collectors,
-        outputters,
-        shutdown_signal(),
-    )
-    .await?;
+    engine::run(settings, collectors, outputters, shutdown_signal()).await?;
     Ok(())
 }
 
 /// `ptsd report`: reads the period and the one before it once, prints the report on stdout.
-async fn run_report(config: &Config, command: &Command) -> Result<(), Box<dyn std::error::Error>> {
-    let Some(request) = ReportRequest::from_command(command)? else {
-        return Ok(());
-    };
+async fn run_report(
+    config: &Config,
+    request: ReportRequest,
+) -> Result<(), Box<dyn std::error::Error>> {
+    let settings = engine::Settings::from_config(config)?;
     let mut collectors = collectors::build_all(config)?;
     for c in &mut collectors {
         // A one-shot report has no next poll to wait for: any error at start is final.
         c.check().await?;
     }
-    let settings = engine::Settings::from_config(config);
     let both = Window::new(request.previous.since, request.current.until);
     let events = engine::history(&settings, &mut collectors, both).await?;
     let scope = report::Scope {
         current: request.current,
         previous: request.previous,
-        zone: config.analyst.account_zone.clone(),
+        zone: settings.analyst.account_zone.clone(),
         user_key: config.user_key,
     };
     print!(

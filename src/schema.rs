@@ -19,7 +19,7 @@
 use std::collections::BTreeMap;
 
 use crate::event::{Event, EventKind, Person};
-use crate::oncall::Findings;
+use crate::analysis::Findings;
 
 /// How a person appears in metrics (`PTSD_USER_KEY`).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
@@ -685,8 +685,8 @@ mod tests {
 
     #[test]
     fn findings_add_interruptions_hours_categories_and_timings() {
-        use crate::hours::Band;
-        use crate::oncall::Timing;
+        use crate::analysis::hours::Band;
+        use crate::analysis::Timing;
         let ada = person("P1", "Ada Lovelace");
         let at = jiff::Timestamp::UNIX_EPOCH;
         let notify = Event {

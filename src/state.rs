@@ -8,7 +8,7 @@
 //!   old history re-reads nothing; a live poll re-reads its last `PTSD_LATENESS`).
 //! - `seen`: ids counted with their creation time, kept while they may still be re-read (the
 //!   last `PTSD_LATENESS` before the cursor), so a late re-read never counts them twice.
-//! - `memory`: what the on-call analysis needs from earlier polls ([`crate::oncall::Memory`]).
+//! - `memory`: what the on-call analysis needs from earlier polls ([`crate::analysis::Memory`]).
 //!
 //! With `PTSD_STATE_DIR` the state is saved as `state.json` after every batch was handed to
 //! the outputters: written to a temp file, fsynced, renamed over the old file, and the directory
@@ -37,7 +37,7 @@ pub struct CollectorState {
     pub seen: HashMap<String, Timestamp>,
     /// What the on-call analysis remembers (recent pages, open incidents, categories).
     #[serde(default)]
-    pub memory: crate::oncall::Memory,
+    pub memory: crate::analysis::Memory,
 }
 
 impl CollectorState {
@@ -48,7 +48,7 @@ impl CollectorState {
             floor: cursor,
             settled: None,
             seen: HashMap::new(),
-            memory: crate::oncall::Memory::default(),
+            memory: crate::analysis::Memory::default(),
         }
     }
 

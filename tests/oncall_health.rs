@@ -175,14 +175,14 @@ fn story() -> Story {
     ]);
     fake.add_entries(entries);
 
-    let disk = sanitize(&ptsd::category::normalise("disk 91% on db-17"), true);
+    let disk = sanitize(&ptsd::analysis::category::normalise("disk 91% on db-17"), true);
     assert_eq!(
         disk,
-        sanitize(&ptsd::category::normalise("disk 93% on db-4"), true),
+        sanitize(&ptsd::analysis::category::normalise("disk 93% on db-4"), true),
         "the categoriser puts both disk alerts together"
     );
     let cpu = sanitize(
-        &ptsd::category::normalise("CPU load 4.5 on 10.0.3.17"),
+        &ptsd::analysis::category::normalise("CPU load 4.5 on 10.0.3.17"),
         true,
     );
     assert_ne!(disk, cpu);
@@ -282,7 +282,7 @@ fn dogstatsd_interruptions_carry_the_hours_tag() {
         Some(&1.0)
     );
     // Incidents carry their category.
-    let disk = sanitize(&ptsd::category::normalise("disk 91% on db-17"), true);
+    let disk = sanitize(&ptsd::analysis::category::normalise("disk 91% on db-17"), true);
     assert_eq!(
         got.get(&format!(
             "ptsd.incidents;provider=pagerduty;service=storage;urgency=high;category={disk}"

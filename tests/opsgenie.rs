@@ -1068,7 +1068,7 @@ async fn interruptions_timings_and_categories_of_a_known_week() {
         }
         messages.push(message);
     }
-    let category = |m: &str| s(&ptsd::category::normalise(m));
+    let category = |m: &str| s(&ptsd::analysis::category::normalise(m));
     assert_eq!(
         category("disk 91% on db-17"),
         category("disk 93% on db-4"),

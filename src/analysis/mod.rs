@@ -22,9 +22,13 @@ use jiff::tz::TimeZone;
 use jiff::{SignedDuration, Timestamp};
 use serde::{Deserialize, Serialize};
 
-use crate::category::Categorizer;
+pub mod category;
+pub mod hours;
+
+use self::category::Categorizer;
+use self::hours::{Band, HourBands};
+use crate::config::{Config, ConfigError};
 use crate::event::{Channel, Event, EventKind};
-use crate::hours::{self, Band, HourBands};
 
 /// Notifications to one person closer together than this count as one interruption.
 pub const BURST: SignedDuration = SignedDuration::from_secs(60);
@@ -80,6 +84,15 @@ pub struct Timing {
     pub urgency: String,
 }
 
+/// One event with what the analysis found in it, and the provider it came from: what
+/// `ptsd report` reads ([`crate::engine::history`]).
+#[derive(Debug, Clone)]
+pub struct Analysed {
+    pub provider: String,
+    pub event: Event,
+    pub found: Findings,
+}
+
 /// What the analysis found in one event.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct Findings {
@@ -110,7 +123,7 @@ impl Default for Analyst {
         Analyst {
             bands: HourBands::default(),
             account_zone: TimeZone::UTC,
-            categorizer: Categorizer::new(crate::category::DEFAULT_MAX),
+            categorizer: Categorizer::new(crate::analysis::category::DEFAULT_MAX),
         }
     }
 }
@@ -127,6 +140,34 @@ pub struct Session<'a> {
 }
 
 impl Analyst {
+    /// The analyst the engine's options ask for: hour bands, account zone, category rules
+    /// (read from `PTSD_CATEGORY_RULES`) and cap.
+    ///
+    /// # Errors
+    /// A [`ConfigError`] naming the variable to fix.
+    pub fn from_config(config: &Config) -> Result<Analyst, ConfigError> {
+        let o = &config.analysis;
+        let bands = HourBands::parse(&o.sleep_hours, &o.business_hours, &o.business_days)
+            .map_err(ConfigError)?;
+        let account_zone = hours::parse_zone("PTSD_TIME_ZONE", &o.time_zone).map_err(ConfigError)?;
+        if o.max_categories == 0 {
+            return Err(ConfigError(
+                "PTSD_MAX_CATEGORIES is 0; set it to at least 1 (e.g. 100)".into(),
+            ));
+        }
+        let mut categorizer = Categorizer::new(o.max_categories);
+        if let Some(path) = &o.category_rules {
+            categorizer = categorizer
+                .with_rules_file(path)
+                .map_err(|e| ConfigError(format!("PTSD_CATEGORY_RULES {e}")))?;
+        }
+        Ok(Analyst {
+            bands,
+            account_zone,
+            categorizer,
+        })
+    }
+
     /// Starts analysing with a copy of `memory`.
     pub fn session(&self, memory: &Memory) -> Session<'_> {
         let mut memory = memory.clone();
@@ -432,7 +473,7 @@ mod tests {
             |id: &str, at: &str| ev(at, EventKind::Resolved { user: None }, Some(inc(id, None)));
         assert_eq!(
             s.analyse(&trig("I1", "2026-03-02T03:00:00Z")).category,
-            Some(crate::category::normalise("disk 91% on db-17"))
+            Some(crate::analysis::category::normalise("disk 91% on db-17"))
         );
         let f = s.analyse(&ack("I1", "2026-03-02T03:02:30Z"));
         let tta = f.time_to_ack.unwrap();

@@ -1,7 +1,7 @@
 //! The on-call handoff report (`ptsd report`): what a team lead brings to the weekly meeting.
 //!
 //! The command reads the providers over the reported period and the one before it, runs every
-//! event through the same on-call analysis as the daemon ([`crate::oncall`]) and hands the
+//! event through the same on-call analysis as the daemon ([`crate::analysis`]) and hands the
 //! result here. [`build`] only counts and ranks what the analysis found (it does not re-decide
 //! interruptions, bands, categories or response times) and names people as the metrics do
 //! ([`crate::schema::person_value`]), so the report and the dashboards agree. [`render`] prints
@@ -47,10 +47,13 @@ use jiff::tz::TimeZone;
 use jiff::{SignedDuration, Timestamp, Zoned};
 use serde::Serialize;
 
-use crate::event::{Event, EventKind, Window};
-use crate::hours::Band;
-use crate::oncall::{Findings, Timing};
+use crate::event::{EventKind, Window};
+use crate::analysis::hours::Band;
+use crate::analysis::{Analysed, Timing};
 use crate::schema::person_value;
+
+mod request;
+pub use request::{ReportArgs, ReportRequest};
 
 /// Google SRE book: at most this many incidents per 12-hour on-call shift.
 pub const SRE_SHIFT_LIMIT: u64 = 2;
@@ -62,14 +65,6 @@ pub const TOP: usize = 5;
 const SHIFT_STARTS: [i8; 2] = [8, 20];
 /// Markdown cells longer than this many characters are cut, ending in `…`.
 const CELL_MAX_CHARS: usize = 80;
-
-/// One event as the report receives it.
-#[derive(Debug, Clone)]
-pub struct Analysed {
-    pub provider: String,
-    pub event: Event,
-    pub found: Findings,
-}
 
 /// How [`render`] prints a report.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]

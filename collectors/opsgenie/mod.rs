@@ -1,0 +1,359 @@
+//! Opsgenie collector: alerts and their activity logs → on-call events.
+//!
+//! **Reads**
+//! - `GET {OPSGENIE_API_URL}/v2/alerts` with `query=createdAt<{until} AND updatedAt>={since}`
+//!   (epoch milliseconds), `sort=createdAt`, `order=asc`, `limit=100`, following `offset`:
+//!   every alert that existed before the window ended and changed after it began. Sorting by
+//!   the immutable `createdAt` keeps pages stable while alerts keep changing.
+//! - `GET /v2/alerts` with `query=status:open AND createdAt>={until - 1h} AND createdAt<{until}`,
+//!   `sort=createdAt`, `order=desc`, `limit=50` (one request): the newest open alerts, of which
+//!   the unacknowledged ones are read as if they had changed ([`RENOTIFY_HORIZON`]). Whether a
+//!   notification row moves an alert's `updatedAt` is UNCONFIRMED; if it does not, this is
+//!   what still sees escalation steps and repeats of a young unacknowledged alert. Older or
+//!   acknowledged alerts are seen only when their `updatedAt` moves.
+//! - `GET /v2/alerts/{id}/logs?identifierType=id&order=asc&direction=next&limit=100`, paged with
+//!   the string `offset` cursor, only for alerts whose `updatedAt` moved since this collector
+//!   last read their logs, or that may still be notifying people as above (remembered in
+//!   memory; after a restart logs are read again and the engine's dedupe drops what was
+//!   counted).
+//! - `GET /v2/users` to turn the usernames in logs into user ids, full names and time zones
+//!   (`timeZone`), kept in the shared [`Directory`] (read at start, hourly, and when a log row
+//!   names someone new at most every ten minutes). A
+//!   name missing from a directory read after its row was written (System, an integration, an
+//!   API key, a removed user) is remembered as nobody and never causes a read by itself.
+//!
+//! **Emits**: an alert created in the window → `Triggered` (service = integration name,
+//! urgency = priority `p1`..`p5`); log rows in the window, classified by [`logs::classify`]:
+//! notifications by channel, acknowledgements, assignments (owner changes), escalations and
+//! closes. A row whose person is not a known user (System, an integration, an API key) counts
+//! as nobody's action: an ack or close by nobody still ends the wait for time to acknowledge
+//! and resolve, a notification, assignment or escalation to nobody is dropped. Every event
+//! carries its alert as the [`Incident`] (id, `createdAt`, `message` as title, integration as
+//! service, priority as urgency). Record ids are `{alert id}/created` and
+//! `{alert id}/{log offset}`.
+//!
+//! **Config**: `OPSGENIE_API_KEY` / `OPSGENIE_API_KEY_FILE` (`Authorization: GenieKey …`),
+//! `OPSGENIE_API_URL` (default https://api.opsgenie.com; EU: https://api.eu.opsgenie.com).
+//!
+//! **Quirks**: `offset + limit` may not pass 20,000 → before
+//! that the listing starts again from offset 0 with `AND createdAt>={newest createdAt read}`
+//! (alerts read twice dropped by id), so a window of any size is read in one call; only a single
+//! millisecond holding more than 20,000 alerts is [`CollectError::WindowTooLarge`]; 429 carries
+//! `X-RateLimit-Period-In-Sec` (handled in `http.rs`); log texts are not documented, so the
+//! patterns live in one anchored table ([`logs::classify`]) and rows that match none are logged at debug
+//! level and not counted; a window is read in one call, so one call can hold every alert of a bulk
+//! change (memory grows with it). Opsgenie reaches end of support on 2027-04-05 (Atlassian moves
+//! customers to Jira Service Management Operations): this file only knows the three endpoints
+//! above, so a JSM Operations variant is a new base URL, auth header and envelope, not a new
+//! design.
+//!
+//! Files: [`api`] (wire types and paging), [`logs`] (log-text classification), this file (the
+//! collector: which alerts to read, rows → events, the people behind usernames).
+
+use std::collections::{HashMap, HashSet};
+use std::path::PathBuf;
+
+use async_trait::async_trait;
+use jiff::Timestamp;
+
+use super::directory::Directory;
+use super::http::{base_url, HttpClient, RetryPolicy};
+use super::{CollectError, Collected, Collector, CollectorSettings, RequestStats};
+use crate::config::{Config, ConfigError};
+use crate::event::{Event, EventKind, Incident, Person, Window};
+use crate::secret::Secret;
+
+pub mod api;
+pub mod logs;
+
+use api::Api;
+pub use api::{OFFSET_CAP, RENOTIFY_HORIZON, RENOTIFY_MAX};
+pub use logs::{classify, Action, Activity};
+
+/// The registry name and `provider` tag.
+pub const NAME: &str = "opsgenie";
+/// Most names remembered as not users (a bound against junk in log owners).
+const NOT_USERS_MAX: usize = 10_000;
+
+/// The Opsgenie collector's options.
+#[derive(clap::Args, Debug)]
+#[command(next_help_heading = "Opsgenie")]
+pub struct OpsgenieSettings {
+    /// Opsgenie API key (an API integration's key); when set, the Opsgenie collector runs.
+    #[arg(long, env = "OPSGENIE_API_KEY", hide_env_values = true, value_parser = crate::secret::parse)]
+    pub opsgenie_api_key: Option<Secret>,
+
+    /// File holding the Opsgenie API key (Docker and Kubernetes secrets).
+    #[arg(long, env = "OPSGENIE_API_KEY_FILE")]
+    pub opsgenie_api_key_file: Option<PathBuf>,
+
+    /// Opsgenie API base URL (EU accounts: https://api.eu.opsgenie.com).
+    #[arg(
+        long,
+        env = "OPSGENIE_API_URL",
+        default_value = "https://api.opsgenie.com"
+    )]
+    pub opsgenie_api_url: String,
+}
+
+impl CollectorSettings for OpsgenieSettings {
+    const NAME: &'static str = NAME;
+    const ENABLE: &'static str = "set OPSGENIE_API_KEY (or OPSGENIE_API_KEY_FILE)";
+
+    fn build(self, config: &Config) -> Result<Option<Box<dyn Collector>>, ConfigError> {
+        let base = base_url(
+            "OPSGENIE_API_URL",
+            &self.opsgenie_api_url,
+            "https://api.opsgenie.com or https://api.eu.opsgenie.com",
+        )?;
+        let Some(key) = crate::secret::read(
+            "OPSGENIE_API_KEY",
+            self.opsgenie_api_key,
+            self.opsgenie_api_key_file,
+        )?
+        else {
+            return Ok(None);
+        };
+        let auth = Secret::new(format!("GenieKey {}", key.expose()));
+        let http = HttpClient::new(
+            NAME,
+            &auth,
+            "application/json",
+            RetryPolicy::from_config(config),
+        )?;
+        Ok(Some(Box::new(OpsgenieCollector {
+            api: Api { base, http },
+            users: Directory::default(),
+            not_users: HashSet::new(),
+            read: HashMap::new(),
+        })))
+    }
+}
+
+/// Reads Opsgenie alerts and logs.
+pub struct OpsgenieCollector {
+    api: Api,
+    /// Username (lowercased) → person.
+    users: Directory<Person>,
+    /// Names (lowercased) known not to be users: missing from a directory read after the row
+    /// that named them.
+    not_users: HashSet<String>,
+    /// What was read of each alert listed by the last window: see [`LogsRead`].
+    read: HashMap<String, LogsRead>,
+}
+
+/// How far an alert's logs were read.
+struct LogsRead {
+    /// The alert's `updatedAt` when its logs were read.
+    updated_at: String,
+    /// The end of the window they were read for.
+    until: Timestamp,
+    /// The offset of the last row older than that window's start: later reads start there.
+    settled: Option<String>,
+    /// The engine delivered everything up to `until` ([`Collector::delivered`]).
+    delivered: bool,
+}
+
+impl OpsgenieCollector {
+    /// Reads the directory again; a failure keeps the old one (and is returned).
+    async fn refresh_users(&mut self) -> Result<(), CollectError> {
+        let began = Timestamp::now();
+        let read = self.api.read_users().await;
+        self.users.store(began, read)?;
+        let users = &self.users;
+        self.not_users.retain(|n| users.get(n).is_none());
+        Ok(())
+    }
+
+    /// The person behind `who`, named by a row written at `at`; `None` for nobody (System, an
+    /// integration, someone the directory does not hold).
+    async fn person(&mut self, who: &str, at: Timestamp) -> Option<Person> {
+        let key = who.to_ascii_lowercase();
+        if let Some(p) = self.users.get(&key) {
+            return Some(p.clone());
+        }
+        if self.not_users.contains(&key) {
+            return None;
+        }
+        let read_after_row = self.users.read_after(at);
+        if !read_after_row {
+            if !self.users.due(true) {
+                // Someone new since the last read: looked up again once the directory allows.
+                return None;
+            }
+            if let Err(e) = self.refresh_users().await {
+                tracing::warn!(provider = NAME, error = %e, "Cannot read the user list again; rows naming new people count as nobody's for now.");
+                return None;
+            }
+            if let Some(p) = self.users.get(&key) {
+                return Some(p.clone());
+            }
+        }
+        tracing::debug!(provider = NAME, who = %who, "Not in the user directory; counted as nobody.");
+        if self.not_users.len() >= NOT_USERS_MAX {
+            self.not_users.clear();
+        }
+        self.not_users.insert(key);
+        None
+    }
+}
+
+#[async_trait]
+impl Collector for OpsgenieCollector {
+    fn name(&self) -> &'static str {
+        NAME
+    }
+
+    async fn check(&mut self) -> Result<(), CollectError> {
+        self.refresh_users().await
+    }
+
+    async fn collect(&mut self, window: Window) -> Result<Collected, CollectError> {
+        if self.users.due(false) {
+            if let Err(e) = self.refresh_users().await {
+                tracing::warn!(provider = NAME, error = %e, "Cannot read the user list; using the one read before.");
+            }
+        }
+        let (mut alerts, skipped) = self.api.alerts(&window).await?;
+        let listed: HashSet<String> = alerts.iter().map(|a| a.id.clone()).collect();
+        for a in self.api.renotifiable(&window).await? {
+            if !listed.contains(&a.id) {
+                alerts.push(a);
+            }
+        }
+        let mut out = Collected {
+            skipped,
+            ..Collected::default()
+        };
+        let mut next_read = HashMap::new();
+        for alert in alerts {
+            let (Ok(created), Ok(updated)) = (
+                alert.created_at.parse::<Timestamp>(),
+                alert.updated_at.parse::<Timestamp>(),
+            ) else {
+                out.skipped += 1;
+                tracing::warn!(provider = NAME, alert = %alert.id, "Skipped an alert with a bad timestamp.");
+                continue;
+            };
+            let service = alert
+                .integration
+                .as_ref()
+                .and_then(|i| i.name.clone())
+                .or(alert.source.clone())
+                .unwrap_or_else(|| "unknown".into());
+            let incident = Incident {
+                id: alert.id.clone(),
+                created_at: Some(created),
+                title: alert.message.clone(),
+                service: Some(service.clone()),
+                urgency: alert.priority.clone(),
+            };
+            if window.contains(created) {
+                out.events.push(Event {
+                    record_id: format!("{}/created", alert.id),
+                    at: created,
+                    kind: EventKind::Triggered {
+                        service,
+                        urgency: alert.priority.clone().unwrap_or_else(|| "none".into()),
+                    },
+                    incident: Some(incident.clone()),
+                });
+            }
+            // Only what the engine delivered may be skipped: a window read again after a failed
+            // poll must see every row again.
+            let known = self.read.remove(&alert.id).filter(|k| k.delivered);
+            if let Some(k) = known.as_ref() {
+                // Unchanged since its logs were read for a window that ended after its last
+                // change: every row it has was seen then, unless notifications do not move
+                // `updatedAt` and it may still be notifying people.
+                if k.updated_at == alert.updated_at
+                    && updated < k.until
+                    && !alert.may_renotify(created, &window)
+                {
+                    next_read.insert(alert.id.clone(), known.expect("matched above"));
+                    continue;
+                }
+            }
+            let from = known.and_then(|k| k.settled);
+            let (rows, malformed) = self.api.logs(&alert.id, from.as_deref()).await?;
+            out.skipped += malformed;
+            let mut settled = from;
+            for row in rows {
+                let Ok(at) = row.created_at.parse::<Timestamp>() else {
+                    out.skipped += 1;
+                    tracing::warn!(provider = NAME, alert = %alert.id, offset = %row.offset, created_at = %row.created_at, "Skipped an alert log row with a bad timestamp.");
+                    continue;
+                };
+                if at < window.since {
+                    settled = Some(row.offset.clone());
+                }
+                if !window.contains(at) {
+                    continue;
+                }
+                let Some(activity) = classify(&row.log, &row.kind, &row.owner) else {
+                    tracing::debug!(provider = NAME, alert = %alert.id, log = %row.log, kind = %row.kind, "Log row not classified; not counted.");
+                    continue;
+                };
+                let record_id = format!("{}/{}", alert.id, row.offset);
+                let event = |kind| Event {
+                    record_id: record_id.clone(),
+                    at,
+                    kind,
+                    incident: Some(incident.clone()),
+                };
+                match activity.action {
+                    // An ack or close by nobody (System, an integration) still ends the wait.
+                    Action::Acknowledged | Action::Closed => {
+                        let user = match activity.people.first() {
+                            Some(who) => self.person(who, at).await,
+                            None => None,
+                        };
+                        out.events
+                            .push(event(if activity.action == Action::Acknowledged {
+                                EventKind::Acknowledged { user }
+                            } else {
+                                EventKind::Resolved { user }
+                            }));
+                    }
+                    // One event per person named, all under the row's record id.
+                    action => {
+                        for who in &activity.people {
+                            let Some(user) = self.person(who, at).await else {
+                                tracing::debug!(provider = NAME, alert = %alert.id, who = %who, "Log row names no known user; not a person's action.");
+                                continue;
+                            };
+                            out.events.push(event(match action {
+                                Action::Notified(channel) => EventKind::Notified { user, channel },
+                                Action::Assigned => EventKind::Assigned { user },
+                                _ => EventKind::Escalated { user },
+                            }));
+                        }
+                    }
+                }
+            }
+            next_read.insert(
+                alert.id.clone(),
+                LogsRead {
+                    updated_at: alert.updated_at.clone(),
+                    until: window.until,
+                    settled,
+                    delivered: false,
+                },
+            );
+        }
+        // Alerts not listed this time did not change since the window began: forgetting them
+        // keeps memory bounded; if they change later their logs are read again (and deduped).
+        self.read = next_read;
+        Ok(out)
+    }
+
+    fn take_stats(&mut self) -> RequestStats {
+        self.api.http.take_stats()
+    }
+
+    fn delivered(&mut self, until: Timestamp) {
+        for k in self.read.values_mut() {
+            k.delivered |= k.until <= until;
+        }
+    }
+}

@@ -1,0 +1,64 @@
+//! The whole command line: the engine's options ([`crate::config::Args`]), every registered
+//! collector's and outputter's own options (each under its own heading in `--help`), and the
+//! subcommands.
+//!
+//! It sits above the engine, the components and the report, and only joins them: no option
+//! is declared here, and the texts that list providers or sinks are made from the registries,
+//! so adding a component never touches this file.
+
+use clap::{CommandFactory, FromArgMatches, Subcommand};
+
+use crate::config::{Config, ConfigError, DEFAULT_OUTPUT};
+use crate::{collectors, outputters, report};
+
+/// What to run instead of the daemon.
+#[derive(Subcommand, Debug, Clone, PartialEq, Eq)]
+pub enum Command {
+    /// Exit 0 when the running daemon's last successful poll is recent (reads the status file
+    /// in PTSD_STATE_DIR, or in the temp dir without one); for Docker HEALTHCHECK.
+    Health,
+    /// Print the on-call handoff report for the last period (reads the providers once; sends nothing).
+    Report(report::ReportArgs),
+}
+
+/// The `ptsd` command line, with every component's options.
+pub fn command() -> clap::Command {
+    let command = crate::config::Args::command()
+        .about(format!(
+            "Pager Trauma Statistics Daemon: polls on-call providers ({}) and emits per-user on-call metrics ({}).",
+            collectors::names(),
+            outputters::names()
+        ))
+        .mut_arg("outputs", |a| {
+            a.help(format!(
+                "Comma list of outputters: {} [default: {DEFAULT_OUTPUT}; stdout with --demo]",
+                outputters::names()
+            ))
+        });
+    let command = collectors::augment(command);
+    let command = outputters::augment(command);
+    Command::augment_subcommands(command)
+}
+
+/// The subcommand in `matches`, if any.
+pub fn subcommand(matches: &clap::ArgMatches) -> Option<Command> {
+    matches.subcommand()?;
+    Command::from_arg_matches(matches).ok()
+}
+
+/// Parses `argv` (program name first) as the binary does: the configuration, or the first
+/// problem found. For tests and tools that drive the library with a command line.
+///
+/// # Errors
+/// A [`ConfigError`] with clap's message for an unknown or malformed option, or the
+/// configuration's own.
+pub fn parse_from<I, T>(argv: I) -> Result<Config, ConfigError>
+where
+    I: IntoIterator<Item = T>,
+    T: Into<std::ffi::OsString> + Clone,
+{
+    let matches = command()
+        .try_get_matches_from(argv)
+        .map_err(|e| ConfigError(e.to_string()))?;
+    Config::from_matches(matches)
+}
