@@ -52,6 +52,11 @@ impl<V> Directory<V> {
         self.entries.get(key)
     }
 
+    /// Everything the directory holds.
+    pub fn entries(&self) -> &HashMap<String, V> {
+        &self.entries
+    }
+
     /// Whether to read the directory now: never read, read more than [`MAX_AGE`] ago, or, when
     /// an event names someone it does not know (`unknown`), more than [`REFRESH`] ago; never
     /// within [`RETRY`] of a failure.
@@ -83,7 +88,11 @@ impl<V> Directory<V> {
     ///
     /// # Errors
     /// The read's own error, passed on.
-    pub fn store<E>(&mut self, began: Timestamp, read: Result<HashMap<String, V>, E>) -> Result<(), E> {
+    pub fn store<E>(
+        &mut self,
+        began: Timestamp,
+        read: Result<HashMap<String, V>, E>,
+    ) -> Result<(), E> {
         match read {
             Ok(entries) => {
                 self.entries = entries;
@@ -110,12 +119,18 @@ mod tests {
         let mut d: Directory<()> = Directory::default();
         assert!(d.due_at(now, false), "never read");
         d.read = Some(now);
-        assert!(!d.due_at(now + REFRESH, false), "fresh enough without a stranger");
+        assert!(
+            !d.due_at(now + REFRESH, false),
+            "fresh enough without a stranger"
+        );
         assert!(d.due_at(now + REFRESH, true), "a stranger after REFRESH");
         assert!(!d.due_at(now + REFRESH - Duration::from_secs(1), true));
         assert!(d.due_at(now + MAX_AGE, false), "hourly");
         d.failed = Some(now + MAX_AGE);
-        assert!(!d.due_at(now + MAX_AGE + RETRY / 2, true), "not again right after a failure");
+        assert!(
+            !d.due_at(now + MAX_AGE + RETRY / 2, true),
+            "not again right after a failure"
+        );
         assert!(d.due_at(now + MAX_AGE + RETRY, false));
     }
 

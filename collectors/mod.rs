@@ -97,10 +97,12 @@ pub fn names() -> String {
 /// # Errors
 /// A [`ConfigError`] for an unknown name or a provider configured badly.
 pub fn build(name: &str, config: &Config) -> Result<Option<Box<dyn Collector>>, ConfigError> {
-    let entry = REGISTRY
-        .iter()
-        .find(|r| r.name == name)
-        .ok_or_else(|| ConfigError(format!("no collector is called {name:?}; known: {}", names())))?;
+    let entry = REGISTRY.iter().find(|r| r.name == name).ok_or_else(|| {
+        ConfigError(format!(
+            "no collector is called {name:?}; known: {}",
+            names()
+        ))
+    })?;
     (entry.build)(config)
 }
 

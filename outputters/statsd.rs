@@ -213,8 +213,8 @@ impl Outputter for StatsdOutputter {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::event::{Channel, Event, EventKind, Incident, Person};
     use crate::analysis::{Findings, Timing};
+    use crate::event::{Channel, Event, EventKind, Incident, Person};
     use crate::schema::UserKey;
 
     fn outputter(host: &str, port: u16, flavor: Flavor) -> StatsdOutputter {

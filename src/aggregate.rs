@@ -8,8 +8,8 @@ use std::collections::BTreeMap;
 
 use jiff::Timestamp;
 
-use crate::event::Event;
 use crate::analysis::Findings;
+use crate::event::Event;
 use crate::schema::{self, Kind, Series, UserKey};
 
 /// The aggregated metrics of one poll.

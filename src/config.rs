@@ -125,7 +125,6 @@ pub struct Args {
     pub log_format: LogFormat,
 }
 
-
 /// How log lines are written (`PTSD_LOG_FORMAT`).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
 pub enum LogFormat {
@@ -134,7 +133,6 @@ pub enum LogFormat {
     /// One JSON object per line.
     Json,
 }
-
 
 /// A configuration problem: the message says what to set.
 #[derive(Debug, thiserror::Error)]
@@ -308,3 +306,106 @@ impl Config {
 
 /// The outputter used when `PTSD_OUTPUTS` is not set (and not `--demo`, which prints).
 pub const DEFAULT_OUTPUT: &str = "statsd";
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn parse(argv: &[&str]) -> Result<Config, ConfigError> {
+        let mut full = vec!["ptsd"];
+        full.extend_from_slice(argv);
+        crate::cli::parse_from(full)
+    }
+
+    #[test]
+    fn bad_duration_names_the_variable() {
+        let e = parse(&["--interval", "5 parsecs"]).unwrap_err().to_string();
+        assert!(e.starts_with("PTSD_INTERVAL="), "{e}");
+        assert!(!e.contains('\n'));
+    }
+
+    #[test]
+    fn empty_token_file_is_an_error() {
+        let dir = std::env::temp_dir().join(format!("ptsd-cfg-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let f = dir.join("empty");
+        std::fs::write(&f, "\n").unwrap();
+        let c = parse(&["--pdtoken-file", f.to_str().unwrap()]).unwrap();
+        let e = crate::collectors::build_all(&c).err().unwrap().to_string();
+        assert!(e.contains("PDTOKEN is empty"), "{e}");
+        std::fs::write(&f, "  tok123\n").unwrap();
+        let c = parse(&["--pdtoken-file", f.to_str().unwrap()]).unwrap();
+        assert!(crate::collectors::build("pagerduty", &c).unwrap().is_some());
+    }
+
+    #[test]
+    fn demo_defaults() {
+        let c = parse(&["--demo"]).unwrap();
+        assert_eq!(c.outputs, ["stdout"]);
+        assert_eq!(c.interval, Duration::from_secs(5));
+        let c = parse(&[]).unwrap();
+        assert_eq!(c.outputs, ["statsd"]);
+        assert_eq!(c.interval, Duration::from_secs(60));
+    }
+
+    #[test]
+    fn absurd_durations_are_refused() {
+        let e = parse(&["--lateness", "100000years"])
+            .unwrap_err()
+            .to_string();
+        assert!(e.starts_with("PTSD_LATENESS="), "{e}");
+    }
+
+    #[test]
+    fn bad_prefix() {
+        assert!(parse(&["--prefix", "a..b"]).is_err());
+        assert!(parse(&["--prefix", "ops.ptsd"]).is_ok());
+        assert!(parse(&["--prefix", "a|b"]).is_err());
+    }
+
+    #[test]
+    fn tokens_never_show_in_debug_of_the_configuration() {
+        let c = parse(&[
+            "--pdtoken",
+            "u+SeCrEt123",
+            "--opsgenie-api-key",
+            "og-SeCrEt456",
+        ])
+        .unwrap();
+        let printed = format!("{c:?} {c:#?}");
+        assert!(!printed.contains("SeCrEt"), "{printed}");
+        assert_eq!(crate::collectors::build_all(&c).unwrap().len(), 2);
+    }
+
+    #[test]
+    fn plain_http_only_to_this_machine() {
+        let url = |u: &str| {
+            let c = parse(&["--pdtoken", "t", "--pagerduty-api-url", u]).unwrap();
+            crate::collectors::build("pagerduty", &c).map(|_| ())
+        };
+        for ok in [
+            "https://api.eu.pagerduty.com/",
+            "http://127.0.0.1:8080",
+            "http://localhost:9000/api",
+            "http://[::1]:8080",
+        ] {
+            assert!(url(ok).is_ok(), "{ok}");
+        }
+        let e = url("http://api.pagerduty.com").unwrap_err().to_string();
+        assert!(
+            e.starts_with("PAGERDUTY_API_URL=") && e.contains("clear text"),
+            "{e}"
+        );
+        assert!(url("http://127.0.0.1.evil.example").is_err());
+        assert!(url("ftp://x").is_err());
+    }
+
+    #[test]
+    fn every_component_has_its_own_heading_in_help() {
+        let help = crate::cli::command().render_help().to_string();
+        for heading in ["PagerDuty:", "Opsgenie:", "StatsD outputter:", "Demo feed:"] {
+            assert!(help.contains(heading), "{heading} missing:\n{help}");
+        }
+        assert!(help.contains(&crate::outputters::names()));
+    }
+}

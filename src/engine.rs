@@ -29,10 +29,10 @@ use std::time::{Duration, Instant};
 use jiff::{SignedDuration, Timestamp};
 
 use crate::aggregate::MetricBatch;
+use crate::analysis::{Analyst, BURST, OPEN_INCIDENT_MEMORY};
 use crate::collectors::{CollectError, Collected, Collector, RequestStats};
 use crate::config::{Config, ConfigError};
 use crate::event::{Event, Window};
-use crate::analysis::{Analyst, BURST, OPEN_INCIDENT_MEMORY};
 use crate::outputters::Outputter;
 use crate::schema::{self, Metric, UserKey};
 use crate::state::{CollectorState, State, StateError};
@@ -182,7 +182,7 @@ async fn poll_all(
     state: &mut State,
 ) -> Result<(), PollError> {
     let mut failures = Vec::new();
-    let mut health = MetricBatch::new(Timestamp::now());
+    let mut own = MetricBatch::new(Timestamp::now());
     let status_path = crate::status::status_path(settings.state_dir.as_deref());
     for c in collectors.iter_mut() {
         let name = c.name();
@@ -237,14 +237,14 @@ async fn poll_all(
                 break;
             }
         }
-        record_health(&mut health, name, ok, &stats, skipped, started, state);
+        crate::self_metrics::record(&mut own, name, ok, &stats, skipped, started, state);
     }
     if let Some(dir) = &settings.state_dir {
         state.save(dir).map_err(PollError::State)?;
     }
     // ptsd's own metrics are best effort: they never hold back the cursor.
     for o in outputters.iter_mut() {
-        if let Err(e) = o.write(&health) {
+        if let Err(e) = o.write(&own) {
             tracing::warn!(sink = o.name(), error = %e, "Could not send ptsd's own metrics.");
         }
     }
@@ -253,39 +253,6 @@ async fn poll_all(
     } else {
         Err(PollError::Incomplete(failures.join("; ")))
     }
-}
-
-/// Adds one collector's poll to ptsd's own metrics.
-fn record_health(
-    health: &mut MetricBatch,
-    provider: &str,
-    ok: bool,
-    stats: &RequestStats,
-    skipped: u64,
-    started: Instant,
-    state: &State,
-) {
-    let series = |m, detail| schema::self_series(m, provider, detail);
-    let outcome = if ok { "ok" } else { "failed" };
-    health.record(series(Metric::Polls, Some(outcome)), 1);
-    for (class, n) in &stats.by_status {
-        health.record(series(Metric::ApiRequests, Some(class)), *n as i64);
-    }
-    for (metric, n) in [
-        (Metric::Retries, stats.retries),
-        (Metric::RateLimitWaits, stats.rate_limit_waits),
-        (Metric::EntriesSkipped, skipped),
-    ] {
-        if n > 0 {
-            health.record(series(metric, None), n as i64);
-        }
-    }
-    health.record(
-        series(Metric::PollDuration, None),
-        started.elapsed().as_millis() as i64,
-    );
-    let lag = Timestamp::now().duration_since(state.collectors[provider].cursor);
-    health.record(series(Metric::CursorLag, None), lag.as_secs().max(0));
 }
 
 enum ChunkError {

@@ -1,32 +1,44 @@
 //! ptsd, the Pager Trauma Statistics Daemon: polls on-call providers and emits per-user
-//! on-call load as StatsD counters.
+//! on-call load as metrics.
 //!
 //! # Architecture
 //!
 //! Three rooms, and data flows one way through them:
 //!
 //! ```text
-//!  collectors/           src/ (the engine)                         outputters/
-//!  pagerduty ─┐   events  ┌─ engine: windows, cursor, lateness, ─┐  batch  ┌─ statsd
-//!  demo ──────┼─────────▶ │  dedupe, splitting, state, shutdown  │───────▶ ├─ stdout
-//!  (opsgenie) ┘          └─ schema: events → named series ──────┘          ┘
+//!  collectors/              src/ (the engine)                        outputters/
+//!  one per provider ─┐ events ┌─ engine: windows, cursor, lateness, ─┐ batch ┌─ one per sink
+//!  (registry) ───────┼──────▶ │  dedupe, splitting, state, shutdown  │─────▶ ├─ (registry)
+//!                    ┘        └─ analysis → schema: named series ────┘       ┘
 //! ```
 //!
 //! - A [`collectors::Collector`] turns one provider's API into normalised [`event::Event`]s for
-//!   a closed time window. It knows HTTP and JSON and nothing of StatsD.
+//!   a closed time window. It knows HTTP and JSON and nothing of metrics.
 //! - The [`engine`] owns time: which window to read, what was already counted
-//!   ([`state`]), when to split a window, when to stop. Through [`schema`], the only module that
-//!   knows metric names and tags, it turns events into an [`aggregate::MetricBatch`].
+//!   ([`state`]), when to split a window, when to stop. The on-call [`analysis`] (interruptions,
+//!   hour bands, categories, response times) reads the events; through [`schema`], the only
+//!   module that knows metric names and tags, they become an [`aggregate::MetricBatch`].
+//!   [`self_metrics`] adds ptsd's own, [`status`] keeps the liveness file of `ptsd health`.
 //! - An [`outputters::Outputter`] delivers one batch per poll in its wire format. It knows
 //!   nothing of providers.
+//! - The [`report`] sits above the engine: `ptsd report` reads history through
+//!   [`engine::history`] and prints the handoff digest.
 //!
-//! Adding a provider: one file in `collectors/` and one line in `collectors/mod.rs`.
-//! Adding a sink: one file in `outputters/` and one line in `outputters/mod.rs`.
+//! Layers, lowest first (each uses only those below it): [`event`], [`secret`], [`config`]
+//! (the engine's own settings) → [`analysis`], [`schema`], [`collectors`], [`outputters`] →
+//! [`state`], [`aggregate`], [`engine`] → [`report`] → [`cli`] (joins every component's options
+//! into one command line) → the binary.
+//!
+//! Adding a provider: one file or folder in `collectors/` and one registry line in
+//! `collectors/mod.rs`; the provider declares its own options. Adding a sink: the same in
+//! `outputters/`.
 //!
 //! The `collectors/` and `outputters/` folders sit beside `src/` (the project's required top
 //! level) and are compiled into this one crate through the two `#[path]` attributes below, so
 //! the whole daemon is one package with one `Cargo.toml` and one test command.
-//! `tests/rooms.rs` checks that a collector never uses an outputter and vice versa.
+//! `tests/rooms.rs` checks the boundaries the compiler cannot: a collector never uses an
+//! outputter, the engine's state or the schema; an outputter never names a provider; `src/`
+//! names no provider.
 
 pub mod aggregate;
 pub mod analysis;
@@ -37,6 +49,7 @@ pub mod event;
 pub mod report;
 pub mod schema;
 pub mod secret;
+pub mod self_metrics;
 pub mod state;
 pub mod status;
 

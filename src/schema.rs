@@ -18,8 +18,8 @@
 
 use std::collections::BTreeMap;
 
-use crate::event::{Event, EventKind, Person};
 use crate::analysis::Findings;
+use crate::event::{Event, EventKind, Person};
 
 /// How a person appears in metrics (`PTSD_USER_KEY`).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
@@ -54,7 +54,7 @@ pub enum Kind {
     Distribution,
 }
 
-/// Every metric ptsd emits: the on-call metrics, then ptsd's own health (`ptsd.*`).
+/// Every metric ptsd emits: the on-call metrics, then ptsd's own metrics (`ptsd.*`, [`crate::self_metrics`]).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
 pub enum Metric {
     Incidents,
@@ -137,7 +137,7 @@ impl Metric {
         }
     }
 
-    /// Whether this is one of ptsd's own health metrics.
+    /// Whether this is one of ptsd's own metrics.
     pub fn is_self(self) -> bool {
         self.name().starts_with("ptsd.")
     }
@@ -305,7 +305,7 @@ pub fn person_value(person: &Person, key: UserKey) -> String {
     }
 }
 
-/// A series of ptsd's own health for `provider`, with an optional `status` or `outcome` tag.
+/// A series of ptsd's own metrics for `provider`, with an optional `status` or `outcome` tag.
 pub fn self_series(metric: Metric, provider: &str, detail: Option<&str>) -> Series {
     let mut tags = vec![(Tag::Provider, sanitize(provider, true))];
     if let Some(d) = detail {

@@ -1,4 +1,6 @@
-//! `ptsd health`: a container health check that needs no shell, curl or open port.
+//! Liveness status: the file behind `ptsd health`, a container health check that needs no
+//! shell, curl or open port. (ptsd's own metrics are [`crate::self_metrics`]; the on-call
+//! load of people is [`crate::analysis`].)
 //!
 //! After every poll the engine writes a small status file: `status.json` in `PTSD_STATE_DIR`,
 //! or `ptsd-status.json` in the system temp dir when no state dir is set. `ptsd health` reads

@@ -175,10 +175,16 @@ fn story() -> Story {
     ]);
     fake.add_entries(entries);
 
-    let disk = sanitize(&ptsd::analysis::category::normalise("disk 91% on db-17"), true);
+    let disk = sanitize(
+        &ptsd::analysis::category::normalise("disk 91% on db-17"),
+        true,
+    );
     assert_eq!(
         disk,
-        sanitize(&ptsd::analysis::category::normalise("disk 93% on db-4"), true),
+        sanitize(
+            &ptsd::analysis::category::normalise("disk 93% on db-4"),
+            true
+        ),
         "the categoriser puts both disk alerts together"
     );
     let cpu = sanitize(
@@ -282,7 +288,10 @@ fn dogstatsd_interruptions_carry_the_hours_tag() {
         Some(&1.0)
     );
     // Incidents carry their category.
-    let disk = sanitize(&ptsd::analysis::category::normalise("disk 91% on db-17"), true);
+    let disk = sanitize(
+        &ptsd::analysis::category::normalise("disk 91% on db-17"),
+        true,
+    );
     assert_eq!(
         got.get(&format!(
             "ptsd.incidents;provider=pagerduty;service=storage;urgency=high;category={disk}"

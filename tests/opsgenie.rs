@@ -8,12 +8,11 @@ use std::collections::BTreeMap;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use clap::Parser;
 use jiff::{SignedDuration, Timestamp};
 use ptsd::aggregate::MetricBatch;
 use ptsd::collectors::opsgenie::{classify, Action, Activity};
 use ptsd::collectors::{self, CollectError, Collector};
-use ptsd::config::{Args, Config};
+use ptsd::config::Config;
 use ptsd::engine;
 use ptsd::event::Channel;
 use ptsd::event::Window;
@@ -35,7 +34,7 @@ fn config(fake: &FakeOpsgenie, extra: &[&str]) -> Config {
         "stdout",
     ];
     argv.extend_from_slice(extra);
-    Config::from_args(Args::try_parse_from(argv).expect("args")).expect("config")
+    ptsd::cli::parse_from(argv).expect("config")
 }
 
 /// One poll reading `backfill` of history, with no request budget (these tests make thousands
@@ -53,7 +52,7 @@ fn once_unbudgeted(fake: &FakeOpsgenie, backfill: &str, extra: &[&str]) -> Confi
 }
 
 fn collector(config: &Config) -> Box<dyn Collector> {
-    collectors::opsgenie::build(config)
+    collectors::build("opsgenie", config)
         .expect("builds")
         .expect("configured")
 }
@@ -126,7 +125,7 @@ fn seeded(fake: &FakeOpsgenie, n: usize, seed: u64) -> OgExpected {
 async fn run_once(config: &Config) -> Capture {
     let capture = Capture::default();
     engine::run(
-        engine::Settings::from_config(config),
+        engine::Settings::from_config(config).expect("settings"),
         vec![collector(config)],
         vec![Box::new(capture.clone())],
         std::future::pending::<()>(),

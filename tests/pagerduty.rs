@@ -6,11 +6,10 @@ mod support;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-use clap::Parser;
 use jiff::{SignedDuration, Timestamp};
 use ptsd::aggregate::MetricBatch;
 use ptsd::collectors::{self, CollectError, Collector};
-use ptsd::config::{Args, Config};
+use ptsd::config::Config;
 use ptsd::engine;
 use ptsd::event::{EventKind, Window};
 use ptsd::outputters::{OutputError, Outputter};
@@ -31,11 +30,11 @@ fn config(fake: &FakePagerDuty, extra: &[&str]) -> Config {
         "stdout",
     ];
     argv.extend_from_slice(extra);
-    Config::from_args(Args::try_parse_from(argv).expect("args")).expect("config")
+    ptsd::cli::parse_from(argv).expect("config")
 }
 
 fn collector(config: &Config) -> Box<dyn Collector> {
-    collectors::pagerduty::build(config)
+    collectors::build("pagerduty", config)
         .expect("builds")
         .expect("configured")
 }
@@ -109,7 +108,7 @@ fn triggers(got: &ptsd::collectors::Collected) -> u64 {
 async fn run_once(config: &Config) -> Capture {
     let capture = Capture::default();
     engine::run(
-        engine::Settings::from_config(config),
+        engine::Settings::from_config(config).expect("settings"),
         vec![collector(config)],
         vec![Box::new(capture.clone())],
         std::future::pending::<()>(),
@@ -472,7 +471,7 @@ async fn late_entries_are_counted_once_on_a_later_poll() {
     );
     let capture = Capture::default();
     let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
-    let settings = engine::Settings::from_config(&cfg);
+    let settings = engine::Settings::from_config(&cfg).expect("settings");
     let engine = tokio::spawn(engine::run(
         settings,
         vec![collector(&cfg)],

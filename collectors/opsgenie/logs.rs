@@ -55,13 +55,13 @@ struct Pattern {
     who: Who,
 }
 
-/// The row type of state changes (api-notes §9: the doc sample "Alert acknowledged via web" is
+/// The row type of state changes (Opsgenie's doc sample "Alert acknowledged via web" is
 /// `system`; recipient activity such as "Viewed on [web]" is `alertRecipient`).
 const SYSTEM: &[&str] = &["system"];
 
 /// The one table of log texts ptsd counts. Only "Alert acknowledged via web" (`system`, owner =
-/// the acker) is an Opsgenie doc sample; the rest mirror the fake's `OG_LOG_TEXTS` and must be
-/// checked against a live account. A notification is a recipient's business as much as the
+/// the acker) is an Opsgenie doc sample; the rest are UNCONFIRMED guesses at Opsgenie's wording
+/// that no real account has checked (see the README's Opsgenie section). A notification is a recipient's business as much as the
 /// system's, so both types are accepted for it; everything else is a state change (`system`).
 const LOG_TEXTS: &[Pattern] = &[
     Pattern {

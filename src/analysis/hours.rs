@@ -205,183 +205,19 @@ fn weekday(raw: &str) -> Result<Weekday, String> {
     Ok(day)
 }
 
-/// Ruby on Rails (ActiveSupport::TimeZone) zone names → IANA names. PagerDuty's API sometimes
-/// reports a user's zone this way ("Eastern Time (US & Canada)").
-const RAILS_ZONES: &[(&str, &str)] = &[
-    ("International Date Line West", "Etc/GMT+12"),
-    ("Midway Island", "Pacific/Midway"),
-    ("American Samoa", "Pacific/Pago_Pago"),
-    ("Hawaii", "Pacific/Honolulu"),
-    ("Alaska", "America/Juneau"),
-    ("Pacific Time (US & Canada)", "America/Los_Angeles"),
-    ("Tijuana", "America/Tijuana"),
-    ("Mountain Time (US & Canada)", "America/Denver"),
-    ("Arizona", "America/Phoenix"),
-    ("Chihuahua", "America/Chihuahua"),
-    ("Mazatlan", "America/Mazatlan"),
-    ("Central Time (US & Canada)", "America/Chicago"),
-    ("Saskatchewan", "America/Regina"),
-    ("Guadalajara", "America/Mexico_City"),
-    ("Mexico City", "America/Mexico_City"),
-    ("Monterrey", "America/Monterrey"),
-    ("Central America", "America/Guatemala"),
-    ("Eastern Time (US & Canada)", "America/New_York"),
-    ("Indiana (East)", "America/Indiana/Indianapolis"),
-    ("Bogota", "America/Bogota"),
-    ("Lima", "America/Lima"),
-    ("Quito", "America/Lima"),
-    ("Atlantic Time (Canada)", "America/Halifax"),
-    ("Caracas", "America/Caracas"),
-    ("La Paz", "America/La_Paz"),
-    ("Santiago", "America/Santiago"),
-    ("Asuncion", "America/Asuncion"),
-    ("Newfoundland", "America/St_Johns"),
-    ("Brasilia", "America/Sao_Paulo"),
-    ("Buenos Aires", "America/Argentina/Buenos_Aires"),
-    ("Montevideo", "America/Montevideo"),
-    ("Georgetown", "America/Guyana"),
-    ("Puerto Rico", "America/Puerto_Rico"),
-    ("Greenland", "America/Nuuk"),
-    ("Mid-Atlantic", "Atlantic/South_Georgia"),
-    ("Azores", "Atlantic/Azores"),
-    ("Cape Verde Is.", "Atlantic/Cape_Verde"),
-    ("Dublin", "Europe/Dublin"),
-    ("Edinburgh", "Europe/London"),
-    ("Lisbon", "Europe/Lisbon"),
-    ("London", "Europe/London"),
-    ("Casablanca", "Africa/Casablanca"),
-    ("Monrovia", "Africa/Monrovia"),
-    ("UTC", "Etc/UTC"),
-    ("Belgrade", "Europe/Belgrade"),
-    ("Bratislava", "Europe/Bratislava"),
-    ("Budapest", "Europe/Budapest"),
-    ("Ljubljana", "Europe/Ljubljana"),
-    ("Prague", "Europe/Prague"),
-    ("Sarajevo", "Europe/Sarajevo"),
-    ("Skopje", "Europe/Skopje"),
-    ("Warsaw", "Europe/Warsaw"),
-    ("Zagreb", "Europe/Zagreb"),
-    ("Brussels", "Europe/Brussels"),
-    ("Copenhagen", "Europe/Copenhagen"),
-    ("Madrid", "Europe/Madrid"),
-    ("Paris", "Europe/Paris"),
-    ("Amsterdam", "Europe/Amsterdam"),
-    ("Berlin", "Europe/Berlin"),
-    ("Bern", "Europe/Zurich"),
-    ("Zurich", "Europe/Zurich"),
-    ("Rome", "Europe/Rome"),
-    ("Stockholm", "Europe/Stockholm"),
-    ("Vienna", "Europe/Vienna"),
-    ("West Central Africa", "Africa/Algiers"),
-    ("Bucharest", "Europe/Bucharest"),
-    ("Cairo", "Africa/Cairo"),
-    ("Helsinki", "Europe/Helsinki"),
-    ("Kyiv", "Europe/Kyiv"),
-    ("Kyev", "Europe/Kyiv"),
-    ("Riga", "Europe/Riga"),
-    ("Sofia", "Europe/Sofia"),
-    ("Tallinn", "Europe/Tallinn"),
-    ("Vilnius", "Europe/Vilnius"),
-    ("Athens", "Europe/Athens"),
-    ("Istanbul", "Europe/Istanbul"),
-    ("Minsk", "Europe/Minsk"),
-    ("Jerusalem", "Asia/Jerusalem"),
-    ("Harare", "Africa/Harare"),
-    ("Pretoria", "Africa/Johannesburg"),
-    ("Kaliningrad", "Europe/Kaliningrad"),
-    ("Moscow", "Europe/Moscow"),
-    ("St. Petersburg", "Europe/Moscow"),
-    ("Volgograd", "Europe/Volgograd"),
-    ("Samara", "Europe/Samara"),
-    ("Kuwait", "Asia/Kuwait"),
-    ("Riyadh", "Asia/Riyadh"),
-    ("Nairobi", "Africa/Nairobi"),
-    ("Baghdad", "Asia/Baghdad"),
-    ("Tehran", "Asia/Tehran"),
-    ("Abu Dhabi", "Asia/Muscat"),
-    ("Muscat", "Asia/Muscat"),
-    ("Baku", "Asia/Baku"),
-    ("Tbilisi", "Asia/Tbilisi"),
-    ("Yerevan", "Asia/Yerevan"),
-    ("Kabul", "Asia/Kabul"),
-    ("Ekaterinburg", "Asia/Yekaterinburg"),
-    ("Islamabad", "Asia/Karachi"),
-    ("Karachi", "Asia/Karachi"),
-    ("Tashkent", "Asia/Tashkent"),
-    ("Chennai", "Asia/Kolkata"),
-    ("Kolkata", "Asia/Kolkata"),
-    ("Mumbai", "Asia/Kolkata"),
-    ("New Delhi", "Asia/Kolkata"),
-    ("Kathmandu", "Asia/Kathmandu"),
-    ("Astana", "Asia/Almaty"),
-    ("Dhaka", "Asia/Dhaka"),
-    ("Sri Jayawardenepura", "Asia/Colombo"),
-    ("Almaty", "Asia/Almaty"),
-    ("Novosibirsk", "Asia/Novosibirsk"),
-    ("Rangoon", "Asia/Yangon"),
-    ("Bangkok", "Asia/Bangkok"),
-    ("Hanoi", "Asia/Bangkok"),
-    ("Jakarta", "Asia/Jakarta"),
-    ("Krasnoyarsk", "Asia/Krasnoyarsk"),
-    ("Beijing", "Asia/Shanghai"),
-    ("Chongqing", "Asia/Chongqing"),
-    ("Hong Kong", "Asia/Hong_Kong"),
-    ("Urumqi", "Asia/Urumqi"),
-    ("Kuala Lumpur", "Asia/Kuala_Lumpur"),
-    ("Singapore", "Asia/Singapore"),
-    ("Taipei", "Asia/Taipei"),
-    ("Perth", "Australia/Perth"),
-    ("Irkutsk", "Asia/Irkutsk"),
-    ("Ulaanbaatar", "Asia/Ulaanbaatar"),
-    ("Seoul", "Asia/Seoul"),
-    ("Osaka", "Asia/Tokyo"),
-    ("Sapporo", "Asia/Tokyo"),
-    ("Tokyo", "Asia/Tokyo"),
-    ("Yakutsk", "Asia/Yakutsk"),
-    ("Darwin", "Australia/Darwin"),
-    ("Adelaide", "Australia/Adelaide"),
-    ("Canberra", "Australia/Sydney"),
-    ("Melbourne", "Australia/Melbourne"),
-    ("Sydney", "Australia/Sydney"),
-    ("Brisbane", "Australia/Brisbane"),
-    ("Hobart", "Australia/Hobart"),
-    ("Vladivostok", "Asia/Vladivostok"),
-    ("Guam", "Pacific/Guam"),
-    ("Port Moresby", "Pacific/Port_Moresby"),
-    ("Magadan", "Asia/Magadan"),
-    ("Srednekolymsk", "Asia/Srednekolymsk"),
-    ("Solomon Is.", "Pacific/Guadalcanal"),
-    ("New Caledonia", "Pacific/Noumea"),
-    ("Fiji", "Pacific/Fiji"),
-    ("Kamchatka", "Asia/Kamchatka"),
-    ("Marshall Is.", "Pacific/Majuro"),
-    ("Auckland", "Pacific/Auckland"),
-    ("Wellington", "Pacific/Auckland"),
-    ("Nuku'alofa", "Pacific/Tongatapu"),
-    ("Tokelau Is.", "Pacific/Fakaofo"),
-    ("Chatham Is.", "Pacific/Chatham"),
-    ("Samoa", "Pacific/Apia"),
-];
-
-/// An IANA name (any case) or a Rails name from [`RAILS_ZONES`] → the zone, if known.
+/// An IANA name (any case) → the zone, if known.
 fn lookup(name: &str) -> Option<TimeZone> {
     let name = name.trim();
     if name.is_empty() {
         return None;
     }
-    if let Ok(tz) = TimeZone::get(name) {
-        return Some(tz);
-    }
-    RAILS_ZONES
-        .iter()
-        .find(|(rails, _)| rails.eq_ignore_ascii_case(name))
-        .and_then(|(_, iana)| TimeZone::get(iana).ok())
+    TimeZone::get(name).ok()
 }
 
 /// Resolves a provider's time-zone name (IANA, e.g. "America/New_York", "Europe/Berlin";
 /// also "UTC"/"Etc/UTC") with jiff's bundled database; `None`, an empty string or an
-/// unknown name gives `fallback` (clone). Rails-style names such as "Eastern Time (US & Canada)",
-/// which PagerDuty sometimes sends, are mapped to their IANA zone.
+/// unknown name gives `fallback` (clone). Events carry IANA names only: a collector whose
+/// provider spells zones otherwise translates them.
 pub fn zone(name: Option<&str>, fallback: &TimeZone) -> TimeZone {
     name.and_then(lookup).unwrap_or_else(|| fallback.clone())
 }
@@ -858,20 +694,8 @@ mod tests {
             Some("America/New_York")
         );
         assert_eq!(
-            name(zone(Some("Eastern Time (US & Canada)"), &fallback)).as_deref(),
-            Some("America/New_York")
-        );
-        assert_eq!(
-            name(zone(Some("Pacific Time (US & Canada)"), &fallback)).as_deref(),
-            Some("America/Los_Angeles")
-        );
-        assert_eq!(
-            name(zone(Some("Tokyo"), &fallback)).as_deref(),
+            name(zone(Some("asia/tokyo"), &fallback)).as_deref(),
             Some("Asia/Tokyo")
-        );
-        assert_eq!(
-            name(zone(Some("Mumbai"), &fallback)).as_deref(),
-            Some("Asia/Kolkata")
         );
         assert_eq!(zone(None, &fallback), fallback);
         assert_eq!(zone(Some(""), &fallback), fallback);
@@ -885,7 +709,6 @@ mod tests {
         }
     }
 
-    /// Every Rails name maps to a zone jiff knows, so none silently falls back.
     #[test]
     fn rails_table_resolves() {
         for (rails, iana) in RAILS_ZONES {

@@ -149,7 +149,8 @@ impl Analyst {
         let o = &config.analysis;
         let bands = HourBands::parse(&o.sleep_hours, &o.business_hours, &o.business_days)
             .map_err(ConfigError)?;
-        let account_zone = hours::parse_zone("PTSD_TIME_ZONE", &o.time_zone).map_err(ConfigError)?;
+        let account_zone =
+            hours::parse_zone("PTSD_TIME_ZONE", &o.time_zone).map_err(ConfigError)?;
         if o.max_categories == 0 {
             return Err(ConfigError(
                 "PTSD_MAX_CATEGORIES is 0; set it to at least 1 (e.g. 100)".into(),

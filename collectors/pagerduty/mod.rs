@@ -8,8 +8,8 @@
 //! next page while it maps the current one (only when `more` says it will be asked for, so no
 //! request is wasted; a catch-up is then paced by parsing, not by round trips). The window asked
 //! for is one second wider on each side, and entries are filtered to the exact window here. It
-//! also reads `GET /users` (at start, then again at most every ten minutes when an entry names
-//! a user it does not know) for e-mail addresses and each person's own `time_zone`.
+//! also reads `GET /users` (kept in the shared [`Directory`]: at start, hourly, and at most
+//! every ten minutes when an entry names a user it does not know) for e-mail addresses and each person's own `time_zone`.
 //!
 //! **Emits** (through the schema):
 //! | log entry | event |
@@ -27,10 +27,11 @@
 //!
 //! **Config**: `PDTOKEN` / `PDTOKEN_FILE`, `PAGERDUTY_API_URL` (default https://api.pagerduty.com).
 //!
-//! **Quirks** handled (see ../shared/api-notes.md): `offset + limit` may not pass 10,000 (HTTP 400,
+//! **Quirks** handled: `offset + limit` may not pass 10,000 (HTTP 400,
 //! code 2002) → [`CollectError::WindowTooLarge`] so the engine splits the window; timestamps may
 //! carry any offset; pages come newest first and may shift, so entries can repeat (the engine
-//! dedupes by id); `acknowledgement_log_entry` and `*_reference` type spellings are accepted;
+//! dedupes by id); Rails time-zone names are translated to IANA ones ([`zones`]);
+//! `acknowledgement_log_entry` and `*_reference` type spellings are accepted;
 //! a 401 may mean an EU key sent to the US host, and the error says so.
 
 use std::collections::HashMap;
@@ -42,9 +43,12 @@ use jiff::Timestamp;
 use serde::Deserialize;
 use serde_json::value::RawValue;
 
+use super::directory::Directory;
 use super::http::{base_url, HttpClient, RetryPolicy};
 use super::{CollectError, Collected, Collector, CollectorSettings, RequestStats};
 use crate::secret::Secret;
+
+pub mod zones;
 use crate::config::{Config, ConfigError};
 use crate::event::{Channel, Event, EventKind, Incident, Person, Window};
 
@@ -54,10 +58,6 @@ pub const NAME: &str = "pagerduty";
 pub const PAGE_LIMIT: u64 = 100;
 /// `offset + limit` may not exceed this.
 pub const OFFSET_CAP: u64 = 10_000;
-/// Least time between two reads of `GET /users` prompted by an unknown user.
-const USERS_REFRESH: Duration = Duration::from_secs(600);
-/// The directory is read again at least this often, so a changed time zone or e-mail shows.
-const USERS_MAX_AGE: Duration = Duration::from_secs(3600);
 const UNAUTHORIZED_HINT: &str =
     "; check PDTOKEN, and for an EU account set PAGERDUTY_API_URL=https://api.eu.pagerduty.com";
 
@@ -105,8 +105,7 @@ impl CollectorSettings for PagerDutySettings {
         Ok(Some(Box::new(PagerDutyCollector {
             base,
             http,
-            users: HashMap::new(),
-            users_read: None,
+            users: Directory::default(),
         })))
     }
 }
@@ -116,9 +115,7 @@ pub struct PagerDutyCollector {
     base: String,
     http: HttpClient,
     /// User id → what `GET /users` said of them.
-    users: HashMap<String, UserInfo>,
-    /// When `GET /users` was last read in full.
-    users_read: Option<Instant>,
+    users: Directory<UserInfo>,
 }
 
 /// What `GET /users` tells about a person that a log entry's reference does not.
@@ -320,7 +317,8 @@ pub fn map_entry(raw: &str, users: &HashMap<String, UserInfo>) -> Result<Mapped,
                 .or_else(|| known.and_then(|u| u.email.clone())),
             time_zone: r
                 .time_zone
-                .clone()
+                .as_deref()
+                .map(zones::iana)
                 .or_else(|| known.and_then(|u| u.time_zone.clone())),
         }
     };
@@ -421,8 +419,8 @@ impl PagerDutyCollector {
     }
 
     /// Reads the whole user directory (e-mails, time zones).
-    async fn load_users(&mut self) -> Result<(), CollectError> {
-        self.users_read = Some(Instant::now());
+    async fn read_users(&self) -> Result<HashMap<String, UserInfo>, CollectError> {
+        let mut users = HashMap::new();
         let mut offset = 0u64;
         loop {
             let page: UserPage = self
@@ -441,16 +439,26 @@ impl PagerDutyCollector {
                 if let Ok(r) = serde_json::from_str::<Reference>(u.get()) {
                     let info = UserInfo {
                         email: r.email,
-                        time_zone: r.time_zone.filter(|z| !z.is_empty()),
+                        time_zone: r
+                            .time_zone
+                            .filter(|z| !z.trim().is_empty())
+                            .map(|z| zones::iana(&z)),
                     };
-                    self.users.insert(r.id, info);
+                    users.insert(r.id, info);
                 }
             }
             offset += n;
             if page.more != Some(true) || n == 0 || offset + PAGE_LIMIT > OFFSET_CAP {
-                return Ok(());
+                return Ok(users);
             }
         }
+    }
+
+    /// Reads the directory again; a failure keeps the old one (and is returned).
+    async fn refresh_users(&mut self) -> Result<(), CollectError> {
+        let began = Timestamp::now();
+        let read = self.read_users().await;
+        self.users.store(began, read)
     }
 
     /// One page of `GET /log_entries` for `asked` at `offset` (`total=true` on the first).
@@ -535,7 +543,7 @@ impl Collector for PagerDutyCollector {
             .await?;
         // The directory only adds e-mails and time zones: a token that may read log entries
         // but not users (or a /users outage) is worth a warning, not a refusal to start.
-        if let Err(e) = self.load_users().await {
+        if let Err(e) = self.refresh_users().await {
             tracing::warn!(provider = NAME, error = %e, "Could not read GET /users; e-mails and time zones are unknown until it can be read.");
         }
         Ok(())
@@ -601,7 +609,7 @@ impl Collector for PagerDutyCollector {
                     what: format!("an empty page at offset {offset} says more entries follow"),
                 });
             }
-            let users = &self.users;
+            let users = self.users.entries();
             let events = &mut out;
             let unknown = &mut unknown_user;
             let map_page = async move {
@@ -623,14 +631,11 @@ impl Collector for PagerDutyCollector {
                 break;
             }
         }
-        let age = self.users_read.map(|t| t.elapsed());
-        let stale = age.is_none_or(|a| a >= USERS_REFRESH);
-        let old = age.is_none_or(|a| a >= USERS_MAX_AGE);
-        if (unknown_user && stale) || old {
+        if self.users.due(unknown_user) {
             // A user the directory does not know (new since it was read): read it again, at
-            // most every USERS_REFRESH, and fill in e-mails and time zones. A failure here is
+            // most every ten minutes (see `Directory`), and fill in e-mails and time zones. A failure here is
             // not the poll's: the events are counted with what is known.
-            match self.load_users().await {
+            match self.refresh_users().await {
                 Ok(()) => {
                     for user in out.events.iter_mut().filter_map(|e| e.kind.person_mut()) {
                         if let Some(info) = self.users.get(&user.id) {

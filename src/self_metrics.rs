@@ -1,0 +1,47 @@
+//! ptsd's own metrics (`{prefix}.polls`, `api_requests`, `retries`, `rate_limit_waits`,
+//! `entries_skipped`, `poll_duration`, `cursor_lag`): how each collector's poll went, sent
+//! after every poll beside the on-call metrics, in the spirit of Telegraf's `internal_*`.
+//! (Not to be confused with [`crate::status`], the liveness file behind `ptsd health`, nor with
+//! [`crate::analysis`], the on-call load of people.)
+
+use std::time::Instant;
+
+use jiff::Timestamp;
+
+use crate::aggregate::MetricBatch;
+use crate::collectors::RequestStats;
+use crate::schema::{self, Metric};
+use crate::state::State;
+
+/// Adds one collector's poll to ptsd's own metrics in `own`.
+pub fn record(
+    own: &mut MetricBatch,
+    provider: &str,
+    ok: bool,
+    stats: &RequestStats,
+    skipped: u64,
+    started: Instant,
+    state: &State,
+) {
+    let series = |m, detail| schema::self_series(m, provider, detail);
+    let outcome = if ok { "ok" } else { "failed" };
+    own.record(series(Metric::Polls, Some(outcome)), 1);
+    for (class, n) in &stats.by_status {
+        own.record(series(Metric::ApiRequests, Some(class)), *n as i64);
+    }
+    for (metric, n) in [
+        (Metric::Retries, stats.retries),
+        (Metric::RateLimitWaits, stats.rate_limit_waits),
+        (Metric::EntriesSkipped, skipped),
+    ] {
+        if n > 0 {
+            own.record(series(metric, None), n as i64);
+        }
+    }
+    own.record(
+        series(Metric::PollDuration, None),
+        started.elapsed().as_millis() as i64,
+    );
+    let lag = Timestamp::now().duration_since(state.collectors[provider].cursor);
+    own.record(series(Metric::CursorLag, None), lag.as_secs().max(0));
+}
