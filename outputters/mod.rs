@@ -14,6 +14,7 @@
 use crate::aggregate::MetricBatch;
 use crate::config::{Config, ConfigError};
 
+pub mod graphite;
 pub mod statsd;
 pub mod stdout;
 
@@ -21,6 +22,7 @@ pub mod stdout;
 pub const REGISTRY: &[Registered] = &[
     Registered::of::<statsd::StatsdSettings>(),
     Registered::of::<stdout::StdoutSettings>(),
+    Registered::of::<graphite::GraphiteSettings>(),
 ];
 
 /// A sink's own settings: its options (flags and environment variables) and how they build it.
@@ -120,6 +122,26 @@ pub trait Outputter: Send {
     /// # Errors
     /// An [`OutputError`] when the batch could not be handed over.
     fn write(&mut self, batch: &MetricBatch) -> Result<(), OutputError>;
+
+    /// The batch last written is committed: the engine has everything it needs to save the
+    /// cursor that covers it. A sink that keeps running totals (Graphite) makes the totals it
+    /// wrote its own here; a batch written and not committed is sent again, so it must not
+    /// count twice. Nothing to do by default.
+    fn commit(&mut self) {}
+
+    /// What the sink must remember across restarts, saved in the state file together with the
+    /// cursor after every [`Outputter::commit`]; `None` (the default) for nothing.
+    fn save(&self) -> Option<serde_json::Value> {
+        None
+    }
+
+    /// Takes back what [`Outputter::save`] returned before a restart.
+    ///
+    /// # Errors
+    /// An [`OutputError`] when it cannot be read.
+    fn restore(&mut self, _saved: serde_json::Value) -> Result<(), OutputError> {
+        Ok(())
+    }
 
     /// Flushes and releases the sink at shutdown.
     ///

@@ -34,7 +34,7 @@ use crate::collectors::{CollectError, Collected, Collector, RequestStats};
 use crate::config::{Config, ConfigError};
 use crate::event::{Event, Window};
 use crate::outputters::Outputter;
-use crate::schema::{self, Metric, UserKey};
+use crate::schema::UserKey;
 use crate::state::{CollectorState, State, StateError};
 
 /// How far behind now a window ends, so records still being written are left for the next poll.
@@ -83,6 +83,9 @@ impl Settings {
 pub enum EngineError {
     #[error(transparent)]
     State(#[from] StateError),
+    /// An outputter could not take back what it saved in the state file.
+    #[error("{0}; move the state file away to start counting afresh")]
+    Restore(String),
     /// `--once` could not complete its poll.
     #[error("the poll did not complete: {0}")]
     PollFailed(String),
@@ -117,6 +120,12 @@ pub async fn run(
             State::default()
         }
     };
+    for o in &mut outputters {
+        if let Some(saved) = state.outputters.get(o.name()) {
+            o.restore(saved.clone())
+                .map_err(|e| EngineError::Restore(e.to_string()))?;
+        }
+    }
     for c in &collectors {
         state
             .collectors
@@ -239,14 +248,19 @@ async fn poll_all(
         }
         crate::self_metrics::record(&mut own, name, ok, &stats, skipped, started, state);
     }
+    // ptsd's own metrics are best effort: they never hold back the cursor. They happen at the
+    // poll, so earlier polls are final.
+    own.final_before = Some(own.at);
+    for o in outputters.iter_mut() {
+        match o.write(&own) {
+            Ok(()) => commit(o.as_mut(), state),
+            Err(e) => {
+                tracing::warn!(sink = o.name(), error = %e, "Could not send ptsd's own metrics.")
+            }
+        }
+    }
     if let Some(dir) = &settings.state_dir {
         state.save(dir).map_err(PollError::State)?;
-    }
-    // ptsd's own metrics are best effort: they never hold back the cursor.
-    for o in outputters.iter_mut() {
-        if let Err(e) = o.write(&own) {
-            tracing::warn!(sink = o.name(), error = %e, "Could not send ptsd's own metrics.");
-        }
     }
     if failures.is_empty() {
         Ok(())
@@ -281,6 +295,9 @@ async fn poll_chunk(
     let mut fresh: HashMap<String, Timestamp> = HashMap::new();
     let mut analysis = settings.analyst.session(&cs.memory);
     let mut batch = MetricBatch::new(Timestamp::now());
+    batch.source = name.to_string();
+    // Once this chunk is committed, the next read starts no earlier than this.
+    batch.final_before = Some(chunk_end - settings.lateness);
     let (mut entries, mut counted, mut skipped) = (0, 0, 0);
     collect_split(collector, read, &mut |part| {
         entries += part.events.len();
@@ -296,13 +313,16 @@ async fn poll_chunk(
     let memory = analysis.into_memory();
 
     // From here to the save there is no await: shutdown cannot split a write from its commit.
-    let cs = state.collectors.get_mut(name).expect("state entry exists");
     if !batch.is_empty() {
         for o in outputters.iter_mut() {
             o.write(&batch)
                 .map_err(|e| ChunkError::Failed(format!("output {}: {e}", o.name())))?;
         }
+        for o in outputters.iter_mut() {
+            commit(o.as_mut(), state);
+        }
     }
+    let cs = state.collectors.get_mut(name).expect("state entry exists");
     cs.seen.extend(fresh);
     cs.memory = memory;
     cs.memory.prune(
@@ -323,6 +343,14 @@ async fn poll_chunk(
         skipped,
         counted,
     })
+}
+
+/// Tells `o` its last batch is committed and keeps what it saves in `state`.
+fn commit(o: &mut dyn Outputter, state: &mut State) {
+    o.commit();
+    if let Some(saved) = o.save() {
+        state.outputters.insert(o.name().to_string(), saved);
+    }
 }
 
 /// The events of records in neither `seen` nor `fresh`, each record once, oldest first; their

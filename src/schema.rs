@@ -513,6 +513,45 @@ pub fn render(flavor: Flavor, prefix: &str, series: &BTreeMap<Series, i64>) -> V
     }
 }
 
+/// How a Graphite slot's value joins a new contribution ([`render_timer_summary`]).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+pub enum Combine {
+    /// Added up (counts, sums, buckets).
+    Sum,
+    /// The largest kept (`.max`).
+    Max,
+    /// The latest kept (gauges).
+    Last,
+}
+
+/// The cumulative buckets of a timer summary: samples at most this long, inclusive.
+pub const TIMER_BUCKETS: &[(&str, i64)] = &[
+    ("le_1m", 60_000),
+    ("le_5m", 300_000),
+    ("le_15m", 900_000),
+    ("le_1h", 3_600_000),
+    ("le_4h", 14_400_000),
+];
+
+/// One timing sample as a Graphite slot summary, under both plain layouts
+/// (`{prefix}.{provider}.time_to_ack.{urgency}` and `{prefix}.{provider}.services.{service}.time_to_ack`,
+/// likewise `time_to_resolve`): `.count` (1), `.sum` (ms), `.max` (ms), and each cumulative
+/// bucket of [`TIMER_BUCKETS`] (`.le_5m`: 1 when the sample is at most 5 minutes, else 0).
+/// A slot's value is all its samples' contributions joined by the [`Combine`] given.
+pub fn render_timer_summary(prefix: &str, s: &Series, ms: i64) -> Vec<(String, i64, Combine)> {
+    let provider = s.tag(Tag::Provider).unwrap_or("unknown");
+    let mut out = Vec::new();
+    for base in plain_timing_names(&format!("{prefix}.{provider}"), s) {
+        out.push((format!("{base}.count"), 1, Combine::Sum));
+        out.push((format!("{base}.sum"), ms, Combine::Sum));
+        out.push((format!("{base}.max"), ms, Combine::Max));
+        for (suffix, limit) in TIMER_BUCKETS {
+            out.push((format!("{base}.{suffix}"), i64::from(ms <= *limit), Combine::Sum));
+        }
+    }
+    out
+}
+
 /// Renders timing samples, one line per sample: plain flavor as `|ms` timers under both of
 /// [`plain_timing_names`], DogStatsD as one `|d` distribution line with its tags.
 pub fn render_timings(

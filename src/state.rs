@@ -10,6 +10,9 @@
 //!   last `PTSD_LATENESS` before the cursor), so a late re-read never counts them twice.
 //! - `memory`: what the on-call analysis needs from earlier polls ([`crate::analysis::Memory`]).
 //!
+//! Beside the collectors, each outputter that keeps totals (Graphite) saves them here, so the
+//! totals and the cursors that cover them are written in one atomic step.
+//!
 //! With `PTSD_STATE_DIR` the state is saved as `state.json` after every batch was handed to
 //! the outputters: written to a temp file, fsynced, renamed over the old file, and the directory
 //! fsynced, so a crash leaves either the old or the new state, never half of one. A state file
@@ -63,6 +66,10 @@ impl CollectorState {
 pub struct State {
     pub version: u32,
     pub collectors: BTreeMap<String, CollectorState>,
+    /// What each outputter keeps across restarts (Graphite's open slot totals), by name,
+    /// saved with the cursors so both always agree.
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub outputters: BTreeMap<String, serde_json::Value>,
 }
 
 /// The state file could not be read or written.

@@ -36,7 +36,6 @@
 
 use std::collections::HashMap;
 use std::path::PathBuf;
-use std::time::{Duration, Instant};
 
 use async_trait::async_trait;
 use jiff::Timestamp;
