@@ -58,8 +58,11 @@ pub struct Registered {
     /// Adds the provider's options to the command line.
     pub augment: fn(clap::Command) -> clap::Command,
     /// Reads the provider's options from [`Config::components`] and builds it.
-    pub build: fn(&Config) -> Result<Option<Box<dyn Collector>>, ConfigError>,
+    pub build: Build,
 }
+
+/// A registry constructor: `Ok(None)` when the provider is not configured.
+pub type Build = fn(&Config) -> Result<Option<Box<dyn Collector>>, ConfigError>;
 
 impl Registered {
     /// The entry of the provider whose settings are `S`.

@@ -170,8 +170,7 @@ impl GraphiteOutputter {
                 *c.entry(series.clone()).or_default() += n;
             }
             for (series, ms) in &moment.samples {
-                for (path, value, how) in schema::render_timer_summary(&self.prefix, series, *ms)
-                {
+                for (path, value, how) in schema::render_timer_summary(&self.prefix, series, *ms) {
                     add(slot, path, value, how);
                 }
             }
@@ -401,13 +400,19 @@ mod tests {
         o.commit();
         // A late event in 09:01 is written as that slot's new total, 2, not as +1; 09:00 was
         // final and is forgotten.
-        o.write(&batch(&[notified("d", "2026-03-02T09:01:30Z")], "2026-03-02T09:05:00Z"))
-            .unwrap();
+        o.write(&batch(
+            &[notified("d", "2026-03-02T09:01:30Z")],
+            "2026-03-02T09:05:00Z",
+        ))
+        .unwrap();
         o.commit();
         o.close().unwrap();
         let text = got.join().unwrap();
         let name = "ptsd.p.users.ada.notifications.sms";
-        let t0 = "2026-03-02T09:00:00Z".parse::<Timestamp>().unwrap().as_second();
+        let t0 = "2026-03-02T09:00:00Z"
+            .parse::<Timestamp>()
+            .unwrap()
+            .as_second();
         assert!(text.contains(&format!("{name} 2 {t0}\n")), "{text}");
         assert!(text.contains(&format!("{name} 1 {}\n", t0 + 60)), "{text}");
         assert!(text.ends_with(&format!("{name} 2 {}\n", t0 + 60)), "{text}");
@@ -419,7 +424,10 @@ mod tests {
         let listener = TcpListener::bind("127.0.0.1:0").unwrap();
         let mut o = outputter(listener.local_addr().unwrap().port());
         let got = receive(&listener);
-        let b = batch(&[notified("a", "2026-03-02T09:00:10Z")], "2026-03-02T08:00:00Z");
+        let b = batch(
+            &[notified("a", "2026-03-02T09:00:10Z")],
+            "2026-03-02T08:00:00Z",
+        );
         // Sent, then another sink failed: the engine sends the same batch again.
         o.write(&b).unwrap();
         o.write(&b).unwrap();
@@ -427,7 +435,11 @@ mod tests {
         let saved = o.save().unwrap();
         o.close().unwrap();
         let text = got.join().unwrap();
-        assert_eq!(text.lines().filter(|l| l.contains(" 1 ")).count(), 2, "{text}");
+        assert_eq!(
+            text.lines().filter(|l| l.contains(" 1 ")).count(),
+            2,
+            "{text}"
+        );
         assert!(!text.contains(" 2 "), "{text}");
         // After a restart the saved totals continue.
         let mut again = outputter(1);
@@ -443,7 +455,10 @@ mod tests {
             .unwrap()
             .port();
         let mut o = outputter(port);
-        let b = batch(&[notified("a", "2026-03-02T09:00:10Z")], "2026-03-02T08:00:00Z");
+        let b = batch(
+            &[notified("a", "2026-03-02T09:00:10Z")],
+            "2026-03-02T08:00:00Z",
+        );
         assert!(o.write(&b).is_err());
         o.commit();
         assert!(o.committed.slots.is_empty());

@@ -43,8 +43,11 @@ pub struct Registered {
     /// Adds the sink's options to the command line.
     pub augment: fn(clap::Command) -> clap::Command,
     /// Reads the sink's options from [`Config::components`] and builds it.
-    pub build: fn(&Config) -> Result<Box<dyn Outputter>, ConfigError>,
+    pub build: Build,
 }
+
+/// A registry constructor.
+pub type Build = fn(&Config) -> Result<Box<dyn Outputter>, ConfigError>;
 
 impl Registered {
     /// The entry of the sink whose settings are `S`.

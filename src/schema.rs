@@ -546,7 +546,11 @@ pub fn render_timer_summary(prefix: &str, s: &Series, ms: i64) -> Vec<(String, i
         out.push((format!("{base}.sum"), ms, Combine::Sum));
         out.push((format!("{base}.max"), ms, Combine::Max));
         for (suffix, limit) in TIMER_BUCKETS {
-            out.push((format!("{base}.{suffix}"), i64::from(ms <= *limit), Combine::Sum));
+            out.push((
+                format!("{base}.{suffix}"),
+                i64::from(ms <= *limit),
+                Combine::Sum,
+            ));
         }
     }
     out
