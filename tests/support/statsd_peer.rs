@@ -6,6 +6,19 @@
 //! `name;k=v` (`/work/shared/statsd-peers.md` §1). It is configured with `backends: []` and a
 //! one-hour flush interval, so counters never reset during a test and can be polled.
 //!
+//! [`StatsdPeer::start_with_graphite`] runs it instead as a Graphite user would: its graphite
+//! backend flushing every second into a carbon-cache (see `graphite_peer.rs`), with
+//! `deleteIdleStats: true`. Etsy statsd 0.9.0 stamps each flush with the flush time, rounded to
+//! the second, and with its default `legacyNamespace` writes, for a counter `c`,
+//! `stats_counts.c` (the count of the flush) and `stats.c` (per second); for a timer `t`,
+//! `stats.timers.t.{count,count_ps,lower,upper,mean,median,std,sum,sum_squares}` and
+//! `stats.timers.t.{count,mean,sum,sum_squares,upper}_90`; for a gauge `g`, `stats.gauges.g`;
+//! for a set `s`, `stats.sets.s.count`; a tagged counter `c;k=v` becomes `stats_counts.c;k=v`;
+//! plus its own `stats.statsd.*`, `stats_counts.statsd.*`, `stats.gauges.statsd.*` and
+//! `statsd.numStats`. Without `deleteIdleStats` every later flush writes 0 for an idle counter
+//! (and an idle timer's `count`), which overwrites the real count whenever two flushes share a
+//! whisper slot; with it, an idle name is not written at all.
+//!
 //! The package is installed by `scripts/test.sh` into `.test-deps/` (gitignored). Without it
 //! [`StatsdPeer::start`] panics with instructions: a missing peer must never skip tests silently.
 
@@ -76,11 +89,24 @@ impl StatsdPeer {
         Self::start_with(Some(udp_port))
     }
 
+    /// Starts statsd on free ports with its graphite backend sending to carbon's plaintext
+    /// line receiver on 127.0.0.1:`line_port` (e.g. `GraphitePeer::line_port`), flushing every
+    /// 1000 ms with the default (legacy) namespace and `deleteIdleStats: true` (module doc).
+    /// Counters are reset at each flush, so read them back from Graphite, not with
+    /// [`StatsdPeer::counters`].
+    pub fn start_with_graphite(line_port: u16) -> StatsdPeer {
+        Self::start_configured(None, Some(line_port))
+    }
+
     fn start_with(udp_port: Option<u16>) -> StatsdPeer {
+        Self::start_configured(udp_port, None)
+    }
+
+    fn start_configured(udp_port: Option<u16>, graphite_port: Option<u16>) -> StatsdPeer {
         let script = stats_js();
         let mut last_error = String::new();
         for _attempt in 0..3 {
-            match Self::try_start(&script, udp_port) {
+            match Self::try_start(&script, udp_port, graphite_port) {
                 Ok(peer) => return peer,
                 Err(e) => last_error = e,
             }
@@ -88,7 +114,11 @@ impl StatsdPeer {
         panic!("StatsD test peer did not start after 3 attempts:\n{last_error}");
     }
 
-    fn try_start(script: &Path, udp_port: Option<u16>) -> Result<StatsdPeer, String> {
+    fn try_start(
+        script: &Path,
+        udp_port: Option<u16>,
+        graphite_port: Option<u16>,
+    ) -> Result<StatsdPeer, String> {
         let udp_port = udp_port.unwrap_or_else(free_udp_port);
         let mut mgmt_port = free_tcp_port();
         while mgmt_port == udp_port {
@@ -107,9 +137,14 @@ impl StatsdPeer {
             .unwrap_or_else(|e| panic!("cannot create {}: {e}", dir.display()));
         let config = dir.join("config.js");
         // A JS object literal, not JSON. backends: [] = no backend (omitting it loads graphite).
-        let body = format!(
-            "{{\n  port: {udp_port}, address: \"127.0.0.1\",\n  mgmt_port: {mgmt_port}, mgmt_address: \"127.0.0.1\",\n  flushInterval: 3600000,\n  backends: []\n}}\n"
-        );
+        let body = match graphite_port {
+            None => format!(
+                "{{\n  port: {udp_port}, address: \"127.0.0.1\",\n  mgmt_port: {mgmt_port}, mgmt_address: \"127.0.0.1\",\n  flushInterval: 3600000,\n  backends: []\n}}\n"
+            ),
+            Some(graphite_port) => format!(
+                "{{\n  port: {udp_port}, address: \"127.0.0.1\",\n  mgmt_port: {mgmt_port}, mgmt_address: \"127.0.0.1\",\n  flushInterval: 1000,\n  deleteIdleStats: true,\n  backends: [\"./backends/graphite\"],\n  graphiteHost: \"127.0.0.1\", graphitePort: {graphite_port}\n}}\n"
+            ),
+        };
         std::fs::write(&config, body)
             .unwrap_or_else(|e| panic!("cannot write {}: {e}", config.display()));
         let log_path = dir.join("statsd.log");
