@@ -43,7 +43,13 @@ pub struct RetryPolicy {
     pub max_retries_per_poll: u64,
     /// Longest wait for one answer (`PTSD_HTTP_TIMEOUT`); connecting has at most 10 s of it.
     pub timeout: Duration,
+    /// Largest answer body read ([`MAX_BODY`]); a larger one is refused, not read into memory.
+    pub max_body: usize,
 }
+
+/// Largest answer body read: a page of 100 PagerDuty entries is about 170 KB, so a body of
+/// 32 MiB is a broken or hostile endpoint, not a page.
+pub const MAX_BODY: usize = 32 << 20;
 
 impl RetryPolicy {
     /// The policy `config` asks for: its request budget and timeout, the rest by default.
@@ -66,40 +72,55 @@ impl Default for RetryPolicy {
             max_per_minute: 120,
             max_retries_per_poll: 16,
             timeout: Duration::from_secs(30),
+            max_body: MAX_BODY,
         }
     }
 }
 
-/// A base URL without its trailing slash. Plain `http://` only to this machine (a local
-/// proxy or a test server): anywhere else the token would cross the network in clear text.
+/// A base URL, parsed by a real URL parser (the `url` crate, through reqwest), without its
+/// trailing slash. Refused: anything but `https://`, except plain `http://` to this machine (a
+/// local proxy or a test server), since anywhere else the token would cross the network in
+/// clear text; and any user name or password in it (`http://127.0.0.1:1@evil.example` is a
+/// request to `evil.example`). The message never repeats a URL that holds user info.
 ///
 /// # Errors
 /// A [`ConfigError`] naming `var` and showing `example`.
 pub fn base_url(var: &str, raw: &str, example: &str) -> Result<String, ConfigError> {
-    let url = raw.trim().trim_end_matches('/').to_string();
-    if url.starts_with("https://") {
-        return Ok(url);
-    }
-    if let Some(rest) = url.strip_prefix("http://") {
-        let authority = rest.split('/').next().unwrap_or("");
-        let host = match authority.strip_prefix('[') {
-            Some(v6) => v6.split(']').next().unwrap_or(""),
-            None => authority.rsplit_once(':').map_or(authority, |(h, _)| h),
-        };
-        let loopback = host == "localhost"
-            || host
-                .parse::<std::net::IpAddr>()
-                .is_ok_and(|ip| ip.is_loopback());
-        if loopback {
-            return Ok(url);
-        }
+    let raw = raw.trim();
+    let url = reqwest::Url::parse(raw)
+        .map_err(|e| ConfigError(format!("{var} is not a URL ({e}); set it to {example}")))?;
+    if !url.username().is_empty() || url.password().is_some() {
         return Err(ConfigError(format!(
-            "{var}={url:?} is plain http to another machine, which would send the token in clear text; use https, e.g. {example}"
+            "{var} holds a user name or password (user:password@host), which would send the request elsewhere; remove it and set it to e.g. {example}"
         )));
     }
-    Err(ConfigError(format!(
-        "{var}={url:?} is not an http(s) URL; set it to {example}"
-    )))
+    let text = url.as_str().trim_end_matches('/').to_string();
+    if url.query().is_some() || url.fragment().is_some() {
+        return Err(ConfigError(format!(
+            "{var}={text:?} has a query or fragment; set it to the bare base URL, e.g. {example}"
+        )));
+    }
+    match url.scheme() {
+        "https" => Ok(text),
+        "http" => {
+            let loopback = match url.host() {
+                Some(url::Host::Domain(d)) => d.eq_ignore_ascii_case("localhost"),
+                Some(url::Host::Ipv4(ip)) => ip.is_loopback(),
+                Some(url::Host::Ipv6(ip)) => ip.is_loopback(),
+                None => false,
+            };
+            if loopback {
+                Ok(text)
+            } else {
+                Err(ConfigError(format!(
+                    "{var}={text:?} is plain http to another machine, which would send the token in clear text; use https, e.g. {example}"
+                )))
+            }
+        }
+        _ => Err(ConfigError(format!(
+            "{var}={text:?} is not an http(s) URL; set it to {example}"
+        ))),
+    }
 }
 
 /// A JSON HTTP client for one provider.
@@ -142,6 +163,11 @@ impl Budget {
 }
 
 /// What went wrong with one attempt.
+enum BodyError {
+    TooLarge,
+    Transport(reqwest::Error),
+}
+
 enum Attempt {
     Retry {
         status: Option<u16>,
@@ -338,9 +364,19 @@ impl HttpClient {
                 hint: unauthorized_hint,
             }));
         }
-        let body = match resp.bytes().await {
+        let body = match self.read_body(resp).await {
             Ok(b) => b,
-            Err(e) => {
+            Err(BodyError::TooLarge) => {
+                return Err(Attempt::Fail(CollectError::Malformed {
+                    provider,
+                    what: format!(
+                        "an answer of HTTP {} is larger than {} MiB and was not read; check the API URL",
+                        status.as_u16(),
+                        self.policy.max_body >> 20
+                    ),
+                }))
+            }
+            Err(BodyError::Transport(e)) => {
                 return Err(Attempt::Retry {
                     status: Some(status.as_u16()),
                     wait: backoff,
@@ -370,6 +406,23 @@ impl HttpClient {
             rate_limited: false,
             what: format!("not the JSON expected ({e})"),
         })
+    }
+
+    /// The body of `resp`, chunk by chunk, refused as soon as it passes the policy's `max_body`
+    /// (or says it will, in `Content-Length`).
+    async fn read_body(&self, mut resp: reqwest::Response) -> Result<Vec<u8>, BodyError> {
+        let max = self.policy.max_body;
+        if resp.content_length().is_some_and(|n| n > max as u64) {
+            return Err(BodyError::TooLarge);
+        }
+        let mut body = Vec::new();
+        while let Some(chunk) = resp.chunk().await.map_err(BodyError::Transport)? {
+            if body.len() + chunk.len() > max {
+                return Err(BodyError::TooLarge);
+            }
+            body.extend_from_slice(&chunk);
+        }
+        Ok(body)
     }
 
     /// Exponential backoff for try `n` (0-based) with up to 25% jitter.
@@ -478,6 +531,55 @@ fn transport_reason(e: &reqwest::Error) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// A one-shot HTTP server on a free loopback port answering `head` and then `body_len`
+    /// bytes of `x`.
+    fn serve_once(head: String, body_len: usize) -> String {
+        use std::io::{Read, Write};
+        let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        let url = format!("http://{}/big", listener.local_addr().unwrap());
+        std::thread::spawn(move || {
+            let (mut s, _) = listener.accept().unwrap();
+            let mut buf = [0u8; 4096];
+            let _ = s.read(&mut buf);
+            let _ = s.write_all(head.as_bytes());
+            let chunk = vec![b'x'; 64 * 1024];
+            let mut left = body_len;
+            while left > 0 {
+                let n = left.min(chunk.len());
+                if s.write_all(&chunk[..n]).is_err() {
+                    return;
+                }
+                left -= n;
+            }
+        });
+        url
+    }
+
+    #[tokio::test]
+    async fn an_answer_larger_than_the_cap_is_refused_not_read() {
+        let policy = RetryPolicy {
+            max_body: 1 << 20,
+            max_tries: 1,
+            ..RetryPolicy::default()
+        };
+        let client =
+            HttpClient::new("test", &Secret::new("t"), "application/json", policy).unwrap();
+        // Announced in Content-Length, and streamed without one (chunked).
+        for head in [
+            format!(
+                "HTTP/1.1 200 OK\r\ncontent-type: application/json\r\ncontent-length: {}\r\n\r\n",
+                4 << 20
+            ),
+            "HTTP/1.1 200 OK\r\ncontent-type: application/json\r\nconnection: close\r\n\r\n"
+                .to_string(),
+        ] {
+            let url = serve_once(head, 4 << 20);
+            let got: Result<serde_json::Value, _> = client.get_json(&url, &[], "").await;
+            let e = got.unwrap_err().to_string();
+            assert!(e.contains("larger than 1 MiB"), "{e}");
+        }
+    }
 
     #[test]
     fn budget_spreads_requests() {

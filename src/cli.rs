@@ -40,6 +40,32 @@ pub fn command() -> clap::Command {
     Command::augment_subcommands(command)
 }
 
+/// Refuses a secret given as a flag: an option whose environment value `--help` hides is a
+/// token, and a token on the command line shows in `ps` and `/proc/*/cmdline` to everyone on
+/// the machine. Secrets come from the environment or from a file (the `_FILE` variable).
+///
+/// # Errors
+/// A [`ConfigError`] naming the flag and the variables to use instead.
+pub fn refuse_secret_flags(matches: &clap::ArgMatches) -> Result<(), ConfigError> {
+    for arg in command().get_arguments() {
+        if !arg.is_hide_env_values_set() {
+            continue;
+        }
+        let id = arg.get_id().as_str();
+        if matches.value_source(id) == Some(clap::parser::ValueSource::CommandLine) {
+            let var = arg
+                .get_env()
+                .map(|v| v.to_string_lossy().into_owned())
+                .unwrap_or_default();
+            return Err(ConfigError(format!(
+                "--{} would put the token in the process list (ps, /proc/*/cmdline); set {var} or {var}_FILE in the environment instead",
+                arg.get_long().unwrap_or(id)
+            )));
+        }
+    }
+    Ok(())
+}
+
 /// The subcommand in `matches`, if any.
 pub fn subcommand(matches: &clap::ArgMatches) -> Option<Command> {
     matches.subcommand()?;
@@ -60,5 +86,6 @@ where
     let matches = command()
         .try_get_matches_from(argv)
         .map_err(|e| ConfigError(e.to_string()))?;
+    refuse_secret_flags(&matches)?;
     Config::from_matches(matches)
 }

@@ -18,8 +18,6 @@ use std::time::Duration;
 
 use clap::FromArgMatches;
 
-use crate::schema::UserKey;
-
 /// The engine's options as clap reads them (components add theirs through [`crate::cli`]).
 #[derive(clap::Parser, Debug)]
 #[command(
@@ -132,6 +130,17 @@ pub enum LogFormat {
     Text,
     /// One JSON object per line.
     Json,
+}
+
+/// How a person appears in metrics (`PTSD_USER_KEY`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum UserKey {
+    /// Display name, lowercased (`ada_lovelace`).
+    Name,
+    /// E-mail address, lowercased (`ada_example_com`).
+    Email,
+    /// The provider's user id, case kept (`PUSR001`).
+    Id,
 }
 
 /// A configuration problem: the message says what to set.
@@ -363,24 +372,44 @@ mod tests {
         assert!(parse(&["--prefix", "a|b"]).is_err());
     }
 
+    /// A file holding `token`, for options that take secrets only from the environment or a file.
+    fn token_file(token: &str) -> String {
+        let dir = std::env::temp_dir().join(format!("ptsd-cfg-tok-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let f = dir.join(token.replace(['/', '+'], "_"));
+        std::fs::write(&f, token).unwrap();
+        f.display().to_string()
+    }
+
     #[test]
     fn tokens_never_show_in_debug_of_the_configuration() {
-        let c = parse(&[
-            "--pdtoken",
-            "u+SeCrEt123",
-            "--opsgenie-api-key",
-            "og-SeCrEt456",
-        ])
-        .unwrap();
+        let (pd, og) = (token_file("u+SeCrEt123"), token_file("og-SeCrEt456"));
+        let c = parse(&["--pdtoken-file", &pd, "--opsgenie-api-key-file", &og]).unwrap();
         let printed = format!("{c:?} {c:#?}");
         assert!(!printed.contains("SeCrEt"), "{printed}");
         assert_eq!(crate::collectors::build_all(&c).unwrap().len(), 2);
     }
 
     #[test]
+    fn a_token_as_a_flag_is_refused() {
+        for (flag, var) in [
+            ("--pdtoken", "PDTOKEN"),
+            ("--opsgenie-api-key", "OPSGENIE_API_KEY"),
+        ] {
+            let e = parse(&[flag, "SeCrEt789"]).unwrap_err().to_string();
+            assert!(
+                e.starts_with(&format!("{flag} would put the token in the process list")),
+                "{e}"
+            );
+            assert!(e.contains(&format!("set {var} or {var}_FILE")), "{e}");
+            assert!(!e.contains("SeCrEt"), "{e}");
+        }
+    }
+
+    #[test]
     fn plain_http_only_to_this_machine() {
         let url = |u: &str| {
-            let c = parse(&["--pdtoken", "t", "--pagerduty-api-url", u]).unwrap();
+            let c = parse(&["--pdtoken-file", &token_file("t"), "--pagerduty-api-url", u]).unwrap();
             crate::collectors::build("pagerduty", &c).map(|_| ())
         };
         for ok in [
@@ -398,6 +427,19 @@ mod tests {
         );
         assert!(url("http://127.0.0.1.evil.example").is_err());
         assert!(url("ftp://x").is_err());
+        // User info sends the request elsewhere: `http://127.0.0.1:1@evil.example` is a request
+        // to evil.example. Refused, and the message does not repeat what it held.
+        for bad in [
+            "http://127.0.0.1:1@evil.example",
+            "https://u:SeCrEt@api.pagerduty.com",
+            "https://SeCrEt@api.pagerduty.com",
+        ] {
+            let e = url(bad).unwrap_err().to_string();
+            assert!(e.starts_with("PAGERDUTY_API_URL holds a user name"), "{e}");
+            assert!(!e.contains("SeCrEt") && !e.contains("evil"), "{e}");
+        }
+        assert!(url("https://api.pagerduty.com/?x=1").is_err());
+        assert!(url("not a url").is_err());
     }
 
     #[test]

@@ -34,6 +34,7 @@ async fn main() -> ExitCode {
 }
 
 async fn run(matches: clap::ArgMatches) -> Result<(), Box<dyn std::error::Error>> {
+    cli::refuse_secret_flags(&matches)?;
     let command = cli::subcommand(&matches);
     let config = Config::from_matches(matches)?;
     match &command {

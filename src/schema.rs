@@ -21,16 +21,7 @@ use std::collections::BTreeMap;
 use crate::analysis::Findings;
 use crate::event::{Event, EventKind, Person};
 
-/// How a person appears in metrics (`PTSD_USER_KEY`).
-#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
-pub enum UserKey {
-    /// Display name, lowercased (`ada_lovelace`).
-    Name,
-    /// E-mail address, lowercased (`ada_example_com`).
-    Email,
-    /// The provider's user id, case kept (`PUSR001`).
-    Id,
-}
+pub use crate::config::UserKey;
 
 /// Which StatsD dialect to render (`PTSD_STATSD_FLAVOR`).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]

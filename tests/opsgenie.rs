@@ -24,10 +24,11 @@ const KEY: &str = "og-key-0123456789abcdef";
 const PD_TOKEN: &str = "pd-token-for-both-collectors";
 
 fn config(fake: &FakeOpsgenie, extra: &[&str]) -> Config {
+    let key = secret_file(KEY);
     let mut argv = vec![
         "ptsd",
-        "--opsgenie-api-key",
-        KEY,
+        "--opsgenie-api-key-file",
+        &key,
         "--opsgenie-api-url",
         &fake.url,
         "--outputs",

@@ -20,10 +20,11 @@ use support::*;
 const TOKEN: &str = "y_NbAkKc66ryYTWUXYEu";
 
 fn config(fake: &FakePagerDuty, extra: &[&str]) -> Config {
+    let token = secret_file(TOKEN);
     let mut argv = vec![
         "ptsd",
-        "--pdtoken",
-        TOKEN,
+        "--pdtoken-file",
+        &token,
         "--pagerduty-api-url",
         &fake.url,
         "--outputs",

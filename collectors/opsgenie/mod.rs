@@ -79,7 +79,7 @@ const NOT_USERS_MAX: usize = 10_000;
 #[derive(clap::Args, Debug)]
 #[command(next_help_heading = "Opsgenie")]
 pub struct OpsgenieSettings {
-    /// Opsgenie API key (an API integration's key); when set, the Opsgenie collector runs.
+    /// Opsgenie API key (an API integration's key); when set, the Opsgenie collector runs (environment only: a flag would show it in the process list).
     #[arg(long, env = "OPSGENIE_API_KEY", hide_env_values = true, value_parser = crate::secret::parse)]
     pub opsgenie_api_key: Option<Secret>,
 

@@ -64,7 +64,7 @@ const UNAUTHORIZED_HINT: &str =
 #[derive(clap::Args, Debug)]
 #[command(next_help_heading = "PagerDuty")]
 pub struct PagerDutySettings {
-    /// PagerDuty REST API key; when set, the PagerDuty collector runs.
+    /// PagerDuty REST API key; when set, the PagerDuty collector runs (environment only: a flag would show it in the process list).
     #[arg(long, env = "PDTOKEN", hide_env_values = true, value_parser = crate::secret::parse)]
     pub pdtoken: Option<Secret>,
 

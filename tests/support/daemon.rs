@@ -163,3 +163,17 @@ pub fn wait_exit(child: &mut Child, within: Duration) -> ExitStatus {
         std::thread::sleep(Duration::from_millis(20));
     }
 }
+
+/// A file in the temp dir holding `secret`, for `--pdtoken-file` and the like: ptsd takes
+/// tokens only from the environment or a file, never as a flag.
+pub fn secret_file(secret: &str) -> String {
+    let dir = std::env::temp_dir().join(format!("ptsd-test-secrets-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).expect("temp dir");
+    let name: String = secret
+        .chars()
+        .map(|c| if c.is_ascii_alphanumeric() { c } else { '_' })
+        .collect();
+    let path = dir.join(name);
+    std::fs::write(&path, secret).expect("secret file");
+    path.display().to_string()
+}
