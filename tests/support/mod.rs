@@ -9,16 +9,16 @@
 //! uses only part of this module; unused items are allowed below instead of in each file.
 #![allow(dead_code, unused_imports)]
 
+pub mod common;
 pub mod daemon;
-pub mod entries;
-pub mod fake_opsgenie;
-pub mod fake_pagerduty;
 pub mod graphite_peer;
+pub mod opsgenie;
+pub mod pagerduty;
 pub mod statsd_peer;
 
+pub use common::{parse_query, RecordedRequest};
 pub use daemon::*;
-pub use entries::*;
-pub use fake_opsgenie::*;
-pub use fake_pagerduty::*;
 pub use graphite_peer::*;
+pub use opsgenie::*;
+pub use pagerduty::*;
 pub use statsd_peer::*;

@@ -12,20 +12,18 @@
 //!
 //! Behaviour not pinned down by PagerDuty's docs is chosen here and marked "(choice)".
 
-use std::collections::{HashMap, HashSet, VecDeque};
-use std::future::IntoFuture;
-use std::sync::{Arc, Mutex, MutexGuard};
-use std::time::Duration;
+use std::collections::{HashMap, HashSet};
+use std::time::{Duration, Instant};
 
-use axum::body::Body;
 use axum::extract::State;
 use axum::http::{header, HeaderMap, Method, StatusCode, Uri};
-use axum::response::Response;
+use axum::response::{IntoResponse, Response};
 use axum::Router;
 use jiff::tz::{Offset, TimeZone};
 use jiff::{civil, SignedDuration, Timestamp};
 use serde_json::{json, Value};
-use tokio::sync::oneshot;
+
+use super::super::common::{all, first, page_range, Fake, Incoming, Parts, Reply};
 
 /// Account time zone used when a request has no `time_zone`: UTC-05:00, in minutes east.
 pub const DEFAULT_ACCOUNT_OFFSET_MINUTES: i32 = -300;
@@ -78,48 +76,6 @@ pub enum Fault {
     ThenAdd(String),
 }
 
-/// One request the fake received, as it received it.
-#[derive(Debug, Clone)]
-pub struct RecordedRequest {
-    pub method: String,
-    pub path: String,
-    /// The query string exactly as sent (still percent-encoded), without `?`.
-    pub raw_query: String,
-    /// Decoded query pairs in order (`include%5B%5D=channels` → `("include[]", "channels")`).
-    pub query: Vec<(String, String)>,
-    /// Status code returned.
-    pub status: u16,
-    /// An `Authorization` header was sent.
-    pub auth_present: bool,
-    /// It was exactly `Token token=<token>`.
-    pub auth_valid: bool,
-    /// `Accept` contained `application/vnd.pagerduty+json;version=2` (recorded, never enforced).
-    pub accept_v2: bool,
-    /// The injected fault this request got, if any.
-    pub fault: Option<Fault>,
-    /// When the request arrived.
-    pub received: std::time::Instant,
-}
-
-impl RecordedRequest {
-    /// First value of query parameter `name` (decoded name, e.g. `"include[]"`).
-    pub fn param(&self, name: &str) -> Option<&str> {
-        self.query
-            .iter()
-            .find(|(k, _)| k == name)
-            .map(|(_, v)| v.as_str())
-    }
-
-    /// All values of query parameter `name`, in order.
-    pub fn params(&self, name: &str) -> Vec<&str> {
-        self.query
-            .iter()
-            .filter(|(k, _)| k == name)
-            .map(|(_, v)| v.as_str())
-            .collect()
-    }
-}
-
 struct StoredEntry {
     id: String,
     at: Timestamp,
@@ -130,7 +86,8 @@ struct StoredEntry {
     utc_full: Vec<u8>,
 }
 
-struct Inner {
+/// What the PagerDuty fake holds besides its calls (see [`Fake`]).
+pub struct PagerDutyState {
     token: String,
     /// Newest first (ties by id, descending) once `sorted`; appended to by `add_entry`.
     entries: Vec<StoredEntry>,
@@ -138,103 +95,45 @@ struct Inner {
     ids: HashSet<String>,
     users: Vec<Value>,
     account_offset_minutes: i32,
-    faults: VecDeque<(String, Fault)>,
-    requests: Vec<RecordedRequest>,
     delays: HashMap<String, Duration>,
 }
 
-type Shared = Arc<Mutex<Inner>>;
-
-fn lock(shared: &Shared) -> MutexGuard<'_, Inner> {
-    // A panicking test thread must not turn every later request into a second panic.
-    shared
-        .lock()
-        .unwrap_or_else(|poisoned| poisoned.into_inner())
-}
-
-/// The fake server. Dropping it stops the server.
-pub struct FakePagerDuty {
-    /// Base URL, `http://127.0.0.1:PORT` (no trailing slash).
-    pub url: String,
-    shared: Shared,
-    shutdown: Option<oneshot::Sender<()>>,
-}
-
-impl FakePagerDuty {
-    fn new_shared(token: &str) -> Shared {
-        Arc::new(Mutex::new(Inner {
+impl PagerDutyState {
+    fn new(token: &str) -> PagerDutyState {
+        PagerDutyState {
             token: token.to_string(),
             entries: Vec::new(),
             sorted: true,
             ids: HashSet::new(),
             users: Vec::new(),
             account_offset_minutes: DEFAULT_ACCOUNT_OFFSET_MINUTES,
-            faults: VecDeque::new(),
-            requests: Vec::new(),
             delays: HashMap::new(),
-        }))
+        }
     }
+}
 
+const NAME: &str = "fake PagerDuty";
+
+/// The fake server. Dropping it stops the server. `inject` queues a [`Fault`]; `requests`
+/// returns what it received (see [`Fake`]).
+pub type FakePagerDuty = Fake<PagerDutyState, Fault>;
+
+impl FakePagerDuty {
     /// Starts the fake on the current tokio runtime, accepting `Authorization: Token token=<token>`.
     pub async fn start(token: &str) -> FakePagerDuty {
-        let shared = Self::new_shared(token);
-        let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
-            .await
-            .expect("fake PagerDuty: cannot bind 127.0.0.1:0");
-        let addr = listener
-            .local_addr()
-            .expect("fake PagerDuty: listener has no local address");
-        let (tx, rx) = oneshot::channel();
-        tokio::spawn(serve(listener, shared.clone(), rx));
-        FakePagerDuty {
-            url: format!("http://{addr}"),
-            shared,
-            shutdown: Some(tx),
-        }
+        Fake::launch(NAME, PagerDutyState::new(token), router).await
     }
 
     /// Starts the fake on its own single-threaded runtime in a background thread, for plain
     /// `#[test]`s (e.g. ones that run the daemon binary).
     pub fn start_blocking(token: &str) -> FakePagerDuty {
-        let shared = Self::new_shared(token);
-        let (addr_tx, addr_rx) = std::sync::mpsc::channel();
-        let (tx, rx) = oneshot::channel();
-        let server_shared = shared.clone();
-        std::thread::Builder::new()
-            .name("fake-pagerduty".into())
-            .spawn(move || {
-                let rt = tokio::runtime::Builder::new_current_thread()
-                    .enable_all()
-                    .build()
-                    .expect("fake PagerDuty: cannot build a tokio runtime");
-                rt.block_on(async move {
-                    let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
-                        .await
-                        .expect("fake PagerDuty: cannot bind 127.0.0.1:0");
-                    let addr = listener
-                        .local_addr()
-                        .expect("fake PagerDuty: listener has no local address");
-                    if addr_tx.send(addr).is_err() {
-                        return;
-                    }
-                    serve(listener, server_shared, rx).await;
-                });
-            })
-            .expect("fake PagerDuty: cannot spawn server thread");
-        let addr = addr_rx
-            .recv_timeout(Duration::from_secs(10))
-            .expect("fake PagerDuty: server thread did not report its address within 10 s");
-        FakePagerDuty {
-            url: format!("http://{addr}"),
-            shared,
-            shutdown: Some(tx),
-        }
+        Fake::launch_blocking(NAME, PagerDutyState::new(token), router)
     }
 
     /// Adds full log entries (any order). Each needs a string `id` and an RFC 3339
     /// `created_at` with offset. Panics on a duplicate id.
     pub fn add_entries(&self, entries: Vec<Value>) {
-        let mut inner = lock(&self.shared);
+        let mut inner = self.state();
         for value in entries {
             add_entry(&mut inner, value);
         }
@@ -242,50 +141,22 @@ impl FakePagerDuty {
 
     /// Adds `user` objects served by `GET /users` (in the order added).
     pub fn add_users(&self, users: Vec<Value>) {
-        lock(&self.shared).users.extend(users);
+        self.state().users.extend(users);
     }
 
     /// Sets the account time zone used when a request has no `time_zone` (minutes east of UTC).
     pub fn set_account_time_zone_offset(&self, minutes_east: i32) {
-        lock(&self.shared).account_offset_minutes = minutes_east;
-    }
-
-    /// Queues `fault` for the next request whose path starts with `path_prefix`. Faults are
-    /// consumed in the order queued; each applies to exactly one request.
-    pub fn inject(&self, path_prefix: &str, fault: Fault) {
-        lock(&self.shared)
-            .faults
-            .push_back((path_prefix.to_string(), fault));
-    }
-
-    /// Every request received so far, in order of completion.
-    pub fn requests(&self) -> Vec<RecordedRequest> {
-        lock(&self.shared).requests.clone()
-    }
-
-    /// Forgets recorded requests.
-    pub fn clear_requests(&self) {
-        lock(&self.shared).requests.clear();
+        self.state().account_offset_minutes = minutes_east;
     }
 
     /// Makes entry `entry_id` invisible until the wall clock reaches `created_at + delay`
     /// (a late entry: PagerDuty shows it after windows covering its `created_at` were read).
     pub fn set_visibility_delay(&self, entry_id: &str, delay: Duration) {
-        lock(&self.shared)
-            .delays
-            .insert(entry_id.to_string(), delay);
+        self.state().delays.insert(entry_id.to_string(), delay);
     }
 }
 
-impl Drop for FakePagerDuty {
-    fn drop(&mut self) {
-        if let Some(tx) = self.shutdown.take() {
-            let _ = tx.send(());
-        }
-    }
-}
-
-fn add_entry(inner: &mut Inner, value: Value) {
+fn add_entry(inner: &mut PagerDutyState, value: Value) {
     let id = value["id"]
         .as_str()
         .unwrap_or_else(|| panic!("fake PagerDuty: log entry without string id: {value}"))
@@ -314,112 +185,66 @@ fn add_entry(inner: &mut Inner, value: Value) {
     inner.sorted = false;
 }
 
-async fn serve(listener: tokio::net::TcpListener, shared: Shared, stop: oneshot::Receiver<()>) {
-    let app = Router::new().fallback(handle).with_state(shared);
-    tokio::select! {
-        res = axum::serve(listener, app).into_future() => {
-            if let Err(e) = res {
-                eprintln!("fake PagerDuty: server error: {e}");
-            }
-        }
-        _ = stop => {}
-    }
+fn router(parts: Parts<PagerDutyState, Fault>) -> Router {
+    Router::new().fallback(handle).with_state(parts)
 }
 
-/// A response before it becomes an HTTP response: status, extra headers, JSON body bytes.
-struct Reply {
-    status: StatusCode,
-    headers: Vec<(&'static str, String)>,
-    body: Vec<u8>,
-}
-
-impl Reply {
-    fn json(status: StatusCode, body: &Value) -> Reply {
-        Reply {
-            status,
-            headers: Vec::new(),
-            body: serde_json::to_vec(body).expect("serialising a serde_json::Value cannot fail"),
-        }
+/// PagerDuty's error body: `{"error":{"message", "code"?, "errors"?}}`.
+fn error(status: StatusCode, message: &str, code: Option<u32>, errors: &[String]) -> Reply {
+    let mut err = json!({ "message": message });
+    if let Some(code) = code {
+        err["code"] = json!(code);
     }
-
-    fn error(status: StatusCode, message: &str, code: Option<u32>, errors: &[String]) -> Reply {
-        let mut err = json!({ "message": message });
-        if let Some(code) = code {
-            err["code"] = json!(code);
-        }
-        if !errors.is_empty() {
-            err["errors"] = json!(errors);
-        }
-        Reply::json(status, &json!({ "error": err }))
+    if !errors.is_empty() {
+        err["errors"] = json!(errors);
     }
+    Reply::json(status, &json!({ "error": err }))
 }
 
 async fn handle(
-    State(shared): State<Shared>,
+    State(fake): State<Parts<PagerDutyState, Fault>>,
     method: Method,
     uri: Uri,
     headers: HeaderMap,
 ) -> Response {
-    let received = std::time::Instant::now();
-    let path = uri.path().to_string();
-    let raw_query = uri.query().unwrap_or("").to_string();
-    let query = parse_query(&raw_query);
-    let auth = headers
-        .get(header::AUTHORIZATION)
-        .map(|v| v.to_str().unwrap_or("<non-ascii>").to_string());
+    let received = Instant::now();
+    let request = Incoming::new(method, &uri, &headers);
     let accept_v2 = headers
         .get_all(header::ACCEPT)
         .iter()
         .filter_map(|v| v.to_str().ok())
         .any(|v| v.contains("application/vnd.pagerduty+json;version=2"));
 
-    let (fault, auth_valid) = {
-        let mut inner = lock(&shared);
-        let pos = inner
-            .faults
-            .iter()
-            .position(|(prefix, _)| path.starts_with(prefix.as_str()));
-        let fault = pos.and_then(|p| inner.faults.remove(p)).map(|(_, f)| f);
-        let expected = format!("Token token={}", inner.token);
-        (fault, auth.as_deref() == Some(expected.as_str()))
-    };
+    let fault = fake.calls().take_fault(&request.path);
+    let auth_valid = request.auth_is(&format!("Token token={}", fake.state().token));
 
     if let Some(Fault::Delay(d)) = &fault {
         tokio::time::sleep(*d).await;
     }
 
     let reply = match &fault {
-        Some(Fault::Status429 { reset_secs }) => {
-            let mut r = Reply::error(
-                StatusCode::TOO_MANY_REQUESTS,
-                "Rate Limit Exceeded",
-                Some(2020),
-                &[],
-            );
-            r.headers = vec![
-                ("ratelimit-limit", "960".to_string()),
-                ("ratelimit-remaining", "0".to_string()),
-                ("ratelimit-reset", reset_secs.to_string()),
-            ];
-            r
-        }
-        Some(Fault::Status500) => Reply::error(
+        Some(Fault::Status429 { reset_secs }) => error(
+            StatusCode::TOO_MANY_REQUESTS,
+            "Rate Limit Exceeded",
+            Some(2020),
+            &[],
+        )
+        .with_headers(vec![
+            ("ratelimit-limit", "960".to_string()),
+            ("ratelimit-remaining", "0".to_string()),
+            ("ratelimit-reset", reset_secs.to_string()),
+        ]),
+        Some(Fault::Status500) => error(
             StatusCode::INTERNAL_SERVER_ERROR,
             "Internal Server Error",
             None,
             &[],
         ),
-        Some(Fault::Status401) => Reply::error(
-            StatusCode::UNAUTHORIZED,
-            "Authentication failed",
-            Some(2006),
-            &[],
-        ),
+        Some(Fault::Status401) => unauthorized(),
         _ => {
-            let mut r = normal_reply(&shared, &method, &path, &query, auth_valid);
+            let mut r = normal_reply(&fake, &request, auth_valid);
             if fault == Some(Fault::Truncated) {
-                r.status = StatusCode::OK;
-                r.body.truncate(r.body.len() / 2);
+                r.truncate();
             }
             if fault == Some(Fault::EmptyButMore) {
                 let mut v: Value = serde_json::from_slice(&r.body).expect("own JSON");
@@ -433,58 +258,42 @@ async fn handle(
 
     if let Some(Fault::ThenAdd(json)) = &fault {
         let value: Value = serde_json::from_str(json).expect("fake PagerDuty: ThenAdd holds JSON");
-        add_entry(&mut lock(&shared), value);
+        add_entry(&mut fake.state(), value);
     }
 
-    lock(&shared).requests.push(RecordedRequest {
-        method: method.to_string(),
-        path,
-        raw_query,
-        query,
-        status: reply.status.as_u16(),
-        auth_present: auth.is_some(),
-        auth_valid,
-        accept_v2,
-        fault,
-        received,
-    });
+    let recorded = request.record(&reply, auth_valid, accept_v2, fault, received);
+    fake.calls().record(recorded);
+    reply.into_response()
+}
 
-    let mut builder = Response::builder()
-        .status(reply.status)
-        .header(header::CONTENT_TYPE, "application/json; charset=utf-8");
-    for (name, value) in reply.headers {
-        builder = builder.header(name, value);
-    }
-    builder
-        .body(Body::from(reply.body))
-        .expect("fake PagerDuty: response parts are valid")
+fn unauthorized() -> Reply {
+    error(
+        StatusCode::UNAUTHORIZED,
+        "Authentication failed",
+        Some(2006),
+        &[],
+    )
 }
 
 fn normal_reply(
-    shared: &Shared,
-    method: &Method,
-    path: &str,
-    query: &[(String, String)],
+    fake: &Parts<PagerDutyState, Fault>,
+    request: &Incoming,
     auth_valid: bool,
 ) -> Reply {
     if !auth_valid {
-        return Reply::error(
-            StatusCode::UNAUTHORIZED,
-            "Authentication failed",
-            Some(2006),
-            &[],
-        );
+        return unauthorized();
     }
-    let path = path.trim_end_matches('/');
-    match (method, path) {
-        (&Method::GET, "/log_entries") => log_entries(&mut lock(shared), query),
-        (&Method::GET, "/users") => users(&lock(shared), query),
-        _ => Reply::error(StatusCode::NOT_FOUND, "Not Found", Some(2100), &[]),
+    let query = &request.query;
+    let path = request.path.trim_end_matches('/');
+    match (&request.method, path) {
+        (&Method::GET, "/log_entries") => log_entries(&mut fake.state(), query),
+        (&Method::GET, "/users") => users(&fake.state(), query),
+        _ => error(StatusCode::NOT_FOUND, "Not Found", Some(2100), &[]),
     }
 }
 
 fn invalid_input(detail: String) -> Reply {
-    Reply::error(
+    error(
         StatusCode::BAD_REQUEST,
         "Invalid Input Provided",
         Some(2001),
@@ -512,7 +321,7 @@ fn page_params(query: &[(String, String)]) -> Result<Page, Reply> {
     let limit = number("limit", DEFAULT_LIMIT)?.clamp(1, MAX_LIMIT);
     let offset = number("offset", 0)?;
     if offset.saturating_add(limit) > MAX_OFFSET_PLUS_LIMIT {
-        return Err(Reply::error(
+        return Err(error(
             StatusCode::BAD_REQUEST,
             "Arguments Caused Error",
             Some(2002),
@@ -528,16 +337,8 @@ fn page_params(query: &[(String, String)]) -> Result<Page, Reply> {
 }
 
 /// Slices `items` (already filtered and ordered) into the page and builds the envelope.
-/// The index range of `page` in a result of `count` items.
-fn page_range(count: usize, page: &Page) -> std::ops::Range<usize> {
-    let count = count as u64;
-    let start = page.offset.min(count) as usize;
-    let end = page.offset.saturating_add(page.limit).min(count) as usize;
-    start..end
-}
-
 fn envelope(key: &str, items: Vec<Value>, page: &Page) -> Reply {
-    let range = page_range(items.len(), page);
+    let range = page_range(items.len(), page.offset, page.limit);
     let count = items.len() as u64;
     page_envelope(key, items[range].to_vec(), count, page)
 }
@@ -629,7 +430,7 @@ fn parse_bound(
         .ok_or_else(|| invalid_input(format!("{name} is not a valid date-time: {raw:?}")))
 }
 
-fn log_entries(inner: &mut Inner, query: &[(String, String)]) -> Reply {
+fn log_entries(inner: &mut PagerDutyState, query: &[(String, String)]) -> Reply {
     let page = match page_params(query) {
         Ok(p) => p,
         Err(r) => return r,
@@ -675,7 +476,7 @@ fn log_entries(inner: &mut Inner, query: &[(String, String)]) -> Reply {
 
     // Only the requested page is copied and rendered.
     let count = visible.len() as u64;
-    let range = page_range(visible.len(), &page);
+    let range = page_range(visible.len(), page.offset, page.limit);
     let as_asked = matches!(render, Render::Utc)
         && include.contains("channels")
         && include.contains("incidents");
@@ -739,7 +540,7 @@ fn raw_page_envelope(key: &str, returned: &[Vec<u8>], count: u64, page: &Page) -
     }
 }
 
-fn users(inner: &Inner, query: &[(String, String)]) -> Reply {
+fn users(inner: &PagerDutyState, query: &[(String, String)]) -> Reply {
     let page = match page_params(query) {
         Ok(p) => p,
         Err(r) => return r,
@@ -758,57 +559,4 @@ fn users(inner: &Inner, query: &[(String, String)]) -> Reply {
         .cloned()
         .collect();
     envelope("users", items, &page)
-}
-
-fn first<'a>(query: &'a [(String, String)], name: &str) -> Option<&'a str> {
-    query
-        .iter()
-        .find(|(k, _)| k == name)
-        .map(|(_, v)| v.as_str())
-}
-
-fn all<'a>(query: &'a [(String, String)], name: &str) -> Vec<&'a str> {
-    query
-        .iter()
-        .filter(|(k, _)| k == name)
-        .map(|(_, v)| v.as_str())
-        .collect()
-}
-
-/// Splits a raw query string into decoded `(name, value)` pairs, as a form decoder does:
-/// `+` is a space and `%XX` a byte. So an unencoded `+` in `since=…+00:00` becomes a space and
-/// the date no longer parses — as on a real server.
-pub fn parse_query(raw: &str) -> Vec<(String, String)> {
-    raw.split('&')
-        .filter(|pair| !pair.is_empty())
-        .map(|pair| {
-            let (k, v) = pair.split_once('=').unwrap_or((pair, ""));
-            (percent_decode(k), percent_decode(v))
-        })
-        .collect()
-}
-
-fn percent_decode(s: &str) -> String {
-    let bytes = s.as_bytes();
-    let mut out = Vec::with_capacity(bytes.len());
-    let mut i = 0;
-    while i < bytes.len() {
-        match bytes[i] {
-            b'+' => out.push(b' '),
-            b'%' if i + 2 < bytes.len() => {
-                let hex = std::str::from_utf8(&bytes[i + 1..i + 3]).ok();
-                match hex.and_then(|h| u8::from_str_radix(h, 16).ok()) {
-                    Some(b) => {
-                        out.push(b);
-                        i += 3;
-                        continue;
-                    }
-                    None => out.push(b'%'),
-                }
-            }
-            b => out.push(b),
-        }
-        i += 1;
-    }
-    String::from_utf8_lossy(&out).into_owned()
 }
