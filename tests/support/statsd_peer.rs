@@ -3,7 +3,7 @@
 //!
 //! Why a real peer: the daemon's output must be accepted by an actual StatsD implementation,
 //! including DogStatsD tags (`name:1|c|#k:v`), which Etsy statsd stores as the Graphite-style key
-//! `name;k=v` (`/work/shared/statsd-peers.md` §1). It is configured with `backends: []` and a
+//! `name;k=v` (Graphite's tag syntax). It is configured with `backends: []` and a
 //! one-hour flush interval, so counters never reset during a test and can be polled.
 //!
 //! [`StatsdPeer::start_with_graphite`] runs it instead as a Graphite user would: its graphite
@@ -312,7 +312,7 @@ impl Drop for StatsdPeer {
 
 /// Extracts `key: number` pairs from node's `util.inspect` output (not JSON: identifier-like
 /// keys are unquoted, others are in single quotes, or double quotes if they contain `'`).
-/// Same grammar as the Python regex in statsd-peers.md §1:
+/// Same grammar as Etsy statsd's own line parser:
 /// `(?:'((?:[^'\\]|\\.)*)'|([A-Za-z_$][\w$]*)):\s*(-?[\d.e+]+)`.
 pub fn parse_inspect_numbers(text: &str) -> BTreeMap<String, f64> {
     let chars: Vec<char> = text.chars().collect();

@@ -8,7 +8,7 @@
 //! `updatedAt` terms in `query`, in epoch **milliseconds**), newest-first default order, the
 //! opaque string `offset` cursor of alert logs, log `owner` being a username rather than a user
 //! id, `limit` above 100 refused with 422, and 429s carrying `X-RateLimit-*` headers. This
-//! server reproduces those as described in `/work/shared/api-notes.md` §9, §10 and trap 12, and
+//! server reproduces those as described in Opsgenie's API documentation (alerts, logs, users, paging and rate limits), and
 //! records every request (as a [`RecordedRequest`], like the PagerDuty fake) so tests can assert
 //! what the daemon asked for.
 //!

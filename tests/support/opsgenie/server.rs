@@ -30,7 +30,7 @@ pub const OG_MAX_LIMIT: u64 = 100;
 pub const OG_USERS_DEFAULT_LIMIT: u64 = 100;
 /// `offset + limit` above this on `/v2/alerts` is answered with 422 ([`OG_CAP_MESSAGE`]).
 pub const OG_MAX_OFFSET_PLUS_LIMIT: u64 = 20_000;
-/// The `message` of the 422 past the cap. UNCONFIRMED: the cap is documented (api-notes §9,
+/// The `message` of the 422 past the cap. UNCONFIRMED: the cap is documented (Opsgenie's alert API,
 /// [OG-20K]); the real status and wording past it are not.
 pub const OG_CAP_MESSAGE: &str = "offset + limit should be lower than or equal to 20000";
 /// The `message` of every 422 on a bad parameter (the `errors` map names the parameter).
@@ -137,7 +137,7 @@ const NAME: &str = "fake Opsgenie";
 /// `limit` rows just before it (without a cursor: the end of the listing), always presented in
 /// `order`. `paging.next` repeats the request with `offset` = the page's row farthest along
 /// `direction` (the last row for `next`, the first for `prev`), only when more rows lie that
-/// way. (choice: api-notes §9 says `next` = "greater than the given offset", which is the same
+/// way. (choice: Opsgenie's docs say `next` = "greater than the given offset", which is the same
 /// for `order=asc`; for `desc` it would break the documented `order=desc&direction=next` links.)
 /// Unknown alert → 404 "Alert does not exist".
 ///
@@ -369,7 +369,7 @@ async fn handle(
     reply.into_response()
 }
 
-/// The rate-limit domain a path belongs to (api-notes §10: list alerts and list users are
+/// The rate-limit domain a path belongs to (Opsgenie's rate-limit docs: list alerts and list users are
 /// "Search"; other alert calls "Alert"). Used as `X-RateLimit-Reason` (UNCONFIRMED value).
 fn rate_limit_domain(path: &str) -> &'static str {
     let path = path.trim_end_matches('/');

@@ -1,5 +1,5 @@
 //! Builders for PagerDuty REST v2 log entries and users in their real JSON shape
-//! (`/work/shared/api-notes.md` §2, §4, §5), and the bucket a notification type counts in.
+//! (PagerDuty's REST API reference: log entries, users, notification types), and the bucket a notification type counts in.
 //! The generator of whole incident lifecycles built from them is in [`super::synthetic`].
 //!
 //! Why: integration tests feed these to [`super::FakePagerDuty`], so the daemon is tested
@@ -373,7 +373,7 @@ pub fn user(id: &str, name: &str, email: &str, time_zone: Option<&str>) -> Value
 }
 
 /// The bucket a notification type counts in: `sms`, `phone`, `email`, `push` or `other`.
-/// Rule (api-notes §2): strip a `_notification` suffix, anything containing `push` is `push`.
+/// Rule (PagerDuty documents it): strip a `_notification` suffix, anything containing `push` is `push`.
 pub fn channel_bucket(notification_type: &str) -> &'static str {
     let t = notification_type.to_ascii_lowercase();
     let t = t.strip_suffix("_notification").unwrap_or(&t);

@@ -7,7 +7,7 @@
 //! *account* time zone unless `time_zone` is sent, `channel.notification` and full incidents only
 //! with `include[]=channels` / `include[]=incidents`, 429 with `ratelimit-reset`, and entries
 //! that show up late. This server reproduces those as documented in
-//! `/work/shared/api-notes.md` §2, §3, §5, §6, §8, and records every request so tests can
+//! PagerDuty's REST API reference (paging, the offset cap, time zones, errors and rate limits), and records every request so tests can
 //! assert what the daemon asked for.
 //!
 //! Behaviour not pinned down by PagerDuty's docs is chosen here and marked "(choice)".
@@ -367,7 +367,7 @@ enum Render {
 impl Render {
     fn for_request(time_zone: Option<&str>, account_offset_minutes: i32) -> Render {
         match time_zone {
-            // Absent: the account time zone (api-notes §2).
+            // Absent: the account time zone (PagerDuty documents it).
             None => {
                 let offset = Offset::from_seconds(account_offset_minutes * 60)
                     .expect("account offset within ±25 h");
