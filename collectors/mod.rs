@@ -79,9 +79,7 @@ impl Registered {
 fn build_from_matches<S: CollectorSettings>(
     config: &Config,
 ) -> Result<Option<Box<dyn Collector>>, ConfigError> {
-    let settings = <S as clap::FromArgMatches>::from_arg_matches(&config.components)
-        .map_err(|e| ConfigError(format!("{}: {e}", S::NAME)))?;
-    settings.build(config)
+    crate::config::component_options::<S>(config, S::NAME)?.build(config)
 }
 
 /// Adds every provider's options to `command`.

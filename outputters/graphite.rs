@@ -79,15 +79,12 @@ impl OutputterSettings for GraphiteSettings {
                 "PTSD_GRAPHITE_RESOLUTION={raw:?} is not a whole number of seconds from 1s to 1d; set it to the finest step of the whisper retention, e.g. 1m"
             )));
         }
-        Ok(Box::new(GraphiteOutputter {
+        Ok(Box::new(GraphiteOutputter::new(
             host,
-            port: self.graphite_port,
-            resolution: d.as_secs() as i64,
-            prefix: config.prefix.clone(),
-            conn: None,
-            committed: Totals::default(),
-            pending: None,
-        }))
+            self.graphite_port,
+            d.as_secs() as i64,
+            config.prefix.clone(),
+        )))
     }
 }
 
@@ -141,6 +138,24 @@ struct Pending {
 }
 
 impl GraphiteOutputter {
+    /// An outputter to `host:port` with slots of `resolution` seconds, nothing committed yet.
+    fn new(host: String, port: u16, resolution: i64, prefix: String) -> Self {
+        GraphiteOutputter {
+            host,
+            port,
+            resolution,
+            prefix,
+            conn: None,
+            // The totals carry their resolution from the start, so the first save already
+            // says what a restart must check.
+            committed: Totals {
+                resolution,
+                slots: Slots::new(),
+            },
+            pending: None,
+        }
+    }
+
     fn slot(&self, second: i64) -> i64 {
         second - second.rem_euclid(self.resolution)
     }
@@ -331,18 +346,7 @@ mod tests {
     use std::net::TcpListener;
 
     fn outputter(port: u16) -> GraphiteOutputter {
-        GraphiteOutputter {
-            host: "127.0.0.1".into(),
-            port,
-            resolution: 60,
-            prefix: "ptsd".into(),
-            conn: None,
-            committed: Totals {
-                resolution: 60,
-                slots: Slots::new(),
-            },
-            pending: None,
-        }
+        GraphiteOutputter::new("127.0.0.1".into(), port, 60, "ptsd".into())
     }
 
     fn notified(id: &str, at: &str) -> Event {
@@ -441,9 +445,12 @@ mod tests {
             "{text}"
         );
         assert!(!text.contains(" 2 "), "{text}");
-        // After a restart the saved totals continue.
+        // After a restart the saved totals continue (the first save already carries the
+        // resolution, so it is not taken for another one's).
+        assert_eq!(saved["resolution"], 60, "{saved}");
         let mut again = outputter(1);
         again.restore(saved).unwrap();
+        assert!(!again.committed.slots.is_empty());
         assert_eq!(again.committed, o.committed);
     }
 

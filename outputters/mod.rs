@@ -63,9 +63,7 @@ impl Registered {
 fn build_from_matches<S: OutputterSettings>(
     config: &Config,
 ) -> Result<Box<dyn Outputter>, ConfigError> {
-    let settings = <S as clap::FromArgMatches>::from_arg_matches(&config.components)
-        .map_err(|e| ConfigError(format!("{}: {e}", S::NAME)))?;
-    settings.build(config)
+    crate::config::component_options::<S>(config, S::NAME)?.build(config)
 }
 
 /// Adds every sink's options to `command`.

@@ -225,6 +225,15 @@ pub fn duration(var: &str, raw: &str) -> Result<Duration, ConfigError> {
     Ok(d)
 }
 
+/// Reads the options of the component called `name` (type `S`, a `clap::Args` struct) from
+/// the command line kept in `config`: what every registry entry does before building.
+///
+/// # Errors
+/// A [`ConfigError`] with clap's message, naming the component.
+pub fn component_options<S: FromArgMatches>(config: &Config, name: &str) -> Result<S, ConfigError> {
+    S::from_arg_matches(&config.components).map_err(|e| ConfigError(format!("{name}: {e}")))
+}
+
 impl Config {
     /// Validates the engine's options in `matches` (the whole command line of
     /// [`crate::cli::command`]) and keeps the rest for the components.

@@ -173,13 +173,7 @@ struct WebServer {
 
 static NEXT_DIR: AtomicU64 = AtomicU64::new(0);
 
-/// A TCP port that was free a moment ago (bound to port 0, then released).
-fn free_port() -> u16 {
-    TcpListener::bind("127.0.0.1:0")
-        .and_then(|l| l.local_addr())
-        .expect("cannot bind a TCP port on 127.0.0.1")
-        .port()
-}
+use super::statsd_peer::free_tcp_port as free_port;
 
 fn accepts(port: u16) -> bool {
     TcpStream::connect_timeout(&([127, 0, 0, 1], port).into(), Duration::from_millis(200)).is_ok()

@@ -49,7 +49,7 @@ pub struct StatsdPeer {
 static NEXT_DIR: AtomicU64 = AtomicU64::new(0);
 
 /// A port that was free a moment ago (bound to port 0, then released).
-fn free_tcp_port() -> u16 {
+pub fn free_tcp_port() -> u16 {
     TcpListener::bind("127.0.0.1:0")
         .and_then(|l| l.local_addr())
         .expect("cannot bind a TCP port on 127.0.0.1")
