@@ -258,6 +258,13 @@ fn kill_9_in_the_middle_of_a_catch_up_and_late_entries_stay_exact() {
     wait_for_saved_totals(&dir, &mut child);
     child.kill().expect("kill -9");
     child.wait().unwrap();
+    // What it saved carries the slot length, so the restart continues the totals.
+    let saved: Value =
+        serde_json::from_str(&std::fs::read_to_string(dir.join("state.json")).unwrap()).unwrap();
+    assert_eq!(
+        saved["outputters"]["graphite"]["resolution"], RESOLUTION,
+        "{saved}"
+    );
     // Whatever it wrote before dying, the restart writes complete totals again.
     run_once(command(&fake, &peer, &dir).env("PTSD_LATENESS", "10m"));
     assert_stored(&peer, &expected(&entries), from);
