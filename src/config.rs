@@ -385,7 +385,9 @@ mod tests {
     fn token_file(token: &str) -> String {
         let dir = std::env::temp_dir().join(format!("ptsd-cfg-tok-{}", std::process::id()));
         std::fs::create_dir_all(&dir).unwrap();
-        let f = dir.join(token.replace(['/', '+'], "_"));
+        static NEXT: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
+        let n = NEXT.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        let f = dir.join(format!("token-{n}"));
         std::fs::write(&f, token).unwrap();
         f.display().to_string()
     }

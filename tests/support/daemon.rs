@@ -165,15 +165,14 @@ pub fn wait_exit(child: &mut Child, within: Duration) -> ExitStatus {
 }
 
 /// A file in the temp dir holding `secret`, for `--pdtoken-file` and the like: ptsd takes
-/// tokens only from the environment or a file, never as a flag.
+/// tokens only from the environment or a file, never as a flag. Each call writes a file of its
+/// own, so tests running in parallel never read one another's half-written file.
 pub fn secret_file(secret: &str) -> String {
+    static NEXT: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
     let dir = std::env::temp_dir().join(format!("ptsd-test-secrets-{}", std::process::id()));
     std::fs::create_dir_all(&dir).expect("temp dir");
-    let name: String = secret
-        .chars()
-        .map(|c| if c.is_ascii_alphanumeric() { c } else { '_' })
-        .collect();
-    let path = dir.join(name);
+    let n = NEXT.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+    let path = dir.join(format!("secret-{n}"));
     std::fs::write(&path, secret).expect("secret file");
     path.display().to_string()
 }
