@@ -14,6 +14,9 @@ use ptsd::{cli, collectors, engine, outputters, report};
 
 #[tokio::main]
 async fn main() -> ExitCode {
+    // SIGTERM and SIGINT are handled from here on, whatever ptsd is doing: the start-up check,
+    // a poll, a flush or a report all end within moments, and ptsd exits 0.
+    let stop = Stop::listen();
     let matches = cli::command().get_matches();
     let filter = tracing_subscriber::EnvFilter::try_from_default_env()
         .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
@@ -24,7 +27,7 @@ async fn main() -> ExitCode {
         Some(LogFormat::Json) => logs.json().init(),
         _ => logs.with_ansi(std::io::stderr().is_terminal()).init(),
     }
-    match run(matches).await {
+    match run(matches, stop).await {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {
             eprintln!("ptsd: {e}");
@@ -33,7 +36,7 @@ async fn main() -> ExitCode {
     }
 }
 
-async fn run(matches: clap::ArgMatches) -> Result<(), Box<dyn std::error::Error>> {
+async fn run(matches: clap::ArgMatches, stop: Stop) -> Result<(), Box<dyn std::error::Error>> {
     cli::refuse_secret_flags(&matches)?;
     let command = cli::subcommand(&matches);
     let config = Config::from_matches(matches)?;
@@ -44,14 +47,37 @@ async fn run(matches: clap::ArgMatches) -> Result<(), Box<dyn std::error::Error>
             return Ok(());
         }
         Some(Command::Report(args)) => {
-            return run_report(&config, ReportRequest::from_args(args)?).await
+            let request = ReportRequest::from_args(args)?;
+            tokio::select! {
+                r = run_report(&config, request) => return r,
+                () = stop.wait() => return Ok(()),
+            }
         }
         None => {}
     }
     let settings = engine::Settings::from_config(&config)?;
     let mut collectors = collectors::build_all(&config)?;
     let outputters = outputters::build_all(&config)?;
-    for c in &mut collectors {
+    let checks = async {
+        for c in &mut collectors {
+            check(c.as_mut()).await?;
+        }
+        Ok::<(), Box<dyn std::error::Error>>(())
+    };
+    tokio::select! {
+        r = checks => r?,
+        () = stop.wait() => {
+            tracing::info!("Stopped during the start-up check.");
+            return Ok(());
+        }
+    }
+    engine::run(settings, collectors, outputters, stop.wait()).await?;
+    Ok(())
+}
+
+/// The start-up check of one collector: a refused token stops ptsd; bad weather does not.
+async fn check(c: &mut dyn collectors::Collector) -> Result<(), Box<dyn std::error::Error>> {
+    {
         match c.check().await {
             Ok(()) => tracing::info!(provider = c.name(), "Collector ready."),
             // A refused token will not get better: stop now, with one line.
@@ -62,7 +88,6 @@ async fn run(matches: clap::ArgMatches) -> Result<(), Box<dyn std::error::Error>
             }
         }
     }
-    engine::run(settings, collectors, outputters, shutdown_signal()).await?;
     Ok(())
 }
 
@@ -92,27 +117,45 @@ async fn run_report(
     Ok(())
 }
 
-/// Resolves on SIGTERM or SIGINT (Ctrl-C).
-async fn shutdown_signal() {
-    let ctrl_c = async {
-        if tokio::signal::ctrl_c().await.is_err() {
+/// SIGTERM or SIGINT (Ctrl-C), listened for from the first line of `main`.
+#[derive(Clone)]
+struct Stop(tokio::sync::watch::Receiver<bool>);
+
+impl Stop {
+    /// Installs the handlers now (a signal before anything waits is not lost).
+    fn listen() -> Stop {
+        let (tx, rx) = tokio::sync::watch::channel(false);
+        #[cfg(unix)]
+        {
+            use tokio::signal::unix::{signal, SignalKind};
+            let term = signal(SignalKind::terminate());
+            let int = signal(SignalKind::interrupt());
+            if let (Ok(mut term), Ok(mut int)) = (term, int) {
+                tokio::spawn(async move {
+                    tokio::select! {
+                        _ = term.recv() => {}
+                        _ = int.recv() => {}
+                    }
+                    tracing::info!("Shutdown signal received; finishing.");
+                    let _ = tx.send(true);
+                });
+            }
+        }
+        #[cfg(not(unix))]
+        tokio::spawn(async move {
+            if tokio::signal::ctrl_c().await.is_ok() {
+                let _ = tx.send(true);
+            }
+        });
+        Stop(rx)
+    }
+
+    /// Resolves once a signal has come.
+    async fn wait(&self) {
+        let mut rx = self.0.clone();
+        if rx.wait_for(|stopped| *stopped).await.is_err() {
+            // No handler could be installed: never.
             std::future::pending::<()>().await;
         }
-    };
-    #[cfg(unix)]
-    let term = async {
-        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
-            Ok(mut s) => {
-                s.recv().await;
-            }
-            Err(_) => std::future::pending::<()>().await,
-        }
-    };
-    #[cfg(not(unix))]
-    let term = std::future::pending::<()>();
-    tokio::select! {
-        () = ctrl_c => {}
-        () = term => {}
     }
-    tracing::info!("Shutdown signal received; finishing.");
 }

@@ -171,3 +171,54 @@ fn health_follows_the_daemons_status_file() {
     assert!(after.status.success(), "{}", stderr(&after));
     assert!(String::from_utf8_lossy(&after.stdout).starts_with("healthy"));
 }
+
+/// SIGTERM while the start-up check is still retrying an unreachable API (which it would do for
+/// about two minutes): ptsd stops at once and exits 0, as it does during a poll.
+#[test]
+fn sigterm_during_the_start_up_check_exits_0_within_2_seconds() {
+    use std::io::{BufRead, BufReader};
+    use std::process::Stdio;
+    use std::time::{Duration, Instant};
+    // A loopback port nobody listens on: every request fails and is retried.
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    let mut child = Command::new(env!("CARGO_BIN_EXE_ptsd"))
+        .env_clear()
+        .env("PDTOKEN", "sigterm-test-token")
+        .env("PAGERDUTY_API_URL", format!("http://127.0.0.1:{port}"))
+        .env("PTSD_OUTPUTS", "stdout")
+        .env("RUST_LOG", "info")
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("ptsd starts");
+    // Wait until the check has failed once and is waiting to retry.
+    let mut lines = BufReader::new(child.stderr.take().unwrap()).lines();
+    let retrying = lines
+        .by_ref()
+        .map_while(Result::ok)
+        .any(|l| l.contains("Request failed; retrying"));
+    assert!(retrying, "the start-up check never retried");
+    let sent = Instant::now();
+    let status = Command::new("kill")
+        .args(["-TERM", &child.id().to_string()])
+        .status()
+        .unwrap();
+    assert!(status.success());
+    let exit = loop {
+        if let Some(s) = child.try_wait().unwrap() {
+            break s;
+        }
+        assert!(
+            sent.elapsed() < Duration::from_secs(2),
+            "still running 2 s after SIGTERM"
+        );
+        std::thread::sleep(Duration::from_millis(20));
+    };
+    assert!(exit.success(), "{exit:?}");
+    let rest: Vec<String> = lines.map_while(Result::ok).collect();
+    assert!(rest.iter().any(|l| l.contains("Stopped")), "{rest:?}");
+}
