@@ -112,6 +112,18 @@ pub async fn run(
     mut outputters: Vec<Box<dyn Outputter>>,
     shutdown: impl Future<Output = ()>,
 ) -> Result<(), EngineError> {
+    tokio::pin!(shutdown);
+    // One owner per state directory: wait (as a standby) while another ptsd holds it.
+    let _owner = match &settings.state_dir {
+        Some(dir) => match wait_for_ownership(dir, &mut shutdown).await? {
+            Some(owner) => Some(owner),
+            None => {
+                tracing::info!("Stopped.");
+                return Ok(());
+            }
+        },
+        None => None,
+    };
     let start = Timestamp::now();
     let mut state = match &settings.state_dir {
         Some(dir) => State::load(dir)?.unwrap_or_default(),
@@ -134,7 +146,6 @@ pub async fn run(
     }
 
     let status_path = crate::status::status_path(settings.state_dir.as_deref());
-    tokio::pin!(shutdown);
     let mut ticker = tokio::time::interval(settings.interval);
     ticker.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     let mut result = Ok(());
@@ -176,6 +187,54 @@ pub async fn run(
     }
     tracing::info!("Stopped.");
     result
+}
+
+/// How often a standby tries to take the state directory over, and says that it waits.
+const STANDBY_RETRY: Duration = Duration::from_secs(1);
+const STANDBY_LOG: Duration = Duration::from_secs(60);
+
+/// Waits until this process owns `dir`: `Ok(None)` when `shutdown` came first.
+async fn wait_for_ownership(
+    dir: &std::path::Path,
+    shutdown: &mut std::pin::Pin<&mut impl Future<Output = ()>>,
+) -> Result<Option<crate::state::Owner>, EngineError> {
+    let since = Timestamp::now();
+    let mut logged: Option<Instant> = None;
+    loop {
+        // The lock is tried without blocking; the wait between tries is a tokio sleep.
+        let claim = {
+            let dir = dir.to_path_buf();
+            tokio::task::spawn_blocking(move || crate::state::claim(&dir))
+                .await
+                .map_err(|e| EngineError::PollFailed(e.to_string()))??
+        };
+        match claim {
+            crate::state::Claim::Owned(owner) => {
+                if logged.is_some() {
+                    tracing::info!(
+                        "The state directory is free; taking over from the saved state."
+                    );
+                }
+                crate::status::clear_standby();
+                return Ok(Some(owner));
+            }
+            crate::state::Claim::HeldBy(holder) => {
+                if logged.is_none_or(|t| t.elapsed() >= STANDBY_LOG) {
+                    tracing::warn!(dir = %dir.display(), holder = %holder, "The state directory is held by another ptsd; waiting as a standby.");
+                    logged = Some(Instant::now());
+                }
+                crate::status::record_standby(&holder, since);
+            }
+        }
+        tokio::select! {
+            biased;
+            () = shutdown.as_mut() => {
+                crate::status::clear_standby();
+                return Ok(None);
+            }
+            () = tokio::time::sleep(STANDBY_RETRY) => {}
+        }
+    }
 }
 
 enum PollError {

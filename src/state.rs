@@ -17,6 +17,12 @@
 //! the outputters: written to a temp file, fsynced, renamed over the old file, and the directory
 //! fsynced, so a crash leaves either the old or the new state, never half of one. A state file
 //! that cannot be read or parsed is an error, never a silent reset.
+//!
+//! One process owns a state directory at a time ([`claim`]): an exclusive lock on
+//! `owner.lock`, which the operating system releases when the owner exits, however it exits.
+//! A second ptsd on the same directory (a rolling update, a replica on a shared volume) waits
+//! as a standby and resumes from the saved state when the owner is gone, so the two never count
+//! the same events.
 
 use std::collections::{BTreeMap, HashMap};
 use std::io::Write;
@@ -26,6 +32,8 @@ use jiff::Timestamp;
 use serde::{Deserialize, Serialize};
 
 const FILE: &str = "state.json";
+/// The file whose exclusive lock makes one process the owner of a state directory.
+const LOCK: &str = "owner.lock";
 const VERSION: u32 = 1;
 
 /// One collector's memory.
@@ -147,6 +155,56 @@ impl State {
     }
 }
 
+/// Who may use a state directory: this process ([`Claim::Owned`], for as long as the
+/// [`Owner`] lives) or another one ([`Claim::HeldBy`], with what it wrote of itself).
+pub enum Claim {
+    Owned(Owner),
+    HeldBy(String),
+}
+
+/// The exclusive hold on a state directory; dropping it (or exiting) releases it.
+#[derive(Debug)]
+pub struct Owner {
+    _lock: std::fs::File,
+}
+
+/// Tries to become the owner of `dir` without waiting.
+///
+/// # Errors
+/// [`StateError::Write`] when the lock file cannot be created or locked.
+pub fn claim(dir: &Path) -> Result<Claim, StateError> {
+    let err = |source| StateError::Write {
+        dir: dir.to_path_buf(),
+        source,
+    };
+    std::fs::create_dir_all(dir).map_err(err)?;
+    let path = dir.join(LOCK);
+    let mut file = std::fs::OpenOptions::new()
+        .create(true)
+        .truncate(false)
+        .read(true)
+        .write(true)
+        .open(&path)
+        .map_err(err)?;
+    match file.try_lock() {
+        Ok(()) => {
+            let host = std::fs::read_to_string("/proc/sys/kernel/hostname")
+                .or_else(|_| std::env::var("HOSTNAME"))
+                .unwrap_or_default();
+            // Who holds it, for the log of a waiting instance; best effort.
+            let _ = file
+                .set_len(0)
+                .and_then(|()| write!(file, "pid {} on {}", std::process::id(), host.trim()));
+            Ok(Claim::Owned(Owner { _lock: file }))
+        }
+        Err(std::fs::TryLockError::WouldBlock) => {
+            let holder = std::fs::read_to_string(&path).unwrap_or_default();
+            Ok(Claim::HeldBy(holder.trim().to_string()))
+        }
+        Err(std::fs::TryLockError::Error(e)) => Err(err(e)),
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -155,6 +213,20 @@ mod tests {
         let d = std::env::temp_dir().join(format!("ptsd-state-{name}-{}", std::process::id()));
         let _ = std::fs::remove_dir_all(&d);
         d
+    }
+
+    #[test]
+    fn one_owner_at_a_time() {
+        let d = dir("owner");
+        let Claim::Owned(first) = claim(&d).unwrap() else {
+            panic!("a free directory is claimed");
+        };
+        match claim(&d).unwrap() {
+            Claim::HeldBy(who) => assert!(who.contains(&std::process::id().to_string()), "{who}"),
+            Claim::Owned(_) => panic!("two owners"),
+        }
+        drop(first);
+        assert!(matches!(claim(&d).unwrap(), Claim::Owned(_)));
     }
 
     #[test]

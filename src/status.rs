@@ -94,11 +94,63 @@ fn read(path: &Path) -> Result<Status, String> {
         .map_err(|e| format!("the status file {} is unreadable ({e})", path.display()))
 }
 
+/// Where a standby instance says it is waiting: in this machine's (this container's) temp dir,
+/// not in the shared state directory, whose `status.json` is the owner's.
+pub fn standby_path() -> PathBuf {
+    std::env::temp_dir().join("ptsd-standby.json")
+}
+
+/// What a standby instance writes while it waits for the state directory.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Standby {
+    pub pid: u32,
+    pub since: Timestamp,
+    pub holder: String,
+}
+
+/// Records that this process waits for the state directory `holder` holds.
+pub fn record_standby(holder: &str, since: Timestamp) {
+    let standby = Standby {
+        pid: std::process::id(),
+        since,
+        holder: holder.to_string(),
+    };
+    let path = standby_path();
+    if let Err(e) = serde_json::to_vec(&standby)
+        .map_err(std::io::Error::other)
+        .and_then(|b| std::fs::write(&path, b))
+    {
+        tracing::warn!(path = %path.display(), error = %e, "Cannot write the standby file.");
+    }
+}
+
+/// Removes this process's standby file (it owns the state directory now, or stops).
+pub fn clear_standby() {
+    let path = standby_path();
+    if let Ok(Ok(s)) = std::fs::read(&path).map(|b| serde_json::from_slice::<Standby>(&b)) {
+        if s.pid == std::process::id() {
+            let _ = std::fs::remove_file(path);
+        }
+    }
+}
+
+/// A standby instance that is still alive on this machine, if there is one.
+fn standby() -> Option<Standby> {
+    let s: Standby = serde_json::from_slice(&std::fs::read(standby_path()).ok()?).ok()?;
+    Path::new(&format!("/proc/{}", s.pid)).exists().then_some(s)
+}
+
 /// Checks the status at `path` for a daemon polling every `interval`.
 ///
 /// # Errors
 /// A one-line reason when ptsd is not healthy.
 pub fn check(path: &Path, interval: Duration) -> Result<String, String> {
+    if let Some(s) = standby() {
+        return Ok(format!(
+            "standby: waiting since {} for the state directory, held by {}",
+            s.since, s.holder
+        ));
+    }
     let status = read(path)?;
     let allowed = SignedDuration::try_from(interval.saturating_mul(3))
         .unwrap_or(SignedDuration::MAX)
