@@ -23,21 +23,20 @@ pub enum Command {
 
 /// The `ptsd` command line, with every component's options.
 pub fn command() -> clap::Command {
-    let command = crate::config::Args::command()
-        .about(format!(
-            "Pager Trauma Statistics Daemon: polls on-call providers ({}) and emits per-user on-call metrics ({}).",
-            collectors::names(),
+    let command = crate::config::Args::command().mut_arg("outputs", |a| {
+        a.help(format!(
+            "Comma list of outputters: {} [default: {DEFAULT_OUTPUT}; stdout with --demo]",
             outputters::names()
         ))
-        .mut_arg("outputs", |a| {
-            a.help(format!(
-                "Comma list of outputters: {} [default: {DEFAULT_OUTPUT}; stdout with --demo]",
-                outputters::names()
-            ))
-        });
+    });
     let command = collectors::augment(command);
     let command = outputters::augment(command);
-    Command::augment_subcommands(command)
+    // After the subcommands, whose doc comment would otherwise become the program's `about`.
+    Command::augment_subcommands(command).about(format!(
+        "Pager Trauma Statistics Daemon: polls on-call providers ({}) and emits per-user on-call metrics ({}).",
+        collectors::names(),
+        outputters::names()
+    ))
 }
 
 /// Refuses a secret given as a flag: an option whose environment value `--help` hides is a

@@ -456,6 +456,10 @@ mod tests {
     #[test]
     fn every_component_has_its_own_heading_in_help() {
         let help = crate::cli::command().render_help().to_string();
+        assert!(
+            help.starts_with("Pager Trauma Statistics Daemon: polls on-call providers (pagerduty,"),
+            "{help}"
+        );
         for heading in ["PagerDuty:", "Opsgenie:", "StatsD outputter:", "Demo feed:"] {
             assert!(help.contains(heading), "{heading} missing:\n{help}");
         }
