@@ -534,3 +534,78 @@ async fn user_key_email_reads_the_user_directory() {
     }
     assert!(fake.requests().iter().any(|r| r.path == "/users"));
 }
+
+/// `PTSD_PAGERDUTY_TEAMS`: one team of a large account runs its own ptsd. Every request asks
+/// PagerDuty for that team's entries only (`team_ids[]`), and exactly that team's incidents
+/// are counted.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn teams_narrow_the_log_entries_to_those_teams() {
+    let fake = FakePagerDuty::start(TOKEN).await;
+    let now = Timestamp::now();
+    let start = now - SignedDuration::from_secs(4 * 3600);
+    let with_team = |entries: Vec<serde_json::Value>, team: &str| -> Vec<serde_json::Value> {
+        entries
+            .into_iter()
+            .map(|mut e| {
+                e["teams"] = json!([{ "id": team, "type": "team_reference", "summary": team }]);
+                e
+            })
+            .collect()
+    };
+    let (ops, ops_expected) = synthetic_incidents(12, start, Duration::from_secs(300), 71);
+    let (web, web_expected) = synthetic_incidents(9, start, Duration::from_secs(300), 72);
+    fake.add_entries(with_team(ops, "PTEAMOPS"));
+    fake.add_entries(with_team(web, "PTEAMWEB"));
+    let window = Window::new(now - SignedDuration::from_secs(5 * 3600), now);
+
+    for (teams, want) in [
+        ("PTEAMOPS", ops_expected.incidents),
+        (" PTEAMWEB ,", web_expected.incidents),
+        (
+            "PTEAMOPS,PTEAMWEB",
+            ops_expected.incidents + web_expected.incidents,
+        ),
+    ] {
+        fake.clear_requests();
+        let mut c = collector(&config(&fake, &["--pagerduty-teams", teams]));
+        let got = c.collect(window).await.expect("collects");
+        assert_eq!(triggers(&got), want, "{teams}");
+        let asked: Vec<String> = teams
+            .split(',')
+            .map(str::trim)
+            .filter(|t| !t.is_empty())
+            .map(String::from)
+            .collect();
+        // (`/users` is the whole directory: people are named the same whichever team.)
+        let pages: Vec<_> = fake
+            .requests()
+            .into_iter()
+            .filter(|r| r.path == "/log_entries")
+            .collect();
+        assert!(!pages.is_empty());
+        for r in pages {
+            assert_eq!(r.params("team_ids[]"), asked);
+        }
+    }
+    // Unset: the whole account, no `team_ids[]`.
+    fake.clear_requests();
+    let mut c = collector(&config(&fake, &[]));
+    let got = c.collect(window).await.expect("collects");
+    assert_eq!(
+        triggers(&got),
+        ops_expected.incidents + web_expected.incidents
+    );
+    assert!(fake
+        .requests()
+        .iter()
+        .all(|r| r.params("team_ids[]").is_empty()));
+    // A value that is no team id is refused at start, naming the variable.
+    let e = collectors::build(
+        "pagerduty",
+        &config(&fake, &["--pagerduty-teams", "ops team"]),
+    )
+    .err()
+    .expect("refused")
+    .to_string();
+    assert!(e.starts_with("PTSD_PAGERDUTY_TEAMS holds"), "{e}");
+}

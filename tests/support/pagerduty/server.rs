@@ -445,6 +445,7 @@ fn log_entries(inner: &mut PagerDutyState, query: &[(String, String)]) -> Reply 
     };
     let overview = first(query, "is_overview") == Some("true");
     let include: HashSet<&str> = all(query, "include[]").into_iter().collect();
+    let teams: HashSet<&str> = all(query, "team_ids[]").into_iter().collect();
     let time_zone = first(query, "time_zone");
     let render = Render::for_request(time_zone, inner.account_offset_minutes);
     let now = Timestamp::now();
@@ -472,6 +473,14 @@ fn log_entries(inner: &mut PagerDutyState, query: &[(String, String)]) -> Reply 
             }
         })
         .filter(|e| !overview || OVERVIEW_TYPES.contains(&e.value["type"].as_str().unwrap_or("")))
+        // `team_ids[]`: only entries related to one of these teams (the entry's `teams`).
+        .filter(|e| {
+            teams.is_empty()
+                || e.value["teams"].as_array().is_some_and(|t| {
+                    t.iter()
+                        .any(|t| teams.contains(t["id"].as_str().unwrap_or("")))
+                })
+        })
         .collect();
 
     // Only the requested page is copied and rendered.
