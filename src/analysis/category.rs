@@ -535,6 +535,16 @@ impl Categorizer {
         }
     }
 
+    /// Whether the cap is reached: a new category would be [`OTHER`].
+    pub fn is_full(&self) -> bool {
+        self.known.len() >= self.max
+    }
+
+    /// Forgets a known category, freeing its place under the cap.
+    pub fn forget(&mut self, category: &str) {
+        self.known.remove(category);
+    }
+
     /// The categories known now (to save).
     pub fn known(&self) -> &BTreeSet<String> {
         &self.known

@@ -47,7 +47,16 @@ pub struct Memory {
     /// The alert categories met so far (the cap counts these).
     #[serde(default)]
     pub categories: BTreeSet<String>,
+    /// When each category last had an incident; one unseen for [`CATEGORY_IDLE`] frees its
+    /// place under the cap. (A category from an older state file starts its clock when the
+    /// cap is next reached.)
+    #[serde(default)]
+    pub category_seen: BTreeMap<String, Timestamp>,
 }
+
+/// A category with no incident for this long frees its place under `PTSD_MAX_CATEGORIES`,
+/// so a new alert type is not `other` for ever once the cap was reached.
+pub const CATEGORY_IDLE: SignedDuration = SignedDuration::from_hours(30 * 24);
 
 /// An incident seen triggered or acknowledged and not yet resolved.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -198,7 +207,27 @@ impl Session<'_> {
     pub fn into_memory(self) -> Memory {
         let mut memory = self.memory;
         memory.categories = self.categorizer.known().clone();
+        let known = &memory.categories;
+        memory.category_seen.retain(|c, _| known.contains(c));
         memory
+    }
+
+    /// Forgets the categories with no incident in the [`CATEGORY_IDLE`] before `at`, so new
+    /// ones can take their places; those of unknown age start their clock at `at`.
+    fn release_idle_categories(&mut self, at: Timestamp) {
+        let horizon = at - CATEGORY_IDLE;
+        let mut idle = Vec::new();
+        for c in self.categorizer.known() {
+            let seen = *self.memory.category_seen.entry(c.clone()).or_insert(at);
+            if seen < horizon {
+                idle.push(c.clone());
+            }
+        }
+        for c in idle {
+            tracing::debug!(category = %c, "Alert category unseen for 30 days; its place is free.");
+            self.categorizer.forget(&c);
+            self.memory.category_seen.remove(&c);
+        }
     }
 
     /// The zone named `name`, or the account zone.
@@ -237,7 +266,18 @@ impl Session<'_> {
                     .as_ref()
                     .and_then(|i| i.title.as_deref())
                     .unwrap_or("");
+                if self.categorizer.is_full() {
+                    self.release_idle_categories(event.at);
+                }
                 let category = self.categorizer.categorize(title);
+                if self.categorizer.known().contains(&category) {
+                    let seen = self
+                        .memory
+                        .category_seen
+                        .entry(category.clone())
+                        .or_insert(event.at);
+                    *seen = (*seen).max(event.at);
+                }
                 found.category = Some(category);
                 if let Some(inc) = &event.incident {
                     let opened = inc.created_at.unwrap_or(event.at).min(event.at);
@@ -353,6 +393,57 @@ mod tests {
             kind,
             incident,
         }
+    }
+
+    fn triggered(at: &str, title: &str) -> Event {
+        let mut i = inc(at, Some(at));
+        i.title = Some(title.into());
+        ev(
+            at,
+            EventKind::Triggered {
+                service: "Checkout API".into(),
+                urgency: "high".into(),
+            },
+            Some(i),
+        )
+    }
+
+    #[test]
+    fn a_category_unseen_for_30_days_frees_its_place() {
+        let analyst = Analyst {
+            categorizer: Categorizer::new(2),
+            ..Analyst::default()
+        };
+        let run = |memory: &mut Memory, at: &str, title: &str| {
+            let mut s = analyst.session(memory);
+            let c = s.analyse(&triggered(at, title)).category.unwrap();
+            *memory = s.into_memory();
+            c
+        };
+        let mut m = Memory::default();
+        assert_eq!(
+            run(&mut m, "2026-01-01T00:00:00Z", "Disk full"),
+            "disk full"
+        );
+        assert_eq!(run(&mut m, "2026-01-20T00:00:00Z", "CPU hot"), "cpu hot");
+        // The cap is reached: a new kind of alert is `other` while both are recent.
+        assert_eq!(run(&mut m, "2026-01-25T00:00:00Z", "Queue stuck"), "other");
+        // Disk was last seen 31 days ago: its place goes to the new one; CPU keeps its own.
+        assert_eq!(
+            run(&mut m, "2026-02-01T00:00:00Z", "Queue stuck"),
+            "queue stuck"
+        );
+        assert_eq!(run(&mut m, "2026-02-02T00:00:00Z", "CPU hot"), "cpu hot");
+        assert_eq!(run(&mut m, "2026-02-03T00:00:00Z", "Disk full"), "other");
+        let seen: Vec<&str> = m.category_seen.keys().map(String::as_str).collect();
+        assert_eq!(seen, ["cpu hot", "queue stuck"]);
+        // A state file from before this field: the clock starts when the cap is next reached.
+        m.category_seen.clear();
+        assert_eq!(run(&mut m, "2026-06-01T00:00:00Z", "Fan failed"), "other");
+        assert_eq!(
+            run(&mut m, "2026-07-02T00:00:00Z", "Fan failed"),
+            "fan failed"
+        );
     }
 
     fn notify(at: &str, channel: Channel) -> Event {
