@@ -426,6 +426,37 @@ async fn a_page_that_says_more_but_is_empty_fails_the_window_instead_of_skipping
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_listing_that_ends_short_of_its_total_fails_the_window_instead_of_counting_short() {
+    let fake = FakePagerDuty::start(TOKEN).await;
+    let now = Timestamp::now();
+    let (entries, expected) = synthetic_incidents(
+        60,
+        now - SignedDuration::from_secs(3 * 3600),
+        Duration::from_secs(60),
+        4,
+    );
+    assert!(
+        entries.len() > 300,
+        "four pages at least: {}",
+        entries.len()
+    );
+    fake.add_entries(entries);
+    let cfg = config(&fake, &["--max-requests-per-minute", "0"]);
+    let mut c = collector(&cfg);
+    let window = Window::new(now - SignedDuration::from_secs(4 * 3600), now);
+    // The second page says nothing more follows, though the first announced more.
+    fake.inject("/log_entries", Fault::Delay(Duration::ZERO));
+    fake.inject("/log_entries", Fault::EndsEarly);
+    let err = c.collect(window).await.expect_err("short of its total");
+    assert!(
+        matches!(&err, CollectError::Malformed { what, .. } if what.contains("ended after 200 of the")),
+        "{err}"
+    );
+    let again = c.collect(window).await.expect("the next read is whole");
+    assert_eq!(triggers(&again), expected.incidents);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_token_that_may_not_read_users_still_starts() {
     let fake = FakePagerDuty::start(TOKEN).await;
     fake.inject("/users", Fault::Status401);

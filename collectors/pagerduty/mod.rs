@@ -588,6 +588,8 @@ impl Collector for PagerDutyCollector {
         let asked = Window::new(window.since - margin, window.until + margin);
         // The next page, when it was asked for while this one was being mapped.
         let mut prefetched: Option<Result<LogEntryPage, CollectError>> = None;
+        // What the first page said the window holds (`total=true`).
+        let mut announced: Option<u64> = None;
         loop {
             if offset + PAGE_LIMIT > OFFSET_CAP {
                 return Err(CollectError::WindowTooLarge {
@@ -614,6 +616,7 @@ impl Collector for PagerDutyCollector {
                 Err(e) => return Err(e),
             };
             if offset == 0 {
+                announced = page.total;
                 if let Some(total) = page.total.filter(|t| *t > OFFSET_CAP) {
                     return Err(CollectError::WindowTooLarge {
                         provider: NAME,
@@ -624,6 +627,18 @@ impl Collector for PagerDutyCollector {
             let n = page.log_entries.len() as u64;
             let next = offset + n;
             let more = page.more == Some(true);
+            // A listing that ends short of the total its first page announced would count the
+            // window short. (Entries that arrive while it is read only shift pages forward, so
+            // they make the positions read more, never fewer.) Fail it: it is read again.
+            if let Some(total) = announced.filter(|t| !more && next < *t) {
+                tracing::warn!(provider = NAME, read = next, total, "The listing ended before the total its first page announced; the window is read again.");
+                return Err(CollectError::Malformed {
+                    provider: NAME,
+                    what: format!(
+                        "the listing ended after {next} of the {total} entries its first page announced"
+                    ),
+                });
+            }
             if more && n == 0 {
                 // A page that says `more` but holds nothing: paging cannot go on, and
                 // stopping here could skip what the rest of the window holds. Fail the

@@ -70,6 +70,9 @@ pub enum Fault {
     Delay(Duration),
     /// HTTP 200 with the normal envelope but no entries and `more: true` (a page that lies).
     EmptyButMore,
+    /// HTTP 200 with this page's entries but `more: false`: a listing that ends before the
+    /// `total` its first page announced (a page that lies the other way).
+    EndsEarly,
     /// Answer normally, then add this log entry (JSON text, as for [`FakePagerDuty::add_entries`]):
     /// an entry that appears while a window is being paged, so the newest-first pages after it
     /// shift by one and the next page repeats the last entry of this one.
@@ -245,6 +248,11 @@ async fn handle(
             let mut r = normal_reply(&fake, &request, auth_valid);
             if fault == Some(Fault::Truncated) {
                 r.truncate();
+            }
+            if fault == Some(Fault::EndsEarly) {
+                let mut v: Value = serde_json::from_slice(&r.body).expect("own JSON");
+                v["more"] = json!(false);
+                r = Reply::json(StatusCode::OK, &v);
             }
             if fault == Some(Fault::EmptyButMore) {
                 let mut v: Value = serde_json::from_slice(&r.body).expect("own JSON");
