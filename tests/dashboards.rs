@@ -218,8 +218,31 @@ fn truth(entries: &[Value]) -> Truth {
     let mut disruptive_at: BTreeMap<String, Vec<i64>> = BTreeMap::new();
     for e in entries {
         let at = ts(&e["created_at"]);
-        let user_ref = |r: &Value| r["type"] == "user_reference";
-        let sample = |e: &Value| Sample {
+        // What the entry counts, by its plain name below `ptsd.pagerduty.`.
+        for name in plain_counts(e) {
+            let parts: Vec<&str> = name.split('.').collect();
+            match parts.as_slice() {
+                ["incidents", urgency] => {
+                    t.incidents += 1.0;
+                    add(&mut t.by_urgency, urgency.to_string());
+                }
+                ["services", service, "incidents"] => add(&mut t.by_service, service.to_string()),
+                ["users", user, "notifications", channel] => {
+                    add(&mut t.pages, format!("{user}.{channel}"));
+                    if ["push", "sms", "phone"].contains(channel) {
+                        add(&mut t.disruptive, user.to_string());
+                        disruptive_at
+                            .entry(user.to_string())
+                            .or_default()
+                            .push(at.as_second());
+                    }
+                }
+                ["users", user, metric] => add(&mut t.actions, format!("{user}.{metric}")),
+                other => panic!("an entry counts an unexpected name {other:?}"),
+            }
+        }
+        // Every synthetic incident is acknowledged and resolved at most once: each is a first.
+        let sample = || Sample {
             at: at.as_second(),
             urgency: s(&e["incident"]["urgency"]),
             ms: at
@@ -227,50 +250,8 @@ fn truth(entries: &[Value]) -> Truth {
                 .as_millis() as f64,
         };
         match e["type"].as_str().unwrap_or_default() {
-            "trigger_log_entry" => {
-                t.incidents += 1.0;
-                add(&mut t.by_urgency, s(&e["incident"]["urgency"]));
-                add(&mut t.by_service, s(&e["service"]["summary"]));
-            }
-            "notify_log_entry" => {
-                let user = s(&e["user"]["summary"]);
-                let channel =
-                    channel_bucket(e["channel"]["notification"]["type"].as_str().unwrap());
-                add(&mut t.pages, format!("{user}.{channel}"));
-                if ["push", "sms", "phone"].contains(&channel) {
-                    add(&mut t.disruptive, user.clone());
-                    disruptive_at.entry(user).or_default().push(at.as_second());
-                }
-            }
-            "acknowledge_log_entry" => {
-                if user_ref(&e["agent"]) {
-                    add(
-                        &mut t.actions,
-                        format!("{}.acknowledgements", s(&e["agent"]["summary"])),
-                    );
-                }
-                // Every synthetic incident is acknowledged at most once: each ack is a first.
-                t.acks.push(sample(e));
-            }
-            "resolve_log_entry" => {
-                if user_ref(&e["agent"]) {
-                    add(
-                        &mut t.actions,
-                        format!("{}.resolves", s(&e["agent"]["summary"])),
-                    );
-                }
-                t.resolves.push(sample(e));
-            }
-            kind @ ("assign_log_entry" | "escalate_log_entry") => {
-                let metric = if kind == "assign_log_entry" {
-                    "assignments"
-                } else {
-                    "escalations"
-                };
-                for a in e["assignees"].as_array().unwrap() {
-                    add(&mut t.actions, format!("{}.{metric}", s(&a["summary"])));
-                }
-            }
+            "acknowledge_log_entry" => t.acks.push(sample()),
+            "resolve_log_entry" => t.resolves.push(sample()),
             _ => {}
         }
     }

@@ -49,75 +49,19 @@ fn expected(entries: &[Value]) -> Slots {
     let base = "ptsd.pagerduty";
     for e in entries {
         let at = ts(&e["created_at"]);
-        let user_ref = |r: &Value| r["type"] == "user_reference";
-        match e["type"].as_str().unwrap() {
-            "trigger_log_entry" => {
-                add(
-                    format!("{base}.incidents.{}", s(&e["incident"]["urgency"])),
-                    at,
-                    1.0,
-                );
-                add(
-                    format!("{base}.services.{}.incidents", s(&e["service"]["summary"])),
-                    at,
-                    1.0,
-                );
-            }
-            "notify_log_entry" => {
-                let ty = e["channel"]["notification"]["type"].as_str().unwrap();
-                add(
-                    format!(
-                        "{base}.users.{}.notifications.{}",
-                        s(&e["user"]["summary"]),
-                        channel_bucket(ty)
-                    ),
-                    at,
-                    1.0,
-                );
-            }
-            "acknowledge_log_entry" => {
-                if user_ref(&e["agent"]) {
-                    add(
-                        format!(
-                            "{base}.users.{}.acknowledgements",
-                            s(&e["agent"]["summary"])
-                        ),
-                        at,
-                        1.0,
-                    );
-                }
-                // Every synthetic incident is acknowledged at most once: each ack is a first.
-                let ms = at
-                    .duration_since(ts(&e["incident"]["created_at"]))
-                    .as_millis() as f64;
-                let timer = format!("{base}.time_to_ack.{}", s(&e["incident"]["urgency"]));
-                add(format!("{timer}.count"), at, 1.0);
-                add(format!("{timer}.sum"), at, ms);
-                add(format!("{timer}.le_5m"), at, f64::from(ms <= 300_000.0));
-                add(format!("{timer}.le_4h"), at, f64::from(ms <= 14_400_000.0));
-            }
-            kind @ ("assign_log_entry" | "escalate_log_entry") => {
-                let metric = if kind == "assign_log_entry" {
-                    "assignments"
-                } else {
-                    "escalations"
-                };
-                for a in e["assignees"].as_array().unwrap() {
-                    add(
-                        format!("{base}.users.{}.{metric}", s(&a["summary"])),
-                        at,
-                        1.0,
-                    );
-                }
-            }
-            "resolve_log_entry" if user_ref(&e["agent"]) => {
-                add(
-                    format!("{base}.users.{}.resolves", s(&e["agent"]["summary"])),
-                    at,
-                    1.0,
-                );
-            }
-            _ => {}
+        for name in plain_counts(e) {
+            add(format!("{base}.{name}"), at, 1.0);
+        }
+        if e["type"] == "acknowledge_log_entry" {
+            // Every synthetic incident is acknowledged at most once: each ack is a first.
+            let ms = at
+                .duration_since(ts(&e["incident"]["created_at"]))
+                .as_millis() as f64;
+            let timer = format!("{base}.time_to_ack.{}", s(&e["incident"]["urgency"]));
+            add(format!("{timer}.count"), at, 1.0);
+            add(format!("{timer}.sum"), at, ms);
+            add(format!("{timer}.le_5m"), at, f64::from(ms <= 300_000.0));
+            add(format!("{timer}.le_4h"), at, f64::from(ms <= 14_400_000.0));
         }
     }
     out

@@ -306,3 +306,50 @@ pub fn synthetic_incidents(
     c.entries = out.len();
     (out, c)
 }
+
+/// The plain names (below `ptsd.pagerduty.`) that one log entry counts once each, worked out
+/// from the entry itself as a correct poller counts it: a trigger by urgency and by service, a
+/// notification by user and channel bucket, acks and resolves by a user (not an integration),
+/// assignments and escalations per assignee. For tests that place counts in time (Graphite) or
+/// add entries one by one, where [`ExpectedCounts`] sums whole incidents.
+pub fn plain_counts(e: &Value) -> Vec<String> {
+    let s = |v: &Value| ptsd::schema::sanitize(v.as_str().unwrap_or("unknown"), true);
+    let by_user = e["agent"]["type"] == "user_reference";
+    match e["type"].as_str().unwrap_or_default() {
+        "trigger_log_entry" => vec![
+            format!("incidents.{}", s(&e["incident"]["urgency"])),
+            format!("services.{}.incidents", s(&e["service"]["summary"])),
+        ],
+        "notify_log_entry" => {
+            let ty = e["channel"]["notification"]["type"].as_str().unwrap_or("");
+            vec![format!(
+                "users.{}.notifications.{}",
+                s(&e["user"]["summary"]),
+                channel_bucket(ty)
+            )]
+        }
+        "acknowledge_log_entry" if by_user => {
+            vec![format!(
+                "users.{}.acknowledgements",
+                s(&e["agent"]["summary"])
+            )]
+        }
+        "resolve_log_entry" if by_user => {
+            vec![format!("users.{}.resolves", s(&e["agent"]["summary"]))]
+        }
+        kind @ ("assign_log_entry" | "escalate_log_entry") => {
+            let metric = if kind == "assign_log_entry" {
+                "assignments"
+            } else {
+                "escalations"
+            };
+            e["assignees"]
+                .as_array()
+                .into_iter()
+                .flatten()
+                .map(|a| format!("users.{}.{metric}", s(&a["summary"])))
+                .collect()
+        }
+        _ => Vec::new(),
+    }
+}
