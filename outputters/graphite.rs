@@ -28,6 +28,7 @@
 //! totals make that harmless).
 
 use std::collections::BTreeMap;
+use std::fmt::Write as _;
 use std::io::Write;
 use std::net::{TcpStream, ToSocketAddrs};
 use std::time::Duration;
@@ -277,7 +278,8 @@ impl Outputter for GraphiteOutputter {
                     total.join(cell.value);
                     *cell = total;
                 }
-                payload.push_str(&format!("{path} {} {slot}\n", cell.value));
+                // Into the one buffer, without a String per line (56,000 lines in a catch-up).
+                let _ = writeln!(payload, "{path} {} {slot}", cell.value);
             }
         }
         if !payload.is_empty() {

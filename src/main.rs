@@ -77,15 +77,13 @@ async fn run(matches: clap::ArgMatches, stop: Stop) -> Result<(), Box<dyn std::e
 
 /// The start-up check of one collector: a refused token stops ptsd; bad weather does not.
 async fn check(c: &mut dyn collectors::Collector) -> Result<(), Box<dyn std::error::Error>> {
-    {
-        match c.check().await {
-            Ok(()) => tracing::info!(provider = c.name(), "Collector ready."),
-            // A refused token will not get better: stop now, with one line.
-            Err(e) if e.is_fatal() => return Err(e.into()),
-            // Bad weather at start (5xx, network): the engine keeps trying every poll.
-            Err(e) => {
-                tracing::warn!(provider = c.name(), error = %e, "Provider not reachable at start; polling anyway.")
-            }
+    match c.check().await {
+        Ok(()) => tracing::info!(provider = c.name(), "Collector ready."),
+        // A refused token will not get better: stop now, with one line.
+        Err(e) if e.is_fatal() => return Err(e.into()),
+        // Bad weather at start (5xx, network): the engine keeps trying every poll.
+        Err(e) => {
+            tracing::warn!(provider = c.name(), error = %e, "Provider not reachable at start; polling anyway.")
         }
     }
     Ok(())
