@@ -123,6 +123,15 @@ pub fn base_url(var: &str, raw: &str, example: &str) -> Result<String, ConfigErr
     }
 }
 
+/// Requests made by every client of this process, for the engine's progress log while a long
+/// read is under way (a collector's own [`RequestStats`] are taken only after the read).
+static REQUESTS_MADE: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
+
+/// How many HTTP requests (tries) this process has made so far.
+pub fn requests_made() -> u64 {
+    REQUESTS_MADE.load(std::sync::atomic::Ordering::Relaxed)
+}
+
 /// A JSON HTTP client for one provider.
 pub struct HttpClient {
     provider: &'static str,
@@ -226,6 +235,12 @@ impl HttpClient {
         f(&mut self.stats.lock().unwrap_or_else(|p| p.into_inner()));
     }
 
+    /// Counts one request (any outcome) here and in the process-wide [`requests_made`].
+    fn count_request(&self, class: &'static str) {
+        REQUESTS_MADE.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        self.count(|s| *s.by_status.entry(class).or_default() += 1);
+    }
+
     /// Waits until the request budget allows one more request.
     async fn spend_budget(&self) {
         let wait = self.budget.lock().unwrap_or_else(|p| p.into_inner()).take();
@@ -327,7 +342,7 @@ impl HttpClient {
         let resp = match self.client.get(url).query(query).send().await {
             Ok(r) => r,
             Err(e) => {
-                self.count(|s| *s.by_status.entry("error").or_default() += 1);
+                self.count_request("error");
                 return Err(Attempt::Retry {
                     status: None,
                     wait: backoff,
@@ -344,7 +359,7 @@ impl HttpClient {
             400..=499 => "4xx",
             _ => "5xx",
         };
-        self.count(|s| *s.by_status.entry(class).or_default() += 1);
+        self.count_request(class);
         if status == StatusCode::TOO_MANY_REQUESTS {
             // Without a header that says how long, back off exponentially over the 429s.
             let wait = rate_limit_wait(resp.headers())

@@ -214,6 +214,17 @@ impl CollectError {
     pub fn is_fatal(&self) -> bool {
         matches!(self, CollectError::Unauthorized { .. })
     }
+
+    /// Whether asking again the same way is expected to fail again (a page that is not what the
+    /// API documents, a request refused with a 4xx other than 401/403/429), so that a part of a
+    /// window failing this way poll after poll may be narrowed down and skipped. Bad weather
+    /// (5xx, 429, timeouts) and a refused token never are.
+    pub fn is_persistent(&self) -> bool {
+        matches!(
+            self,
+            CollectError::Malformed { .. } | CollectError::Refused { .. }
+        )
+    }
 }
 
 /// One provider.

@@ -12,7 +12,7 @@
 use jiff::{SignedDuration, Timestamp};
 
 /// A closed-open time window `[since, until)`.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub struct Window {
     /// First instant inside the window.
     pub since: Timestamp,

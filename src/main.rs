@@ -12,8 +12,26 @@ use ptsd::event::Window;
 use ptsd::report::ReportRequest;
 use ptsd::{cli, collectors, engine, outputters, report};
 
-#[tokio::main]
-async fn main() -> ExitCode {
+fn main() -> ExitCode {
+    // One thread runs everything async (ptsd polls one provider at a time); blocking work
+    // (resolving STATSD_HOST, a flush, the fsync'd state write) goes to tokio's blocking pool.
+    let runtime = match tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+    {
+        Ok(r) => r,
+        Err(e) => {
+            eprintln!("ptsd: cannot start the async runtime: {e}");
+            return ExitCode::FAILURE;
+        }
+    };
+    let code = runtime.block_on(async_main());
+    // A blocking step abandoned at shutdown (a hung resolver) must not hold the exit.
+    runtime.shutdown_timeout(std::time::Duration::from_millis(200));
+    code
+}
+
+async fn async_main() -> ExitCode {
     // SIGTERM and SIGINT are handled from here on, whatever ptsd is doing: the start-up check,
     // a poll, a flush or a report all end within moments, and ptsd exits 0.
     let stop = Stop::listen();
@@ -42,8 +60,11 @@ async fn run(matches: clap::ArgMatches, stop: Stop) -> Result<(), Box<dyn std::e
     let config = Config::from_matches(matches)?;
     match &command {
         Some(Command::Health) => {
-            let path = ptsd::status::status_path(config.state_dir.as_deref());
-            println!("{}", ptsd::status::check(&path, config.interval)?);
+            let state_dir = config.state_dir.as_deref();
+            println!(
+                "{}",
+                ptsd::status::check_daemon(state_dir, config.interval)?
+            );
             return Ok(());
         }
         Some(Command::Report(args)) => {
@@ -71,7 +92,10 @@ async fn run(matches: clap::ArgMatches, stop: Stop) -> Result<(), Box<dyn std::e
             return Ok(());
         }
     }
-    engine::run(settings, collectors, outputters, stop.wait()).await?;
+    let state_dir = settings.state_dir.clone();
+    let ran = engine::run(settings, collectors, outputters, stop.wait()).await;
+    ptsd::status::clear_instance(state_dir.as_deref());
+    ran?;
     Ok(())
 }
 

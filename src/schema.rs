@@ -70,6 +70,9 @@ pub enum Metric {
     RateLimitWaits,
     /// Provider records skipped because they were malformed.
     EntriesSkipped,
+    /// Parts of the timeline skipped because they failed the same persistent way poll after
+    /// poll (a poison window, narrowed down to a second).
+    WindowsSkipped,
     /// How long a poll took, in milliseconds.
     PollDuration,
     /// How far the cursor is behind now, in seconds.
@@ -78,7 +81,7 @@ pub enum Metric {
 
 impl Metric {
     /// Every metric, in catalogue order.
-    pub const ALL: [Metric; 16] = [
+    pub const ALL: [Metric; 17] = [
         Metric::Incidents,
         Metric::Notifications,
         Metric::Acknowledgements,
@@ -93,6 +96,7 @@ impl Metric {
         Metric::Retries,
         Metric::RateLimitWaits,
         Metric::EntriesSkipped,
+        Metric::WindowsSkipped,
         Metric::PollDuration,
         Metric::CursorLag,
     ];
@@ -114,6 +118,7 @@ impl Metric {
             Metric::Retries => "ptsd.retries",
             Metric::RateLimitWaits => "ptsd.rate_limit_waits",
             Metric::EntriesSkipped => "ptsd.entries_skipped",
+            Metric::WindowsSkipped => "ptsd.windows_skipped",
             Metric::PollDuration => "ptsd.poll_duration",
             Metric::CursorLag => "ptsd.cursor_lag",
         }
@@ -217,6 +222,7 @@ pub const CATALOGUE: &[&str] = &[
     "{prefix}.ptsd.{provider}.retries",
     "{prefix}.ptsd.{provider}.rate_limit_waits",
     "{prefix}.ptsd.{provider}.entries_skipped",
+    "{prefix}.ptsd.{provider}.windows_skipped",
     "{prefix}.ptsd.{provider}.poll_duration",
     "{prefix}.ptsd.{provider}.cursor_lag",
     "{prefix}.ptsd.polls",
@@ -224,6 +230,7 @@ pub const CATALOGUE: &[&str] = &[
     "{prefix}.ptsd.retries",
     "{prefix}.ptsd.rate_limit_waits",
     "{prefix}.ptsd.entries_skipped",
+    "{prefix}.ptsd.windows_skipped",
     "{prefix}.ptsd.poll_duration",
     "{prefix}.ptsd.cursor_lag",
 ];

@@ -1,5 +1,5 @@
 //! ptsd's own metrics (`{prefix}.polls`, `api_requests`, `retries`, `rate_limit_waits`,
-//! `entries_skipped`, `poll_duration`, `cursor_lag`): how each collector's poll went, sent
+//! `entries_skipped`, `windows_skipped`, `poll_duration`, `cursor_lag`): how each collector's poll went, sent
 //! after every poll beside the on-call metrics, in the spirit of Telegraf's `internal_*`.
 //! (Not to be confused with [`crate::status`], the liveness file behind `ptsd health`, nor with
 //! [`crate::analysis`], the on-call load of people.)
@@ -11,20 +11,30 @@ use jiff::Timestamp;
 use crate::aggregate::MetricBatch;
 use crate::collectors::RequestStats;
 use crate::schema::{self, Metric};
-use crate::state::State;
+use crate::state::CollectorState;
+
+/// How one collector's poll went, beside its HTTP traffic.
+#[derive(Debug, Default, Clone, PartialEq, Eq)]
+pub struct PollOutcome {
+    /// Every chunk of the poll was read and delivered.
+    pub ok: bool,
+    /// Records skipped as malformed.
+    pub skipped: u64,
+    /// Parts of the timeline skipped as poison.
+    pub windows_skipped: u64,
+}
 
 /// Adds one collector's poll to ptsd's own metrics in `own`.
 pub fn record(
     own: &mut MetricBatch,
     provider: &str,
-    ok: bool,
+    poll: &PollOutcome,
     stats: &RequestStats,
-    skipped: u64,
     started: Instant,
-    state: &State,
+    state: &CollectorState,
 ) {
     let series = |m, detail| schema::self_series(m, provider, detail);
-    let outcome = if ok { "ok" } else { "failed" };
+    let outcome = if poll.ok { "ok" } else { "failed" };
     own.record(series(Metric::Polls, Some(outcome)), 1);
     for (class, n) in &stats.by_status {
         own.record(series(Metric::ApiRequests, Some(class)), *n as i64);
@@ -32,7 +42,8 @@ pub fn record(
     for (metric, n) in [
         (Metric::Retries, stats.retries),
         (Metric::RateLimitWaits, stats.rate_limit_waits),
-        (Metric::EntriesSkipped, skipped),
+        (Metric::EntriesSkipped, poll.skipped),
+        (Metric::WindowsSkipped, poll.windows_skipped),
     ] {
         if n > 0 {
             own.record(series(metric, None), n as i64);
@@ -42,6 +53,6 @@ pub fn record(
         series(Metric::PollDuration, None),
         started.elapsed().as_millis() as i64,
     );
-    let lag = Timestamp::now().duration_since(state.collectors[provider].cursor);
+    let lag = Timestamp::now().duration_since(state.cursor);
     own.record(series(Metric::CursorLag, None), lag.as_secs().max(0));
 }

@@ -9,6 +9,10 @@
 //! - `seen`: ids counted with their creation time, kept while they may still be re-read (the
 //!   last `PTSD_LATENESS` before the cursor), so a late re-read never counts them twice.
 //! - `memory`: what the on-call analysis needs from earlier polls ([`crate::analysis::Memory`]).
+//! - `partial`: records some outputters took while another failed, with the outputters that
+//!   have them, so the next read hands each outputter only what it lacks.
+//! - `holes`: parts of the timeline skipped as poison (a part that failed the same persistent
+//!   way poll after poll), left out of later reads while they are in the lateness window.
 //!
 //! Beside the collectors, each outputter that keeps totals (Graphite) saves them here, so the
 //! totals and the cursors that cover them are written in one atomic step.
@@ -24,7 +28,7 @@
 //! as a standby and resumes from the saved state when the owner is gone, so the two never count
 //! the same events.
 
-use std::collections::{BTreeMap, HashMap};
+use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::io::Write;
 use std::path::{Path, PathBuf};
 
@@ -49,6 +53,19 @@ pub struct CollectorState {
     /// What the on-call analysis remembers (recent pages, open incidents, categories).
     #[serde(default)]
     pub memory: crate::analysis::Memory,
+    /// Records delivered to some outputters only, by id.
+    #[serde(default, skip_serializing_if = "HashMap::is_empty")]
+    pub partial: HashMap<String, Partial>,
+    /// Parts skipped as poison that a read could still cover.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub holes: Vec<crate::event::Window>,
+}
+
+/// A record some outputters have and others not yet.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Partial {
+    pub at: Timestamp,
+    pub delivered_to: BTreeSet<String>,
 }
 
 impl CollectorState {
@@ -60,12 +77,16 @@ impl CollectorState {
             settled: None,
             seen: HashMap::new(),
             memory: crate::analysis::Memory::default(),
+            partial: HashMap::new(),
+            holes: Vec::new(),
         }
     }
 
-    /// Forgets ids created before `horizon`: they are never read again.
+    /// Forgets ids (and holes) before `horizon`: they are never read again.
     pub fn prune(&mut self, horizon: Timestamp) {
         self.seen.retain(|_, at| *at >= horizon);
+        self.partial.retain(|_, p| p.at >= horizon);
+        self.holes.retain(|h| h.until > horizon);
     }
 }
 

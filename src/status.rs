@@ -3,8 +3,9 @@
 //! load of people is [`crate::analysis`].)
 //!
 //! After every poll the engine writes a small status file: `status.json` in `PTSD_STATE_DIR`,
-//! or `ptsd-status.json` in the system temp dir when no state dir is set. `ptsd health` reads
-//! it and exits 0 when the last fully successful poll is recent: within three intervals plus
+//! or, when no state dir is set, `ptsd-status-{pid}.json` in the system temp dir (one per
+//! instance: two daemons on one host never share one). `ptsd health` reads it (without a state
+//! dir: the files of every ptsd still running on this host, healthy only if all are) and exits 0 when the last fully successful poll is recent: within three intervals plus
 //! 30 seconds (a poll may be slow, and one failed poll alone is not an emergency). A poll that
 //! catches up on a long downtime can take longer than that; it records its progress after
 //! every window it delivers, and that counts as healthy too.
@@ -27,12 +28,45 @@ pub struct Status {
     pub last_progress: Option<Timestamp>,
 }
 
-/// Where the status file lives.
+/// The prefix of the per-instance status files in the temp dir.
+const INSTANCE_PREFIX: &str = "ptsd-status-";
+
+/// Where this process's status file lives.
 pub fn status_path(state_dir: Option<&Path>) -> PathBuf {
     match state_dir {
         Some(dir) => dir.join("status.json"),
-        None => std::env::temp_dir().join("ptsd-status.json"),
+        None => std::env::temp_dir().join(format!("{INSTANCE_PREFIX}{}.json", std::process::id())),
     }
+}
+
+/// Removes this process's own status file when it has one per instance (no state dir).
+pub fn clear_instance(state_dir: Option<&Path>) {
+    if state_dir.is_none() {
+        let _ = std::fs::remove_file(status_path(None));
+    }
+}
+
+/// Whether process `pid` still runs on this host.
+fn alive(pid: u32) -> bool {
+    Path::new(&format!("/proc/{pid}")).exists()
+}
+
+/// The per-instance status files of ptsd processes still running on this host.
+fn instances() -> Vec<(u32, PathBuf)> {
+    let Ok(entries) = std::fs::read_dir(std::env::temp_dir()) else {
+        return Vec::new();
+    };
+    let mut out: Vec<(u32, PathBuf)> = entries
+        .filter_map(|e| {
+            let path = e.ok()?.path();
+            let name = path.file_name()?.to_str()?;
+            let pid = name.strip_prefix(INSTANCE_PREFIX)?.strip_suffix(".json")?;
+            let pid: u32 = pid.parse().ok()?;
+            alive(pid).then_some((pid, path))
+        })
+        .collect();
+    out.sort();
+    out
 }
 
 /// Records a poll's outcome (best effort: a status file that cannot be written is logged).
@@ -94,10 +128,11 @@ fn read(path: &Path) -> Result<Status, String> {
         .map_err(|e| format!("the status file {} is unreadable ({e})", path.display()))
 }
 
-/// Where a standby instance says it is waiting: in this machine's (this container's) temp dir,
-/// not in the shared state directory, whose `status.json` is the owner's.
-pub fn standby_path() -> PathBuf {
-    std::env::temp_dir().join("ptsd-standby.json")
+/// Where this standby instance says it is waiting: in this machine's (this container's) temp
+/// dir, not in the shared state directory, whose `status.json` is the owner's; one file per
+/// process.
+fn standby_path() -> PathBuf {
+    std::env::temp_dir().join(format!("ptsd-standby-{}.json", std::process::id()))
 }
 
 /// What a standby instance writes while it waits for the state directory.
@@ -106,14 +141,18 @@ pub struct Standby {
     pub pid: u32,
     pub since: Timestamp,
     pub holder: String,
+    /// The state directory waited for.
+    #[serde(default)]
+    pub dir: PathBuf,
 }
 
-/// Records that this process waits for the state directory `holder` holds.
-pub fn record_standby(holder: &str, since: Timestamp) {
+/// Records that this process waits for the state directory `dir`, which `holder` holds.
+pub fn record_standby(dir: &Path, holder: &str, since: Timestamp) {
     let standby = Standby {
         pid: std::process::id(),
         since,
         holder: holder.to_string(),
+        dir: dir.to_path_buf(),
     };
     let path = standby_path();
     if let Err(e) = serde_json::to_vec(&standby)
@@ -126,18 +165,65 @@ pub fn record_standby(holder: &str, since: Timestamp) {
 
 /// Removes this process's standby file (it owns the state directory now, or stops).
 pub fn clear_standby() {
-    let path = standby_path();
-    if let Ok(Ok(s)) = std::fs::read(&path).map(|b| serde_json::from_slice::<Standby>(&b)) {
-        if s.pid == std::process::id() {
-            let _ = std::fs::remove_file(path);
-        }
-    }
+    let _ = std::fs::remove_file(standby_path());
 }
 
-/// A standby instance that is still alive on this machine, if there is one.
-fn standby() -> Option<Standby> {
-    let s: Standby = serde_json::from_slice(&std::fs::read(standby_path()).ok()?).ok()?;
-    Path::new(&format!("/proc/{}", s.pid)).exists().then_some(s)
+/// A standby instance still alive on this machine that waits for `dir`, if there is one.
+fn standby(dir: &Path) -> Option<Standby> {
+    let entries = std::fs::read_dir(std::env::temp_dir()).ok()?;
+    entries.filter_map(Result::ok).find_map(|e| {
+        let name = e.file_name();
+        let name = name.to_str()?;
+        if !name.starts_with("ptsd-standby-") {
+            return None;
+        }
+        let s: Standby = serde_json::from_slice(&std::fs::read(e.path()).ok()?).ok()?;
+        (alive(s.pid) && s.dir == dir).then_some(s)
+    })
+}
+
+/// `ptsd health`: checks the daemon that uses `state_dir`, or without one every ptsd running
+/// on this host, for a poll every `interval`.
+///
+/// # Errors
+/// A one-line reason (one per instance) when ptsd is not healthy.
+pub fn check_daemon(state_dir: Option<&Path>, interval: Duration) -> Result<String, String> {
+    if let Some(dir) = state_dir {
+        if let Some(s) = standby(dir) {
+            return Ok(format!(
+                "standby: waiting since {} for the state directory, held by {}",
+                s.since, s.holder
+            ));
+        }
+        return check(&status_path(Some(dir)), interval);
+    }
+    let all = instances();
+    if all.is_empty() {
+        return Err(format!(
+            "no status of a running ptsd in {} (without PTSD_STATE_DIR each ptsd writes {INSTANCE_PREFIX}{{pid}}.json there); is ptsd running on this host with the same settings?",
+            std::env::temp_dir().display()
+        ));
+    }
+    let several = all.len() > 1;
+    let mut all_ok = true;
+    let mut lines = Vec::new();
+    for (pid, path) in &all {
+        let line = check(path, interval).unwrap_or_else(|e| {
+            all_ok = false;
+            e
+        });
+        lines.push(if several {
+            format!("pid {pid}: {line}")
+        } else {
+            line
+        });
+    }
+    let text = lines.join("\n");
+    if all_ok {
+        Ok(text)
+    } else {
+        Err(text)
+    }
 }
 
 /// Checks the status at `path` for a daemon polling every `interval`.
@@ -145,12 +231,6 @@ fn standby() -> Option<Standby> {
 /// # Errors
 /// A one-line reason when ptsd is not healthy.
 pub fn check(path: &Path, interval: Duration) -> Result<String, String> {
-    if let Some(s) = standby() {
-        return Ok(format!(
-            "standby: waiting since {} for the state directory, held by {}",
-            s.since, s.holder
-        ));
-    }
     let status = read(path)?;
     let allowed = SignedDuration::try_from(interval.saturating_mul(3))
         .unwrap_or(SignedDuration::MAX)

@@ -7,19 +7,23 @@
 //! 2. For a chunk `[a, b)` the collector reads `[max(a - PTSD_LATENESS, floor, settled), b)`:
 //!    the extra `PTSD_LATENESS` re-reads records that showed up late, but not those already read
 //!    at least `PTSD_LATENESS` after they were created (`settled`: they were visible then), so
-//!    catching up on old history reads each record once. A window the provider cannot page
-//!    through ([`CollectError::WindowTooLarge`]) is split until every part fits.
-//! 3. Records whose id was already counted are dropped; the rest, in time order, go through
-//!    the on-call analysis ([`crate::analysis`]: interruptions, hour bands, time to acknowledge
-//!    and resolve, categories), are aggregated into one [`MetricBatch`] and written to every
-//!    outputter.
-//! 4. Only when every outputter took the batch: the ids join `seen`, the analysis memory is
-//!    kept, the cursor moves to `b`, ids older than `b - PTSD_LATENESS` are forgotten, and the
-//!    state is saved. Steps 3-4 have no await point, so shutdown never lands between a write
-//!    and its save.
+//!    catching up on old history reads each record once. The read is handed out part by part
+//!    by a [`read::Reader`]: a window the provider cannot page through is split, holes skipped
+//!    before are left out, and a window that failed the same persistent way [`POISON_AFTER`]
+//!    polls in a row is narrowed down to the second that fails, which alone is skipped.
+//! 3. Each part, as soon as it is read: records whose id was already counted are dropped; the
+//!    rest, in time order, go through the on-call analysis ([`crate::analysis`]: interruptions,
+//!    hour bands, time to acknowledge and resolve, categories) into a [`MetricBatch`], written
+//!    to every outputter that lacks them ([`deliver`]).
+//! 4. Only when every outputter took the part: the ids join `seen`, the analysis memory is
+//!    kept, the cursor moves to the part's end, ids older than `cursor - PTSD_LATENESS` are
+//!    forgotten, and the state is saved. Steps 3-4 run as one step on tokio's blocking pool
+//!    (a hung resolver or fsync never holds the runtime or a shutdown); a shutdown abandons the
+//!    step, and what it did not save is read again at the next start.
 //!
-//! A chunk that fails (API down, StatsD unresolvable) leaves the cursor where it was: the next
-//! poll covers the same ground, so nothing is lost and nothing doubled.
+//! A part that fails (API down, StatsD unresolvable) leaves the cursor after the parts before
+//! it: the next poll covers the rest, so nothing is lost and nothing doubled. A read that goes
+//! on logs its progress every 30 s.
 
 use std::collections::HashMap;
 use std::future::Future;
@@ -29,13 +33,20 @@ use std::time::{Duration, Instant};
 use jiff::{SignedDuration, Timestamp};
 
 use crate::aggregate::MetricBatch;
-use crate::analysis::{Analyst, BURST, OPEN_INCIDENT_MEMORY};
-use crate::collectors::{CollectError, Collected, Collector, RequestStats};
+use crate::analysis::Analyst;
+use crate::collectors::{Collected, Collector, RequestStats};
 use crate::config::{Config, ConfigError};
 use crate::event::{Event, Window};
 use crate::outputters::Outputter;
 use crate::schema::UserKey;
+use crate::self_metrics::PollOutcome;
 use crate::state::{CollectorState, State, StateError};
+
+mod deliver;
+pub mod read;
+
+use deliver::{off_runtime, Batches, DeliverError, Desk, Part};
+use read::{Reader, Step};
 
 /// How far behind now a window ends, so records still being written are left for the next poll.
 pub const SETTLE: SignedDuration = SignedDuration::from_secs(1);
@@ -91,15 +102,26 @@ pub enum EngineError {
     PollFailed(String),
 }
 
-/// The outcome of one chunk, for the log.
-struct ChunkReport {
-    read: Window,
+/// After this many polls in a row in which a collector's chunk failed the same persistent way
+/// (a malformed page, a 4xx), the chunk is read narrowing the failure down ([`read`]).
+pub const POISON_AFTER: u32 = 5;
+/// How often a read that goes on logs its progress.
+const PROGRESS_EVERY: Duration = Duration::from_secs(30);
+
+/// What one chunk did, for the log and ptsd's own metrics (kept when the chunk fails midway:
+/// the parts delivered before stand).
+#[derive(Default)]
+struct Tally {
     /// Events the collector returned (re-reads included).
     entries: usize,
     /// Records skipped as malformed.
     skipped: u64,
     /// Events counted (new records).
     counted: usize,
+    /// Parts delivered.
+    parts: usize,
+    /// Parts skipped as poison.
+    windows_skipped: u64,
 }
 
 /// Runs the engine until `shutdown` resolves (or after one poll with `once`).
@@ -144,8 +166,13 @@ pub async fn run(
             .entry(c.name().to_string())
             .or_insert_with(|| CollectorState::starting_at(start - settings.backfill));
     }
-
-    let status_path = crate::status::status_path(settings.state_dir.as_deref());
+    let mut desk = Some(Desk {
+        outputters,
+        state,
+        dir: settings.state_dir.clone(),
+        status: crate::status::status_path(settings.state_dir.as_deref()),
+    });
+    let mut streaks: HashMap<&'static str, u32> = HashMap::new();
     let mut ticker = tokio::time::interval(settings.interval);
     ticker.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     let mut result = Ok(());
@@ -155,7 +182,7 @@ pub async fn run(
             () = &mut shutdown => break,
             _ = ticker.tick() => {}
         }
-        let poll = poll_all(&settings, &mut collectors, &mut outputters, &mut state);
+        let poll = poll_all(&settings, &mut collectors, &mut desk, &mut streaks);
         let outcome = tokio::select! {
             biased;
             () = &mut shutdown => {
@@ -164,7 +191,6 @@ pub async fn run(
             }
             outcome = poll => outcome,
         };
-        crate::status::record(&status_path, outcome.is_ok());
         match outcome {
             Ok(()) => {}
             Err(PollError::State(e)) => {
@@ -180,14 +206,24 @@ pub async fn run(
             break;
         }
     }
-    for o in &mut outputters {
-        if let Err(e) = o.close() {
-            tracing::warn!(sink = o.name(), error = %e, "Final flush failed.");
+    if desk.is_some() {
+        let close = off_runtime(&mut desk, |d| {
+            for o in &mut d.outputters {
+                if let Err(e) = o.close() {
+                    tracing::warn!(sink = o.name(), error = %e, "Final flush failed.");
+                }
+            }
+        });
+        if tokio::time::timeout(CLOSE_WITHIN, close).await.is_err() {
+            tracing::warn!("The final flush did not end in time; leaving it.");
         }
     }
     tracing::info!("Stopped.");
     result
 }
+
+/// How long the final flush may take at shutdown.
+const CLOSE_WITHIN: Duration = Duration::from_secs(1);
 
 /// How often a standby tries to take the state directory over, and says that it waits.
 const STANDBY_RETRY: Duration = Duration::from_secs(1);
@@ -223,7 +259,7 @@ async fn wait_for_ownership(
                     tracing::warn!(dir = %dir.display(), holder = %holder, "The state directory is held by another ptsd; waiting as a standby.");
                     logged = Some(Instant::now());
                 }
-                crate::status::record_standby(&holder, since);
+                crate::status::record_standby(dir, &holder, since);
             }
         }
         tokio::select! {
@@ -246,56 +282,66 @@ enum PollError {
 async fn poll_all(
     settings: &Settings,
     collectors: &mut [Box<dyn Collector>],
-    outputters: &mut [Box<dyn Outputter>],
-    state: &mut State,
+    desk: &mut Option<Desk>,
+    streaks: &mut HashMap<&'static str, u32>,
 ) -> Result<(), PollError> {
     let mut failures = Vec::new();
     let mut own = MetricBatch::new(Timestamp::now());
-    let status_path = crate::status::status_path(settings.state_dir.as_deref());
     for c in collectors.iter_mut() {
         let name = c.name();
         let started = Instant::now();
         let mut stats = RequestStats::default();
-        let mut skipped = 0;
-        let mut ok = true;
+        let mut poll = PollOutcome {
+            ok: true,
+            ..PollOutcome::default()
+        };
         loop {
             let until = Timestamp::now() - SETTLE;
-            let cursor = state.collectors[name].cursor;
+            let cursor = desk_state(desk).collectors[name].cursor;
             if cursor >= until {
                 break;
             }
             let chunk_end = (cursor + settings.max_window).min(until);
             let behind = until.duration_since(chunk_end);
             let chunk_started = Instant::now();
-            let result = poll_chunk(settings, c.as_mut(), outputters, state, chunk_end).await;
+            let streak = streaks.entry(name).or_default();
+            let narrow = *streak >= POISON_AFTER;
+            let mut tally = Tally::default();
+            let result =
+                poll_chunk(settings, c.as_mut(), desk, chunk_end, narrow, &mut tally).await;
             let chunk_stats = c.take_stats();
-            match result {
-                Ok(report) => {
-                    if !behind.is_zero() {
-                        // Catching up: a long poll, but a healthy one.
-                        crate::status::record_progress(&status_path);
-                    }
-                    skipped += report.skipped;
+            poll.skipped += tally.skipped;
+            poll.windows_skipped += tally.windows_skipped;
+            let ok = match result {
+                Ok(read) => {
+                    *streak = 0;
                     tracing::info!(
                         provider = name,
-                        since = %report.read.since,
-                        until = %report.read.until,
-                        entries = report.entries,
-                        counted = report.counted,
-                        skipped = report.skipped,
+                        since = %read.since,
+                        until = %read.until,
+                        entries = tally.entries,
+                        counted = tally.counted,
+                        skipped = tally.skipped,
+                        parts = tally.parts,
                         requests = chunk_stats.requests(),
                         duration_ms = chunk_started.elapsed().as_millis() as u64,
                         behind_s = behind.as_secs(),
                         "Polled."
                     );
+                    true
                 }
                 Err(ChunkError::State(e)) => return Err(PollError::State(e)),
-                Err(ChunkError::Failed(what)) => {
-                    tracing::error!(provider = name, error = %what, requests = chunk_stats.requests(), "Poll failed; the same window is read again next time.");
+                Err(ChunkError::Failed { what, persistent }) => {
+                    *streak = if persistent { *streak + 1 } else { *streak };
+                    tracing::error!(provider = name, error = %what, requests = chunk_stats.requests(), parts_delivered = tally.parts, "Poll failed; the rest of the window is read again next time.");
+                    if persistent && *streak == POISON_AFTER {
+                        tracing::warn!(provider = name, "The same window failed {POISON_AFTER} polls in a row; the next polls narrow it down to the part that fails and skip only that part.");
+                    }
                     failures.push(format!("{name}: {what}"));
-                    ok = false;
+                    false
                 }
-            }
+            };
+            poll.ok &= ok;
             stats.retries += chunk_stats.retries;
             stats.rate_limit_waits += chunk_stats.rate_limit_waits;
             for (class, n) in chunk_stats.by_status {
@@ -305,103 +351,183 @@ async fn poll_all(
                 break;
             }
         }
-        crate::self_metrics::record(&mut own, name, ok, &stats, skipped, started, state);
+        crate::self_metrics::record(
+            &mut own,
+            name,
+            &poll,
+            &stats,
+            started,
+            &desk_state(desk).collectors[name],
+        );
     }
     // ptsd's own metrics are best effort: they never hold back the cursor. They happen at the
     // poll, so earlier polls are final.
     own.final_before = Some(own.at);
-    for o in outputters.iter_mut() {
-        match o.write(&own) {
-            Ok(()) => commit(o.as_mut(), state),
-            Err(e) => {
-                tracing::warn!(sink = o.name(), error = %e, "Could not send ptsd's own metrics.")
+    let all_ok = failures.is_empty();
+    off_runtime(desk, move |d| {
+        for o in d.outputters.iter_mut() {
+            match o.write(&own) {
+                Ok(()) => commit(o.as_mut(), &mut d.state),
+                Err(e) => {
+                    tracing::warn!(sink = o.name(), error = %e, "Could not send ptsd's own metrics.")
+                }
             }
         }
-    }
-    if let Some(dir) = &settings.state_dir {
-        state.save(dir).map_err(PollError::State)?;
-    }
-    if failures.is_empty() {
+        crate::status::record(&d.status, all_ok);
+        d.save()
+    })
+    .await
+    .map_err(PollError::State)?;
+    if all_ok {
         Ok(())
     } else {
         Err(PollError::Incomplete(failures.join("; ")))
     }
 }
 
-enum ChunkError {
-    State(StateError),
-    Failed(String),
+/// The state, between steps (the desk is always back then).
+fn desk_state(desk: &Option<Desk>) -> &State {
+    &desk.as_ref().expect("the desk is back between steps").state
 }
 
-/// Reads, counts, writes and commits the chunk ending at `chunk_end`.
+enum ChunkError {
+    State(StateError),
+    Failed { what: String, persistent: bool },
+}
+
+/// Reads, counts, writes and commits the chunk ending at `chunk_end`, part by part, oldest
+/// first: each part is delivered (and the cursor moved) before the next is read. Returns the
+/// window read.
 async fn poll_chunk(
     settings: &Settings,
     collector: &mut dyn Collector,
-    outputters: &mut [Box<dyn Outputter>],
-    state: &mut State,
+    desk: &mut Option<Desk>,
     chunk_end: Timestamp,
-) -> Result<ChunkReport, ChunkError> {
+    narrow: bool,
+    tally: &mut Tally,
+) -> Result<Window, ChunkError> {
     let name = collector.name();
-    let cs = &state.collectors[name];
-    let since = (cs.cursor - settings.lateness).max(cs.floor);
-    let since = cs.settled.map_or(since, |s| since.max(s.min(cs.cursor)));
-    let read = Window::new(since, chunk_end);
+    let (read, holes) = {
+        let cs = &desk_state(desk).collectors[name];
+        let since = (cs.cursor - settings.lateness).max(cs.floor);
+        let since = cs.settled.map_or(since, |s| since.max(s.min(cs.cursor)));
+        (Window::new(since, chunk_end), cs.holes.clone())
+    };
     // Records created `PTSD_LATENESS` before the read began were visible throughout it.
     let read_started = Timestamp::now();
-    // Each part of a split window is counted as it arrives and then dropped, so memory holds
-    // one part's events (for PagerDuty at most ~10,000 records; Opsgenie reads a window in one
-    // call), not the whole chunk's.
-    let mut fresh: HashMap<String, Timestamp> = HashMap::new();
-    let mut analysis = settings.analyst.session(&cs.memory);
-    let mut batch = MetricBatch::new(Timestamp::now());
-    batch.source = name.to_string();
-    // Once this chunk is committed, the next read starts no earlier than this.
-    batch.final_before = Some(chunk_end - settings.lateness);
-    let (mut entries, mut counted, mut skipped) = (0, 0, 0);
-    collect_split(collector, read, &mut |part| {
-        entries += part.events.len();
-        skipped += part.skipped;
-        for e in new_records(part.events, &cs.seen, &mut fresh) {
-            let found = analysis.analyse(&e);
-            batch.add_event(&e, &found, name, settings.user_key);
-            counted += 1;
+    let requests_before = crate::collectors::http::requests_made();
+    let mut reader = Reader::new(read, &holes, narrow);
+    let mut progress =
+        tokio::time::interval_at(tokio::time::Instant::now() + PROGRESS_EVERY, PROGRESS_EVERY);
+    loop {
+        let step = {
+            let next = reader.next(collector);
+            tokio::pin!(next);
+            loop {
+                tokio::select! {
+                    step = &mut next => break step,
+                    _ = progress.tick() => tracing::info!(
+                        provider = name,
+                        since = %read.since,
+                        until = %read.until,
+                        reached = %desk_state(desk).collectors[name].cursor,
+                        entries = tally.entries,
+                        counted = tally.counted,
+                        parts = tally.parts,
+                        requests = crate::collectors::http::requests_made() - requests_before,
+                        "Still reading."
+                    ),
+                }
+            }
+        };
+        let step = step.map_err(|e| ChunkError::Failed {
+            persistent: e.is_persistent(),
+            what: e.to_string(),
+        })?;
+        match step {
+            None => return Ok(read),
+            Some(Step::Part(window, part)) => {
+                tally.entries += part.events.len();
+                tally.skipped += part.skipped;
+                let part = analyse(settings, desk, name, window, part, read_started, tally);
+                let delivered = off_runtime(desk, move |d| d.deliver(part)).await;
+                match delivered {
+                    Ok(cursor) => {
+                        tally.parts += 1;
+                        collector.delivered(cursor);
+                    }
+                    Err(DeliverError::State(e)) => return Err(ChunkError::State(e)),
+                    Err(DeliverError::Output(what)) => {
+                        return Err(ChunkError::Failed {
+                            what,
+                            persistent: false,
+                        })
+                    }
+                }
+            }
+            Some(Step::Skip(window, why)) => {
+                tracing::error!(provider = name, since = %window.since, until = %window.until, error = %why, "Skipped a part of the timeline that failed {POISON_AFTER} polls in a row and again when narrowed down; its records are not counted.");
+                tally.windows_skipped += 1;
+                let lateness = settings.lateness;
+                off_runtime(desk, move |d| d.skip(name, window, lateness))
+                    .await
+                    .map_err(ChunkError::State)?;
+            }
         }
-    })
-    .await
-    .map_err(|e| ChunkError::Failed(e.to_string()))?;
-    let memory = analysis.into_memory();
+    }
+}
 
-    // From here to the save there is no await: shutdown cannot split a write from its commit.
-    if !batch.is_empty() {
-        for o in outputters.iter_mut() {
-            o.write(&batch)
-                .map_err(|e| ChunkError::Failed(format!("output {}: {e}", o.name())))?;
+/// Runs the new records of `part` through the on-call analysis into the batches to deliver:
+/// one batch for every outputter, or one per outputter when some already have some records.
+fn analyse(
+    settings: &Settings,
+    desk: &Option<Desk>,
+    name: &'static str,
+    window: Window,
+    part: Collected,
+    read_started: Timestamp,
+    tally: &mut Tally,
+) -> Part {
+    let d = desk.as_ref().expect("the desk is back between steps");
+    let cs = &d.state.collectors[name];
+    let mut fresh = HashMap::new();
+    let mut analysis = settings.analyst.session(&cs.memory);
+    let new_batch = || {
+        let mut b = MetricBatch::new(Timestamp::now());
+        b.source = name.to_string();
+        // Once this part is committed, the next read starts no earlier than this.
+        b.final_before = Some(cs.cursor.max(window.until) - settings.lateness);
+        b
+    };
+    let mut batches = if cs.partial.is_empty() {
+        Batches::Shared(new_batch())
+    } else {
+        Batches::Each(d.outputters.iter().map(|_| new_batch()).collect())
+    };
+    for e in new_records(part.events, &cs.seen, &mut fresh) {
+        let found = analysis.analyse(&e);
+        match &mut batches {
+            Batches::Shared(b) => b.add_event(&e, &found, name, settings.user_key),
+            Batches::Each(all) => {
+                let have = d.delivered_to(name, &e.record_id);
+                for (o, b) in d.outputters.iter().zip(all.iter_mut()) {
+                    if !have.is_some_and(|h| h.contains(o.name())) {
+                        b.add_event(&e, &found, name, settings.user_key);
+                    }
+                }
+            }
         }
-        for o in outputters.iter_mut() {
-            commit(o.as_mut(), state);
-        }
+        tally.counted += 1;
     }
-    let cs = state.collectors.get_mut(name).expect("state entry exists");
-    cs.seen.extend(fresh);
-    cs.memory = memory;
-    cs.memory.prune(
-        chunk_end - settings.lateness - BURST,
-        chunk_end - OPEN_INCIDENT_MEMORY,
-    );
-    cs.cursor = chunk_end;
-    let settled = chunk_end.min(read_started - settings.lateness);
-    cs.settled = Some(cs.settled.map_or(settled, |s| s.max(settled)));
-    cs.prune(chunk_end - settings.lateness);
-    if let Some(dir) = &settings.state_dir {
-        state.save(dir).map_err(ChunkError::State)?;
+    Part {
+        collector: name,
+        window,
+        batches,
+        fresh,
+        memory: analysis.into_memory(),
+        read_started,
+        lateness: settings.lateness,
     }
-    collector.delivered(chunk_end);
-    Ok(ChunkReport {
-        read,
-        entries,
-        skipped,
-        counted,
-    })
 }
 
 /// Tells `o` its last batch is committed and keeps what it saves in `state`.
@@ -484,7 +610,9 @@ pub async fn history(
         while since < window.until {
             let until = (since + settings.max_window).min(window.until);
             let mut entries = 0;
-            collect_split(c.as_mut(), Window::new(since, until), &mut |part| {
+            let mut reader = Reader::new(Window::new(since, until), &[], false);
+            while let Some(step) = reader.next(c.as_mut()).await? {
+                let Step::Part(_, part) = step else { continue };
                 entries += part.events.len();
                 for event in new_records(part.events, &none, &mut fresh) {
                     out.push(crate::analysis::Analysed {
@@ -493,65 +621,13 @@ pub async fn history(
                         event,
                     });
                 }
-            })
-            .await?;
+            }
             tracing::info!(provider = name, since = %since, until = %until, entries, "Read.");
             since = until;
         }
     }
     out.sort_by_key(|a| a.event.at);
     Ok(out)
-}
-
-/// Largest number of records one query is trusted to page through when deciding how many
-/// parts to split a window into (below PagerDuty's 10,000, leaving room for late arrivals).
-const SPLIT_TARGET: u64 = 8_000;
-
-/// Collects `window`, splitting it whenever the collector says it is too large, and hands
-/// each part to `sink` as it is read, oldest part first.
-async fn collect_split(
-    collector: &mut dyn Collector,
-    window: Window,
-    sink: &mut (dyn FnMut(Collected) + Send),
-) -> Result<(), CollectError> {
-    let mut pending = vec![window];
-    while let Some(w) = pending.pop() {
-        match collector.collect(w).await {
-            Ok(part) => sink(part),
-            Err(CollectError::WindowTooLarge { provider, total }) => {
-                let parts = total.map_or(2, |t| t.div_ceil(SPLIT_TARGET).max(2));
-                let pieces =
-                    split(w, parts).ok_or(CollectError::WindowTooLarge { provider, total })?;
-                tracing::debug!(provider, parts = pieces.len(), "Window too large; split.");
-                // Newest part last, so the oldest part is read first.
-                pending.extend(pieces.into_iter().rev());
-            }
-            Err(e) => return Err(e),
-        }
-    }
-    Ok(())
-}
-
-/// Cuts `w` into `parts` consecutive windows (fewer if it is too short), or `None` when it
-/// cannot be cut at all.
-fn split(w: Window, parts: u64) -> Option<Vec<Window>> {
-    let len_ms = w.length().as_millis();
-    let parts = (parts as i128).min(len_ms).max(0);
-    if parts < 2 {
-        return None;
-    }
-    let mut out = Vec::with_capacity(parts as usize);
-    let mut since = w.since;
-    for i in 1..=parts {
-        let until = if i == parts {
-            w.until
-        } else {
-            w.since + SignedDuration::from_millis((len_ms * i / parts) as i64)
-        };
-        out.push(Window::new(since, until));
-        since = until;
-    }
-    Some(out)
 }
 
 #[cfg(test)]
@@ -598,19 +674,5 @@ mod tests {
             .collect();
         assert_eq!(ids, [("R2", "a"), ("R2", "b"), ("R3", "c")]);
         assert_eq!(fresh.len(), 2);
-    }
-
-    #[test]
-    fn split_is_exact() {
-        let a: Timestamp = "2026-03-02T00:00:00Z".parse().unwrap();
-        let w = Window::new(a, a + SignedDuration::from_secs(10));
-        let parts = split(w, 3).unwrap();
-        assert_eq!(parts.len(), 3);
-        assert_eq!(parts[0].since, w.since);
-        assert_eq!(parts[2].until, w.until);
-        for p in parts.windows(2) {
-            assert_eq!(p[0].until, p[1].since);
-        }
-        assert!(split(Window::new(a, a + SignedDuration::from_millis(1)), 2).is_none());
     }
 }

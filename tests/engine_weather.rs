@@ -1,0 +1,390 @@
+//! The engine in bad weather, with a scripted collector and scripted outputters (the provider
+//! and the sinks are beside the point here; their own tests use the fakes and the real peers):
+//! a poison window is narrowed down and only its second skipped, a split window is delivered
+//! part by part, an outputter that fails after another took the batch gets it later while the
+//! other does not get it twice, and a sink that hangs does not hold a shutdown.
+
+use std::collections::BTreeMap;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use async_trait::async_trait;
+use jiff::{SignedDuration, Timestamp};
+use ptsd::aggregate::MetricBatch;
+use ptsd::collectors::{CollectError, Collected, Collector};
+use ptsd::config::Config;
+use ptsd::engine;
+use ptsd::event::{Event, EventKind, Incident, Window};
+use ptsd::outputters::{OutputError, Outputter};
+use ptsd::schema::{self, Flavor};
+
+/// One incident a second over the last `n` seconds (ending a minute ago), one record each.
+fn incidents(n: i64) -> Vec<Event> {
+    let end = Timestamp::now() - SignedDuration::from_secs(60);
+    (0..n)
+        .map(|i| {
+            let at = end - SignedDuration::from_secs(n - i);
+            Event {
+                record_id: format!("R{i}"),
+                at,
+                kind: EventKind::Triggered {
+                    service: "api".into(),
+                    urgency: "high".into(),
+                },
+                incident: Some(Incident {
+                    id: format!("I{i}"),
+                    created_at: Some(at),
+                    ..Incident::default()
+                }),
+            }
+        })
+        .collect()
+}
+
+/// Serves `events` by window; a window holding `poison` (any window with `everywhere`) is a
+/// malformed page every time; a window with more than `cap` events is too large; from read
+/// number `fail_from_read` on, every read fails with a 503.
+struct Scripted {
+    events: Vec<Event>,
+    poison: Option<Timestamp>,
+    everywhere: bool,
+    cap: usize,
+    reads: Arc<Mutex<Vec<Window>>>,
+    fail_from_read: Option<usize>,
+}
+
+impl Scripted {
+    fn new(events: Vec<Event>) -> Scripted {
+        Scripted {
+            events,
+            poison: None,
+            everywhere: false,
+            cap: usize::MAX,
+            reads: Arc::default(),
+            fail_from_read: None,
+        }
+    }
+}
+
+#[async_trait]
+impl Collector for Scripted {
+    fn name(&self) -> &'static str {
+        "pagerduty"
+    }
+    async fn check(&mut self) -> Result<(), CollectError> {
+        Ok(())
+    }
+    async fn collect(&mut self, w: Window) -> Result<Collected, CollectError> {
+        let n = {
+            let mut reads = self.reads.lock().unwrap();
+            reads.push(w);
+            reads.len()
+        };
+        if self.fail_from_read.is_some_and(|f| n >= f) {
+            return Err(CollectError::Server {
+                provider: "pagerduty",
+                status: 503,
+                tries: 4,
+            });
+        }
+        if self.everywhere || self.poison.is_some_and(|p| w.contains(p)) {
+            return Err(CollectError::Malformed {
+                provider: "pagerduty",
+                what: "a page that is not JSON".into(),
+            });
+        }
+        let events: Vec<Event> = self
+            .events
+            .iter()
+            .filter(|e| w.contains(e.at))
+            .cloned()
+            .collect();
+        if events.len() > self.cap {
+            return Err(CollectError::WindowTooLarge {
+                provider: "pagerduty",
+                total: Some(events.len() as u64),
+            });
+        }
+        Ok(Collected { events, skipped: 0 })
+    }
+}
+
+/// Keeps every batch it takes; fails its first `fail_first` writes; may hang.
+#[derive(Clone)]
+struct Capture {
+    name: &'static str,
+    batches: Arc<Mutex<Vec<MetricBatch>>>,
+    fail_first: Arc<AtomicUsize>,
+    hang: Option<Duration>,
+}
+
+impl Capture {
+    fn new(name: &'static str) -> Capture {
+        Capture {
+            name,
+            batches: Arc::default(),
+            fail_first: Arc::default(),
+            hang: None,
+        }
+    }
+
+    /// The summed plain on-call counters it took (ptsd's own metrics left out).
+    fn incidents(&self) -> i64 {
+        let mut total = 0;
+        for b in self.batches.lock().unwrap().iter() {
+            for r in schema::render(Flavor::Plain, "ptsd", &b.series) {
+                if r.name == "ptsd.pagerduty.incidents.high" {
+                    total += r.value;
+                }
+            }
+        }
+        total
+    }
+
+    /// How many batches of on-call metrics it took.
+    fn oncall_batches(&self) -> usize {
+        let batches = self.batches.lock().unwrap();
+        batches.iter().filter(|b| !b.source.is_empty()).count()
+    }
+}
+
+impl Outputter for Capture {
+    fn name(&self) -> &'static str {
+        self.name
+    }
+    fn write(&mut self, batch: &MetricBatch) -> Result<(), OutputError> {
+        if let Some(d) = self.hang {
+            std::thread::sleep(d);
+        }
+        if !batch.source.is_empty()
+            && self
+                .fail_first
+                .fetch_update(Ordering::SeqCst, Ordering::SeqCst, |n| n.checked_sub(1))
+                .is_ok()
+        {
+            return Err(OutputError::Io {
+                sink: self.name,
+                source: std::io::Error::other("agent away"),
+            });
+        }
+        self.batches.lock().unwrap().push(batch.clone());
+        Ok(())
+    }
+}
+
+fn out_total(c: &Capture) -> i64 {
+    c.incidents()
+}
+
+fn config(extra: &[&str]) -> Config {
+    let mut argv = vec![
+        "ptsd",
+        "--interval",
+        "1s",
+        "--backfill",
+        "20m",
+        "--lateness",
+        "5m",
+        "--max-window",
+        "30m",
+    ];
+    argv.extend_from_slice(extra);
+    ptsd::cli::parse_from(argv).expect("config")
+}
+
+/// Runs the engine until `done` holds (polled every 20 ms), or panics after `limit`.
+async fn run_until(
+    config: &Config,
+    collector: Scripted,
+    outputters: Vec<Box<dyn Outputter>>,
+    limit: Duration,
+    done: impl Fn() -> bool + Send + 'static,
+) {
+    let settings = engine::Settings::from_config(config).expect("settings");
+    let stop = async move {
+        let deadline = tokio::time::Instant::now() + limit;
+        while !done() {
+            assert!(
+                tokio::time::Instant::now() < deadline,
+                "condition not reached"
+            );
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+    };
+    engine::run(settings, vec![Box::new(collector)], outputters, stop)
+        .await
+        .expect("engine runs");
+}
+
+#[tokio::test]
+async fn a_poison_window_is_narrowed_to_its_second_and_the_rest_is_counted() {
+    let events = incidents(600);
+    let poison_at = events[300].at;
+    let mut collector = Scripted::new(events);
+    collector.poison = Some(poison_at);
+    let reads = collector.reads.clone();
+    let out = Capture::new("statsd");
+    let seen = out.clone();
+    let reads_out = out.clone();
+    run_until(
+        &config(&[]),
+        collector,
+        vec![Box::new(out)],
+        Duration::from_secs(30),
+        move || seen.incidents() >= 599,
+    )
+    .await;
+    // Everything but the poison second's one incident, once.
+    assert_eq!(out_total(&reads_out), 599);
+    let reads = reads.lock().unwrap().clone();
+    let failing_polls = reads.iter().filter(|w| w.contains(poison_at)).count();
+    assert!(
+        failing_polls >= engine::POISON_AFTER as usize,
+        "{failing_polls}"
+    );
+    let skipped: Vec<&Window> = reads
+        .iter()
+        .filter(|w| w.contains(poison_at) && w.length() <= SignedDuration::from_secs(1))
+        .collect();
+    assert!(!skipped.is_empty(), "narrowed down to a second: {reads:?}");
+}
+
+#[tokio::test]
+async fn the_poison_count_and_skip_appear_in_the_own_metrics() {
+    let events = incidents(120);
+    let poison_at = events[10].at;
+    let mut collector = Scripted::new(events);
+    collector.poison = Some(poison_at);
+    let out = Capture::new("statsd");
+    let seen = out.clone();
+    run_until(
+        &config(&[]),
+        collector,
+        vec![Box::new(out.clone())],
+        Duration::from_secs(30),
+        move || seen.incidents() >= 119,
+    )
+    .await;
+    assert_eq!(out.incidents(), 119, "each other incident once");
+    let mut own = BTreeMap::new();
+    for b in out.batches.lock().unwrap().iter() {
+        for r in schema::render(Flavor::Plain, "ptsd", &b.series) {
+            *own.entry(r.name).or_insert(0) += r.value;
+        }
+    }
+    assert_eq!(own.get("ptsd.ptsd.pagerduty.windows_skipped"), Some(&1));
+}
+
+#[tokio::test]
+async fn a_fault_everywhere_skips_nothing() {
+    let events = incidents(60);
+    let mut collector = Scripted::new(events);
+    // Every window fails persistently: a provider-wide fault, not a poison part.
+    collector.everywhere = true;
+    let reads = collector.reads.clone();
+    let out = Capture::new("statsd");
+    let seen_reads = reads.clone();
+    run_until(
+        &config(&[]),
+        collector,
+        vec![Box::new(out.clone())],
+        Duration::from_secs(30),
+        move || seen_reads.lock().unwrap().len() > 200,
+    )
+    .await;
+    assert_eq!(out.incidents(), 0);
+}
+
+#[tokio::test]
+async fn a_split_window_is_delivered_part_by_part_and_a_failure_keeps_what_was_delivered() {
+    let events = incidents(1000);
+    let mut collector = Scripted::new(events.clone());
+    collector.cap = 300;
+    // Read 1 (the chunk) and 2 (its older half) are too large; 3 and 4 (its quarters) are
+    // delivered; 5 (the newer half) fails with a 503, and every read after it.
+    collector.fail_from_read = Some(5);
+    let reads = collector.reads.clone();
+    let out = Capture::new("statsd");
+    let seen = out.clone();
+    let seen_reads = reads.clone();
+    run_until(
+        &config(&[]),
+        collector,
+        vec![Box::new(out.clone())],
+        Duration::from_secs(30),
+        move || seen.oncall_batches() >= 2 && seen_reads.lock().unwrap().len() >= 6,
+    )
+    .await;
+    // Two parts delivered, each as its own batch, oldest first; nothing of the failing part.
+    let reads = reads.lock().unwrap().clone();
+    assert_eq!(out.oncall_batches(), 2);
+    let in_parts = events
+        .iter()
+        .filter(|e| reads[2].contains(e.at) || reads[3].contains(e.at))
+        .count() as i64;
+    assert!(in_parts > 0 && in_parts < 1000, "{in_parts}");
+    assert_eq!(out.incidents(), in_parts);
+    // The next poll starts after what was delivered (less the lateness re-read), not at the
+    // start of the chunk.
+    assert_eq!(reads[5].since, reads[3].until, "{reads:?}");
+}
+
+#[tokio::test]
+async fn an_outputter_that_failed_gets_the_batch_later_and_the_other_not_twice() {
+    let events = incidents(200);
+    let collector = Scripted::new(events);
+    let good = Capture::new("statsd");
+    let flaky = Capture::new("graphite");
+    flaky.fail_first.store(3, Ordering::SeqCst);
+    let (g, f) = (good.clone(), flaky.clone());
+    run_until(
+        &config(&[]),
+        collector,
+        vec![Box::new(good.clone()), Box::new(flaky.clone())],
+        Duration::from_secs(30),
+        move || f.incidents() >= 200 && g.incidents() >= 200,
+    )
+    .await;
+    assert_eq!(good.incidents(), 200, "the one that took it first, once");
+    assert_eq!(
+        flaky.incidents(),
+        200,
+        "the one that failed, once it was back"
+    );
+}
+
+#[test]
+fn a_hung_sink_does_not_hold_a_shutdown() {
+    // Its own runtime, so the thread left hanging is not waited for when the test ends.
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap();
+    let collector = Scripted::new(incidents(10));
+    let mut out = Capture::new("statsd");
+    // A resolver or agent that hangs for a minute.
+    out.hang = Some(Duration::from_secs(60));
+    let reads = collector.reads.clone();
+    let settings = engine::Settings::from_config(&config(&[])).expect("settings");
+    let stop = async move {
+        while reads.lock().unwrap().is_empty() {
+            tokio::time::sleep(Duration::from_millis(10)).await;
+        }
+        // The write is under way now.
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    };
+    let started = std::time::Instant::now();
+    let run = engine::run(
+        settings,
+        vec![Box::new(collector)],
+        vec![Box::new(out)],
+        stop,
+    );
+    runtime
+        .block_on(async { tokio::time::timeout(Duration::from_secs(5), run).await })
+        .expect("the engine stopped while the sink hung")
+        .expect("engine runs");
+    assert!(started.elapsed() < Duration::from_secs(2));
+    runtime.shutdown_timeout(Duration::from_millis(10));
+}
