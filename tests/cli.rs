@@ -172,6 +172,66 @@ fn health_follows_the_daemons_status_file() {
     assert!(String::from_utf8_lossy(&after.stdout).starts_with("healthy"));
 }
 
+/// Without a state dir each daemon keeps its own status file (`ptsd-status-{pid}.json` in its
+/// temp dir), so two on one host never overwrite each other's; `ptsd health` checks them all,
+/// and a daemon that stops takes its file with it.
+#[test]
+fn two_daemons_without_a_state_dir_keep_their_own_status() {
+    use std::time::{Duration, Instant};
+    let tmp = std::env::temp_dir().join(format!("ptsd-cli-instances-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&tmp);
+    std::fs::create_dir_all(&tmp).unwrap();
+    let t = tmp.to_str().unwrap();
+    let spawn = || {
+        let mut cmd = Command::new(env!("CARGO_BIN_EXE_ptsd"));
+        cmd.args(["--demo", "--interval", "1s"])
+            .env_clear()
+            .env("PATH", std::env::var("PATH").unwrap_or_default())
+            .env("TMPDIR", t)
+            .env("RUST_LOG", "off")
+            .stdout(std::process::Stdio::null())
+            .stderr(std::process::Stdio::null());
+        cmd.spawn().expect("ptsd starts")
+    };
+    let (mut a, mut b) = (spawn(), spawn());
+    let file = |pid: u32| tmp.join(format!("ptsd-status-{pid}.json"));
+    let deadline = Instant::now() + Duration::from_secs(30);
+    while !(file(a.id()).exists() && file(b.id()).exists()) {
+        assert!(
+            Instant::now() < deadline,
+            "each daemon writes its own status file"
+        );
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    let health = ptsd(&["health"], &[("TMPDIR", t)]);
+    let said = String::from_utf8_lossy(&health.stdout).into_owned();
+    assert!(health.status.success(), "{said}{}", stderr(&health));
+    assert_eq!(said.lines().count(), 2, "{said}");
+    for pid in [a.id(), b.id()] {
+        assert!(said.contains(&format!("pid {pid}: healthy")), "{said}");
+    }
+    // SIGTERM: the daemon exits 0 and removes its status file; the other still answers.
+    unsafe { libc::kill(a.id() as i32, libc::SIGTERM) };
+    assert!(a.wait().unwrap().success());
+    assert!(!file(a.id()).exists());
+    let health = ptsd(&["health"], &[("TMPDIR", t)]);
+    let said = String::from_utf8_lossy(&health.stdout).into_owned();
+    assert!(
+        health.status.success() && said.starts_with("healthy"),
+        "{said}"
+    );
+    unsafe { libc::kill(b.id() as i32, libc::SIGTERM) };
+    assert!(b.wait().unwrap().success());
+    let none = ptsd(&["health"], &[("TMPDIR", t)]);
+    assert!(!none.status.success());
+    assert!(
+        stderr(&none).contains("no status of a running ptsd"),
+        "{}",
+        stderr(&none)
+    );
+    let _ = std::fs::remove_dir_all(&tmp);
+}
+
 /// SIGTERM while the start-up check is still retrying an unreachable API (which it would do for
 /// about two minutes): ptsd stops at once and exits 0, as it does during a poll.
 #[test]

@@ -640,3 +640,127 @@ async fn teams_narrow_the_log_entries_to_those_teams() {
     .to_string();
     assert!(e.starts_with("PTSD_PAGERDUTY_TEAMS holds"), "{e}");
 }
+
+/// Whether `r` is a live poll's count of a part already read (`total=true&limit=1`).
+fn is_count(r: &RecordedRequest) -> bool {
+    let has = |k: &str, v: &str| r.query.iter().any(|(a, b)| a == k && b == v);
+    r.path == "/log_entries" && has("limit", "1") && has("total", "true")
+}
+
+/// A page read of log entries (not a count, not the start-up check).
+fn is_page(r: &RecordedRequest) -> bool {
+    let has = |k: &str, v: &str| r.query.iter().any(|(a, b)| a == k && b == v);
+    r.path == "/log_entries" && has("limit", "100")
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_live_poll_counts_before_it_reads_again_and_reads_only_what_is_new() {
+    let fake = FakePagerDuty::start(TOKEN).await;
+    let inc = Incident::new("PLIVE", "Checkout", "high");
+    let now = Timestamp::now();
+    // 250 entries over the last 50 s: three pages, all inside the lateness window.
+    let old: Vec<_> = (0..250)
+        .map(|i| {
+            trigger(
+                &format!("ROLD{i}"),
+                now - SignedDuration::from_millis(50_000 - i * 180),
+                &inc,
+            )
+        })
+        .collect();
+    fake.add_entries(old);
+    let cfg = config(
+        &fake,
+        &["--backfill", "1m", "--interval", "1s", "--lateness", "1m"],
+    );
+    let capture = Capture::default();
+    let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
+    let settings = engine::Settings::from_config(&cfg).expect("settings");
+    let engine = tokio::spawn(engine::run(
+        settings,
+        vec![collector(&cfg)],
+        vec![Box::new(capture.clone())],
+        async move {
+            let _ = stopped.await;
+        },
+    ));
+    let high = |c: &Capture| {
+        c.plain_totals()
+            .get("ptsd.pagerduty.incidents.high")
+            .copied()
+    };
+    let deadline = Instant::now() + Duration::from_secs(20);
+    let wait = |what: &str, cond: &dyn Fn() -> bool| {
+        assert!(Instant::now() < deadline, "timed out waiting for {what}");
+        !cond()
+    };
+    while wait("the first read", &|| high(&capture) == Some(250)) {
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    // Three quiet polls: each is one count and one page for the new part, never the three
+    // pages of the part already read.
+    let mark = fake.requests().len();
+    while wait("three counts", &|| {
+        fake.requests()[mark..]
+            .iter()
+            .filter(|r| is_count(r))
+            .count()
+            >= 3
+    }) {
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    let quiet = fake.requests()[mark..].to_vec();
+    let counts = quiet.iter().filter(|r| is_count(r)).count();
+    let pages = quiet.iter().filter(|r| is_page(r)).count();
+    assert!(
+        pages <= counts + 1,
+        "{pages} pages for {counts} quiet polls: {:?}",
+        quiet.iter().map(|r| &r.raw_query).collect::<Vec<_>>()
+    );
+
+    // 150 new entries: read once, in at most two pages, without re-reading the 250.
+    let mark = fake.requests().len();
+    let fresh_at = Timestamp::now();
+    let fresh: Vec<_> = (0..150)
+        .map(|i| {
+            trigger(
+                &format!("RNEW{i}"),
+                fresh_at + SignedDuration::from_millis(i),
+                &inc,
+            )
+        })
+        .collect();
+    fake.add_entries(fresh);
+    while wait("the new entries", &|| high(&capture) == Some(400)) {
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    // Each poll reads its new part (one page, two for the poll that holds most of the 150);
+    // none reads the 250 again.
+    let since_mark = fake.requests()[mark..].to_vec();
+    let counts = since_mark.iter().filter(|r| is_count(r)).count();
+    let pages = since_mark.iter().filter(|r| is_page(r)).count();
+    assert!(
+        pages <= counts + 2,
+        "{pages} pages in {counts} polls for 150 new entries"
+    );
+
+    // An entry that shows up late inside the part already read: the count differs, the part
+    // is read again, and the entry counts once.
+    let mark = fake.requests().len();
+    fake.add_entries(vec![trigger(
+        "RLATE-LIVE",
+        Timestamp::now() - SignedDuration::from_secs(20),
+        &inc,
+    )]);
+    while wait("the late entry", &|| high(&capture) == Some(401)) {
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    let pages = fake.requests()[mark..]
+        .iter()
+        .filter(|r| is_page(r))
+        .count();
+    assert!(pages >= 3, "the old part was read again: {pages} pages");
+    stop.send(()).unwrap();
+    engine.await.unwrap().unwrap();
+    assert_eq!(high(&capture), Some(401));
+}

@@ -7,7 +7,10 @@
 //! `total=true` on the first page, and follows `offset` while `more` is true, asking for the
 //! next page while it maps the current one (only when `more` says it will be asked for, so no
 //! request is wasted; a catch-up is then paced by parsing, not by round trips). The window asked
-//! for is one second wider on each side, and entries are filtered to the exact window here. It
+//! for is one second wider on each side, and entries are filtered to the exact window here. The
+//! part of a window that earlier reads already covered is first counted (`total=true&limit=1`)
+//! and read again only when entries arrived there late ([`recent`]); the new part is always
+//! read. It
 //! also reads `GET /users` (kept in the shared [`Directory`]: at start, hourly, and at most
 //! every ten minutes when an entry names a user it does not know) for e-mail addresses and each person's own `time_zone`.
 //!
@@ -48,12 +51,15 @@ use super::http::{base_url, HttpClient, RetryPolicy};
 use super::{CollectError, Collected, Collector, CollectorSettings, RequestStats};
 use crate::secret::Secret;
 
+mod recent;
 pub mod zones;
 use crate::config::{Config, ConfigError};
 use crate::event::{Channel, Event, EventKind, Incident, Person, Window};
 
 /// The registry name and `provider` tag.
 pub const NAME: &str = "pagerduty";
+/// How much wider than the engine's window a read asks for, on each side.
+const MARGIN: jiff::SignedDuration = jiff::SignedDuration::from_secs(1);
 /// Largest page PagerDuty serves.
 pub const PAGE_LIMIT: u64 = 100;
 /// `offset + limit` may not exceed this.
@@ -127,6 +133,7 @@ impl CollectorSettings for PagerDutySettings {
             http,
             users: Directory::default(),
             teams,
+            recent: recent::Recent::default(),
         })))
     }
 }
@@ -139,6 +146,8 @@ pub struct PagerDutyCollector {
     users: Directory<UserInfo>,
     /// `PTSD_PAGERDUTY_TEAMS`: sent as `team_ids[]`; empty for the whole account.
     teams: Vec<String>,
+    /// What was read lately, to count before re-reading ([`recent`]).
+    recent: recent::Recent,
 }
 
 /// What `GET /users` tells about a person that a log entry's reference does not.
@@ -495,97 +504,20 @@ impl PagerDutyCollector {
             .await
     }
 
-    fn query(&self, window: &Window, offset: u64, first: bool) -> Vec<(&'static str, String)> {
-        let mut q = vec![
-            ("since", window.since.to_string()),
-            ("until", window.until.to_string()),
-            ("time_zone", "UTC".to_string()),
-            ("is_overview", "false".to_string()),
-            ("include[]", "channels".to_string()),
-            ("include[]", "incidents".to_string()),
-            ("limit", PAGE_LIMIT.to_string()),
-            ("offset", offset.to_string()),
-        ];
-        if first {
-            q.push(("total", "true".to_string()));
-        }
-        q.extend(self.teams.iter().map(|t| ("team_ids[]", t.clone())));
-        q
-    }
-}
-
-/// Maps one raw entry and adds its events to `out` when it falls inside `window`; notes in
-/// `unknown_user` whether it names someone `users` does not know.
-fn map_into(
-    raw: &str,
-    users: &HashMap<String, UserInfo>,
-    window: &Window,
-    out: &mut Collected,
-    unknown_user: &mut bool,
-) {
-    match map_entry(raw, users) {
-        Ok(m) => {
-            if !window.contains(m.at) {
-                tracing::debug!(provider = NAME, id = %m.id, at = %m.at, "Entry outside the window asked for; ignored.");
-                return;
-            }
-            for mut kind in m.kinds {
-                *unknown_user |= kind
-                    .person_mut()
-                    .is_some_and(|p| !users.contains_key(&p.id));
-                out.events.push(Event {
-                    record_id: m.id.clone(),
-                    at: m.at,
-                    kind,
-                    incident: m.incident.clone(),
-                });
-            }
-        }
-        Err(Skip::NotCounted) => {}
-        Err(Skip::Malformed(what)) => {
-            out.skipped += 1;
-            tracing::warn!(provider = NAME, error = %what, "Skipped a malformed log entry.");
-        }
-    }
-}
-
-#[async_trait]
-impl Collector for PagerDutyCollector {
-    fn name(&self) -> &'static str {
-        NAME
-    }
-
-    async fn check(&mut self) -> Result<(), CollectError> {
-        let now = Timestamp::now();
-        let window = Window::new(now - jiff::SignedDuration::from_secs(60), now);
-        let mut q = self.query(&window, 0, false);
-        q.retain(|(k, _)| *k != "limit");
-        q.push(("limit", "1".into()));
-        let _: LogEntryPage = self
-            .http
-            .get_json(&self.url("/log_entries"), &q, UNAUTHORIZED_HINT)
-            .await?;
-        // The directory only adds e-mails and time zones: a token that may read log entries
-        // but not users (or a /users outage) is worth a warning, not a refusal to start.
-        if let Err(e) = self.refresh_users().await {
-            tracing::warn!(provider = NAME, error = %e, "Could not read GET /users; e-mails and time zones are unknown until it can be read.");
-        }
-        Ok(())
-    }
-
-    fn take_stats(&mut self) -> RequestStats {
-        self.http.take_stats()
-    }
-
-    async fn collect(&mut self, window: Window) -> Result<Collected, CollectError> {
-        let mut out = Collected::default();
+    /// Reads every page of `to_read` (asked one second wider on each side: whether
+    /// PagerDuty's `since` and `until` are inclusive, and whether it truncates them to whole
+    /// seconds, is not documented, and this way neither reading loses or doubles an entry at a
+    /// boundary), adds the events inside `window` to `out`, and remembers every entry read.
+    async fn read_pages(
+        &mut self,
+        to_read: Window,
+        window: &Window,
+        out: &mut Collected,
+        unknown_user: &mut bool,
+    ) -> Result<(), CollectError> {
+        let asked = Window::new(to_read.since - MARGIN, to_read.until + MARGIN);
+        let mut read: Vec<String> = Vec::new();
         let mut offset = 0u64;
-        let mut unknown_user = false;
-        // Ask for a second more on each side and filter here: whether PagerDuty's `since` and
-        // `until` are inclusive, and whether it truncates them to whole seconds, is not
-        // documented, and this way neither reading loses or doubles an entry at a boundary.
-        let margin = jiff::SignedDuration::from_secs(1);
-        let asked = Window::new(window.since - margin, window.until + margin);
         // The next page, when it was asked for while this one was being mapped.
         let mut prefetched: Option<Result<LogEntryPage, CollectError>> = None;
         // What the first page said the window holds (`total=true`).
@@ -649,11 +581,12 @@ impl Collector for PagerDutyCollector {
                 });
             }
             let users = self.users.entries();
-            let events = &mut out;
-            let unknown = &mut unknown_user;
+            let events = &mut *out;
+            let unknown = &mut *unknown_user;
+            let stamps = &mut read;
             let map_page = async move {
                 for raw in page.log_entries {
-                    map_into(raw.get(), users, &window, events, unknown);
+                    map_into(raw.get(), users, window, events, unknown, stamps);
                 }
             };
             if more && next + PAGE_LIMIT <= OFFSET_CAP {
@@ -670,6 +603,140 @@ impl Collector for PagerDutyCollector {
                 break;
             }
         }
+        self.recent.note(asked, read);
+        Ok(())
+    }
+
+    /// How many entries PagerDuty lists in `asked` (`total=true&limit=1`, one request);
+    /// `None` when the answer carries no total.
+    async fn count(&self, asked: &Window) -> Result<Option<u64>, CollectError> {
+        let mut q = self.query(asked, 0, true);
+        q.retain(|(k, _)| *k != "limit");
+        q.push(("limit", "1".into()));
+        let page: LogEntryPage = self
+            .http
+            .get_json(&self.url("/log_entries"), &q, UNAUTHORIZED_HINT)
+            .await?;
+        Ok(page.total)
+    }
+
+    fn query(&self, window: &Window, offset: u64, first: bool) -> Vec<(&'static str, String)> {
+        let mut q = vec![
+            ("since", window.since.to_string()),
+            ("until", window.until.to_string()),
+            ("time_zone", "UTC".to_string()),
+            ("is_overview", "false".to_string()),
+            ("include[]", "channels".to_string()),
+            ("include[]", "incidents".to_string()),
+            ("limit", PAGE_LIMIT.to_string()),
+            ("offset", offset.to_string()),
+        ];
+        if first {
+            q.push(("total", "true".to_string()));
+        }
+        q.extend(self.teams.iter().map(|t| ("team_ids[]", t.clone())));
+        q
+    }
+}
+
+/// Maps one raw entry and adds its events to `out` when it falls inside `window`; notes in
+/// `unknown_user` whether it names someone `users` does not know.
+fn map_into(
+    raw: &str,
+    users: &HashMap<String, UserInfo>,
+    window: &Window,
+    out: &mut Collected,
+    unknown_user: &mut bool,
+    read: &mut Vec<String>,
+) {
+    /// What every entry has, whatever its type: what [`recent`] remembers.
+    #[derive(Deserialize)]
+    struct Id {
+        id: String,
+    }
+    if let Ok(entry) = serde_json::from_str::<Id>(raw) {
+        read.push(entry.id);
+    }
+    match map_entry(raw, users) {
+        Ok(m) => {
+            if !window.contains(m.at) {
+                tracing::debug!(provider = NAME, id = %m.id, at = %m.at, "Entry outside the window asked for; ignored.");
+                return;
+            }
+            for mut kind in m.kinds {
+                *unknown_user |= kind
+                    .person_mut()
+                    .is_some_and(|p| !users.contains_key(&p.id));
+                out.events.push(Event {
+                    record_id: m.id.clone(),
+                    at: m.at,
+                    kind,
+                    incident: m.incident.clone(),
+                });
+            }
+        }
+        Err(Skip::NotCounted) => {}
+        Err(Skip::Malformed(what)) => {
+            out.skipped += 1;
+            tracing::warn!(provider = NAME, error = %what, "Skipped a malformed log entry.");
+        }
+    }
+}
+
+#[async_trait]
+impl Collector for PagerDutyCollector {
+    fn name(&self) -> &'static str {
+        NAME
+    }
+
+    async fn check(&mut self) -> Result<(), CollectError> {
+        let now = Timestamp::now();
+        let window = Window::new(now - jiff::SignedDuration::from_secs(60), now);
+        let mut q = self.query(&window, 0, false);
+        q.retain(|(k, _)| *k != "limit");
+        q.push(("limit", "1".into()));
+        let _: LogEntryPage = self
+            .http
+            .get_json(&self.url("/log_entries"), &q, UNAUTHORIZED_HINT)
+            .await?;
+        // The directory only adds e-mails and time zones: a token that may read log entries
+        // but not users (or a /users outage) is worth a warning, not a refusal to start.
+        if let Err(e) = self.refresh_users().await {
+            tracing::warn!(provider = NAME, error = %e, "Could not read GET /users; e-mails and time zones are unknown until it can be read.");
+        }
+        Ok(())
+    }
+
+    fn take_stats(&mut self) -> RequestStats {
+        self.http.take_stats()
+    }
+
+    fn delivered(&mut self, until: Timestamp) {
+        self.recent.delivered(until);
+    }
+
+    async fn collect(&mut self, window: Window) -> Result<Collected, CollectError> {
+        let mut out = Collected::default();
+        let mut unknown_user = false;
+        self.recent.forget_before(window.since - MARGIN - MARGIN);
+        let mut to_read = window;
+        if let Some(expect) = self.recent.expect(&window) {
+            // Read lately: count what earlier reads returned there (one request), and read
+            // that part again only when the count says entries arrived late ([`recent`]).
+            let total = self.count(&expect.asked).await?;
+            if total == Some(expect.entries) {
+                to_read = Window::new(expect.old.until, window.until);
+            } else {
+                tracing::debug!(
+                    provider = NAME,
+                    ?total,
+                    expected = expect.entries,
+                    "Entries arrived late in the part already read; reading it again."
+                );
+            }
+        }
+        self.read_pages(to_read, &window, &mut out, &mut unknown_user)
+            .await?;
         if self.users.due(unknown_user) {
             // A user the directory does not know (new since it was read): read it again, at
             // most every ten minutes (see `Directory`), and fill in e-mails and time zones. A failure here is
