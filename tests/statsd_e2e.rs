@@ -109,7 +109,9 @@ fn a_statsd_agent_that_is_down_gets_everything_once_it_is_back() {
             std::thread::sleep(Duration::from_millis(10));
         }
     };
-    wait_requests(2);
+    // The start-up check (log entries, users) and the first poll: the engine has started, so
+    // what is added now is after the moment it counts from (nothing before it is counted).
+    wait_requests(3);
     let mut stream = Stream {
         n: 0,
         expected: ExpectedCounts::default(),
