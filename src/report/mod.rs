@@ -46,9 +46,14 @@
 use jiff::SignedDuration;
 
 mod build;
+#[cfg(test)]
+mod busy_tests;
+mod causes;
 mod csv;
+mod heatmap;
 mod markdown;
 mod model;
+mod people;
 mod request;
 mod shifts;
 mod stats;
@@ -57,8 +62,9 @@ mod tests;
 
 pub use build::build;
 pub use model::{
-    CategoryTrend, Flap, Format, Interruptions, Noisy, Period, PersonLoad, Report, Response, Scope,
-    ServiceResponse, ServiceTrend, Shift, Shifts, Stats, Summary,
+    CategoryTrend, FixFirst, Flap, FlapGroup, Format, Heatmap, HeatmapDay, Interruptions, Noisy,
+    Period, PersonLoad, Report, Response, Scope, ServiceResponse, ServiceTrend, Shift, Shifts,
+    Stats, Summary,
 };
 pub use request::{ReportArgs, ReportRequest};
 
@@ -68,6 +74,10 @@ pub const SRE_SHIFT_LIMIT: u64 = 2;
 pub const FLAP_WITHIN: SignedDuration = SignedDuration::from_secs(5 * 60);
 /// How many noisiest alerts and busiest shifts are listed.
 pub const TOP: usize = 5;
+/// How many rows a Markdown section shows before "and N more (M incidents)".
+pub const SECTION_ROWS: usize = 10;
+/// An acknowledgement at most this many seconds after opening is "acknowledged within 5 minutes".
+pub const WITHIN_5M_S: i64 = 5 * 60;
 
 /// Renders it; the output ends with a newline.
 pub fn render(report: &Report, format: Format) -> String {
@@ -80,5 +90,6 @@ pub fn render(report: &Report, format: Format) -> String {
             s
         }
         Format::Csv => csv::render(report),
+        Format::Html => todo!(),
     }
 }

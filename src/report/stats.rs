@@ -62,3 +62,27 @@ mod tests {
         assert_eq!(seconds(SignedDuration::ZERO), 0);
     }
 }
+
+/// `100 * part / whole`, rounded half up; `None` when `whole` is 0.
+pub(super) fn percent(part: u64, whole: u64) -> Option<u64> {
+    if whole == 0 {
+        return None;
+    }
+    let (p, w) = (u128::from(part), u128::from(whole));
+    u64::try_from((200 * p + w) / (2 * w)).ok()
+}
+
+#[cfg(test)]
+mod percent_tests {
+    use super::percent;
+
+    #[test]
+    fn percent_rounds_half_up() {
+        assert_eq!(percent(1, 0), None);
+        assert_eq!(percent(0, 7), Some(0));
+        assert_eq!(percent(1, 8), Some(13));
+        assert_eq!(percent(1, 3), Some(33));
+        assert_eq!(percent(2, 3), Some(67));
+        assert_eq!(percent(5, 5), Some(100));
+    }
+}
