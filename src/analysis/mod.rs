@@ -276,7 +276,7 @@ impl Session<'_> {
                 if self.categorizer.is_full() {
                     self.release_idle_categories(event.at);
                 }
-                let category = self.categorizer.categorize(title);
+                let (category, shaped) = self.categorizer.categorize_shaped(title);
                 if self.categorizer.known().contains(&category) {
                     let seen = self
                         .memory
@@ -286,6 +286,7 @@ impl Session<'_> {
                     *seen = (*seen).max(event.at);
                 }
                 found.category = Some(category);
+                found.shape = Some(shaped);
                 if let Some(inc) = &event.incident {
                     let opened = inc.created_at.unwrap_or(event.at).min(event.at);
                     self.memory

@@ -52,8 +52,9 @@ pub(super) fn trend(now: u64, previous: u64, change: Option<i64>) -> String {
     }
 }
 
-/// Text made safe for a Markdown table cell: `|` escaped, line breaks and other control
-/// characters made spaces, cut at 80 characters with `…`.
+/// Text made safe for a Markdown table cell: `|` and `<` escaped (so `<n>` shows rather than
+/// being taken for an HTML tag), line breaks and other control characters made spaces, cut at
+/// 80 characters with `…`.
 fn cell(raw: &str) -> String {
     let flat: String = raw
         .chars()
@@ -75,9 +76,10 @@ fn cell(raw: &str) -> String {
     for c in cut.chars() {
         match c {
             '\\' => backslashes += 1,
-            '|' => {
+            // `<` too: `<n>` would otherwise be an HTML tag that GitHub drops.
+            '|' | '<' => {
                 out.push_str(&"\\".repeat(2 * backslashes + 1));
-                out.push('|');
+                out.push(c);
                 backslashes = 0;
             }
             _ => {
@@ -512,6 +514,12 @@ pub(super) fn render(r: &Report) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn placeholders_show_in_markdown() {
+        assert_eq!(cell("CPU load <n> on <ip>"), r"CPU load \<n> on \<ip>");
+        assert_eq!(cell(r"a\<b|c"), r"a\\\<b\|c");
+    }
 
     #[test]
     fn human_durations() {
