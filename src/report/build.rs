@@ -272,6 +272,8 @@ pub fn build(scope: &Scope, events: &[crate::analysis::Analysed]) -> Report {
             since: scope.current.since.to_string(),
             until: scope.current.until.to_string(),
             zone: zone.clone(),
+            teams: scope.teams.clone(),
+            provider: scope.provider.clone(),
         },
         summary,
         noisiest,

@@ -103,6 +103,8 @@ fn a_busy_week_fits_in_two_hundred_lines() {
         previous: Window::new(until - week - week, until - week),
         zone: jiff::tz::TimeZone::UTC,
         user_key: crate::schema::UserKey::Name,
+        teams: Vec::new(),
+        provider: None,
     };
     // The demo has about 100 incidents a week: ten times that, in each period.
     let r = build(&scope, &busy(until, 2_000));

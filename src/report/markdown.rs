@@ -181,6 +181,17 @@ pub(super) fn render(r: &Report) -> String {
         cell(&r.period.zone)
     );
     out.push('\n');
+    let mut narrowed = Vec::new();
+    if !r.period.teams.is_empty() {
+        let teams: Vec<String> = r.period.teams.iter().map(|t| cell(t)).collect();
+        narrowed.push(format!("team {}", teams.join(", ")));
+    }
+    if let Some(p) = &r.period.provider {
+        narrowed.push(format!("provider {}", cell(p)));
+    }
+    if !narrowed.is_empty() {
+        let _ = writeln!(out, "Only {}.\n", narrowed.join("; "));
+    }
     let s = &r.summary;
     let previous = match s.change {
         Some(_) => format!(

@@ -26,6 +26,10 @@ pub struct Scope {
     pub zone: TimeZone,
     /// How people are named (as in the metrics).
     pub user_key: crate::schema::UserKey,
+    /// The teams the report was narrowed to (empty: all).
+    pub teams: Vec<String>,
+    /// The one provider read, when narrowed to one.
+    pub provider: Option<String>,
 }
 
 /// The handoff report.
@@ -62,6 +66,10 @@ pub struct Period {
     pub until: String,
     /// The account zone's IANA name.
     pub zone: String,
+    /// The team ids it was narrowed to (`--team`); empty for all teams.
+    pub teams: Vec<String>,
+    /// The one provider read (`--provider`); `null` for all configured.
+    pub provider: Option<String>,
 }
 
 /// The headline numbers.

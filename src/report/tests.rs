@@ -152,6 +152,8 @@ fn scope() -> Scope {
         previous: Window::new(t("2026-02-23T06:00:00Z"), t("2026-03-02T05:00:00Z")),
         zone: ny(),
         user_key: UserKey::Name,
+        teams: Vec::new(),
+        provider: None,
     }
 }
 
@@ -824,6 +826,8 @@ fn shifts_across_fall_back_and_top_five() {
         previous: Window::new(t("2026-10-30T07:00:00Z"), t("2026-10-31T16:00:00Z")),
         zone: ny(),
         user_key: UserKey::Name,
+        teams: Vec::new(),
+        provider: None,
     };
     let events: Vec<Analysed> = (0..7)
         .map(|h| {

@@ -1,0 +1,179 @@
+//! `ptsd report` end to end: the real binary over the fake PagerDuty API (and the demo feed).
+//! The demo week's Markdown stays short; `--team` narrows the report through the PagerDuty
+//! collector's own `team_ids[]` path; `--provider` picks one provider.
+
+mod support;
+
+use std::process::{Command, Output};
+use std::time::Duration;
+
+use jiff::{SignedDuration, Timestamp};
+use serde_json::{json, Value};
+use support::*;
+
+const TOKEN: &str = "report+Token-93";
+
+/// `ptsd report` with a clean environment, reading `fake` (or the demo feed with `--demo`).
+fn report(fake: Option<&FakePagerDuty>, args: &[&str]) -> Output {
+    let mut cmd = Command::new(env!("CARGO_BIN_EXE_ptsd"));
+    cmd.env_clear()
+        .env("PATH", std::env::var("PATH").unwrap_or_default())
+        .env("RUST_LOG", "info");
+    if let Some(fake) = fake {
+        cmd.env("PDTOKEN", TOKEN)
+            .env("PAGERDUTY_API_URL", &fake.url);
+    }
+    cmd.arg("report")
+        .args(args)
+        .output()
+        .expect("ptsd report runs")
+}
+
+fn stdout_of(out: &Output) -> String {
+    assert!(
+        out.status.success(),
+        "report failed:\n{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    String::from_utf8(out.stdout.clone()).expect("the report is UTF-8")
+}
+
+#[test]
+fn the_demo_week_fits_in_two_hundred_lines() {
+    let md = stdout_of(&report(None, &["--demo", "--since", "7d"]));
+    let lines = md.lines().count();
+    assert!(lines <= 200, "{lines} lines:\n{md}");
+    for heading in [
+        "## What to fix first",
+        "## People",
+        "## When",
+        "## Alert categories",
+        "## Flapping",
+        "## Services",
+        "## Response times",
+        "## Busiest shifts",
+    ] {
+        assert!(md.contains(heading), "{heading} missing:\n{md}");
+    }
+    // Categories read as their shape, with placeholders (escaped for Markdown).
+    assert!(md.contains(r"\<n>"), "{md}");
+}
+
+fn with_team(entries: Vec<Value>, team: &str) -> Vec<Value> {
+    entries
+        .into_iter()
+        .map(|mut e| {
+            e["teams"] = json!([{ "id": team, "type": "team_reference", "summary": team }]);
+            e
+        })
+        .collect()
+}
+
+#[test]
+fn team_narrows_the_report_to_that_teams_incidents_and_pages() {
+    let fake = FakePagerDuty::start_blocking(TOKEN);
+    let until = Timestamp::now().round(jiff::Unit::Second).unwrap();
+    let start = until - SignedDuration::from_hours(6);
+    let (ops, ops_want) = synthetic_incidents(14, start, Duration::from_secs(600), 71);
+    let (web, web_want) = synthetic_incidents(9, start, Duration::from_secs(600), 72);
+    fake.add_entries(with_team(ops, "PTEAMOPS"));
+    fake.add_entries(with_team(web, "PTEAMWEB"));
+    let until = until.to_string();
+    let json_report = |extra: &[&str]| -> Value {
+        let mut args = vec!["--since", "1d", "--until", &until, "--format", "json"];
+        args.extend_from_slice(extra);
+        serde_json::from_str(&stdout_of(&report(Some(&fake), &args))).expect("JSON")
+    };
+    let pages = |w: &ExpectedCounts| w.notifications.values().sum::<u64>();
+
+    let all = json_report(&[]);
+    assert_eq!(
+        all["summary"]["incidents"],
+        ops_want.incidents + web_want.incidents
+    );
+
+    fake.clear_requests();
+    let ops_only = json_report(&["--team", "PTEAMOPS"]);
+    assert_eq!(ops_only["summary"]["incidents"], ops_want.incidents);
+    assert_eq!(ops_only["summary"]["pages"], pages(&ops_want));
+    assert_eq!(ops_only["period"]["teams"], json!(["PTEAMOPS"]));
+    // Each person's pages and acknowledgements are those of the team's incidents alone.
+    for p in ops_only["people"].as_array().unwrap() {
+        let name = p["person"].as_str().unwrap();
+        let who = |user: &str| ptsd::schema::sanitize(user, true) == name;
+        let want_pages: u64 = ops_want
+            .notifications
+            .iter()
+            .filter(|((u, _), _)| who(u))
+            .map(|(_, n)| n)
+            .sum();
+        assert_eq!(p["pages"], want_pages, "{name}");
+        let want_acks: u64 = ops_want
+            .acks
+            .iter()
+            .filter(|(u, _)| who(u))
+            .map(|(_, n)| n)
+            .sum();
+        assert_eq!(p["acknowledgements"], want_acks, "{name}");
+    }
+    // Through the collector's own path: every log-entry request asked for the team.
+    let asked: Vec<_> = fake
+        .requests()
+        .into_iter()
+        .filter(|r| r.path == "/log_entries")
+        .collect();
+    assert!(!asked.is_empty());
+    for r in &asked {
+        assert_eq!(r.params("team_ids[]"), ["PTEAMOPS"]);
+    }
+
+    let both = json_report(&[
+        "--team",
+        "PTEAMOPS",
+        "--team",
+        "PTEAMWEB",
+        "--provider",
+        "pagerduty",
+    ]);
+    assert_eq!(
+        both["summary"]["incidents"],
+        ops_want.incidents + web_want.incidents
+    );
+    assert_eq!(both["period"]["provider"], "pagerduty");
+
+    // The Markdown says what it was narrowed to.
+    let md = stdout_of(&report(
+        Some(&fake),
+        &["--since", "1d", "--until", &until, "--team", "PTEAMWEB"],
+    ));
+    assert!(md.contains("Only team PTEAMWEB."), "{md}");
+}
+
+#[test]
+fn provider_and_team_mistakes_are_one_clear_line() {
+    let fake = FakePagerDuty::start_blocking(TOKEN);
+    for (args, want) in [
+        (
+            vec!["--provider", "nosuch"],
+            "--provider \"nosuch\" is not a provider; known: ",
+        ),
+        (
+            vec!["--provider", "opsgenie"],
+            "--provider opsgenie is not configured; set OPSGENIE_API_KEY",
+        ),
+        (
+            vec!["--provider", "opsgenie", "--team", "PX1"],
+            "--team: opsgenie has no teams; teams work with pagerduty",
+        ),
+        (
+            vec!["--team", "ops team"],
+            "--team \"ops team\" is not a team id",
+        ),
+    ] {
+        let out = report(Some(&fake), &args);
+        assert!(!out.status.success(), "{args:?}");
+        let err = String::from_utf8_lossy(&out.stderr);
+        assert!(err.contains(want), "{args:?}: {err}");
+        assert!(!err.contains(TOKEN));
+    }
+}
