@@ -177,3 +177,115 @@ fn provider_and_team_mistakes_are_one_clear_line() {
         assert!(!err.contains(TOKEN));
     }
 }
+
+/// The number in a shape's `data-value`.
+fn value(e: &scraper::ElementRef) -> u64 {
+    e.value()
+        .attr("data-value")
+        .and_then(|v| v.parse().ok())
+        .expect("a data-value number")
+}
+
+#[test]
+fn the_html_page_is_self_contained_and_its_charts_match_the_data() {
+    // A fixed end: the demo feed is the same for both runs.
+    let until = "2026-11-30T09:00:00Z";
+    let args = |format: &str| {
+        vec![
+            "--demo".to_string(),
+            "--since".into(),
+            "7d".into(),
+            "--until".into(),
+            until.into(),
+            "--format".into(),
+            format.into(),
+        ]
+    };
+    let run = |format: &str| {
+        let a = args(format);
+        let a: Vec<&str> = a.iter().map(String::as_str).collect();
+        stdout_of(&report(None, &a))
+    };
+    let data: Value = serde_json::from_str(&run("json")).expect("JSON");
+    let html = run("html");
+    let page = scraper::Html::parse_document(&html);
+    assert!(page.errors.is_empty(), "{:?}", page.errors);
+    let sel = |s: &str| scraper::Selector::parse(s).unwrap();
+
+    // Self-contained: no scripts, nothing fetched from elsewhere.
+    assert_eq!(
+        page.select(&sel("script, link, img, iframe, object"))
+            .count(),
+        0
+    );
+    for e in page.select(&sel("[src], [href]")) {
+        panic!("external reference: {:?}", e.value());
+    }
+    assert!(!html.contains("url("), "no CSS fetches");
+    assert_eq!(page.select(&sel("svg")).count(), 3);
+
+    // Interruptions per person, stacked by band: the first ten people.
+    let people = data["people"].as_array().unwrap();
+    assert!(!people.is_empty());
+    let bars: Vec<_> = page.select(&sel("#chart-people rect")).collect();
+    assert_eq!(bars.len(), 3 * people.len().min(10));
+    for bar in &bars {
+        let who = bar.value().attr("data-person").unwrap();
+        let band = bar.value().attr("data-band").unwrap();
+        let p = people
+            .iter()
+            .find(|p| p["person"] == who)
+            .expect("a person of the report");
+        assert_eq!(
+            value(bar),
+            p["interruptions"][band].as_u64().unwrap(),
+            "{who} {band}"
+        );
+        let title = bar.select(&sel("title")).next().unwrap().inner_html();
+        assert!(
+            title.contains(&format!(": {} {band}", value(bar))),
+            "{title}"
+        );
+    }
+
+    // The heatmap: 7 x 24 cells, each the report's count.
+    let cells: Vec<_> = page.select(&sel("#chart-heatmap rect")).collect();
+    assert_eq!(cells.len(), 7 * 24);
+    let mut total = 0;
+    for c in &cells {
+        let day = c.value().attr("data-day").unwrap();
+        let hour: usize = c.value().attr("data-hour").unwrap().parse().unwrap();
+        let row = data["heatmap"]["days"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|d| d["day"] == day)
+            .unwrap();
+        assert_eq!(
+            value(c),
+            row["hours"][hour].as_u64().unwrap(),
+            "{day} {hour}"
+        );
+        total += value(c);
+    }
+    assert_eq!(
+        total,
+        data["summary"]["interruptions"]["total"].as_u64().unwrap()
+    );
+
+    // Pages per category, this period beside the previous one.
+    let categories = data["categories"].as_array().unwrap();
+    let bars: Vec<_> = page.select(&sel("#chart-categories rect")).collect();
+    assert_eq!(bars.len(), 2 * categories.len().min(10));
+    for bar in &bars {
+        let key = bar.value().attr("data-category").unwrap();
+        let c = categories.iter().find(|c| c["category"] == key).unwrap();
+        let field = match bar.value().attr("data-period").unwrap() {
+            "current" => "pages",
+            _ => "previous_pages",
+        };
+        assert_eq!(value(bar), c[field].as_u64().unwrap(), "{key} {field}");
+    }
+    // The shapes' placeholders are text, not tags.
+    assert!(html.contains("&lt;n&gt;"));
+}

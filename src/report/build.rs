@@ -197,6 +197,8 @@ pub fn build(scope: &Scope, events: &[crate::analysis::Analysed]) -> Report {
             change: change(t.now, t.previous),
             example: t.example(),
             shape: t.shape(name),
+            pages: causes.pages_of(name).0,
+            previous_pages: causes.pages_of(name).1,
         })
         .collect();
     category_rows.sort_by_key(|c| Reverse(c.incidents));

@@ -23,6 +23,7 @@ pub(super) const FIX_FIRST: usize = 3;
 #[derive(Default)]
 struct Cost {
     pages: u64,
+    previous_pages: u64,
     interruptions: Interruptions,
     previous: Interruptions,
 }
@@ -71,8 +72,11 @@ impl Causes {
                     if a.found.interruption {
                         cost.interruptions.add(a.found.band);
                     }
-                } else if a.found.interruption {
-                    cost.previous.add(a.found.band);
+                } else {
+                    cost.previous_pages += 1;
+                    if a.found.interruption {
+                        cost.previous.add(a.found.band);
+                    }
                 }
             }
             _ => {}
@@ -87,6 +91,13 @@ impl Causes {
         if let Some(title) = a.event.incident.as_ref().and_then(|i| i.title.as_ref()) {
             f.latest = Some((a.event.at, title.clone()));
         }
+    }
+
+    /// Pages for `category`'s incidents, now and in the previous period.
+    pub(super) fn pages_of(&self, category: &str) -> (u64, u64) {
+        self.costs
+            .get(category)
+            .map_or((0, 0), |c| (c.pages, c.previous_pages))
     }
 
     /// "What to fix first": the [`FIX_FIRST`] categories with the most sleep interruptions,

@@ -75,6 +75,13 @@ pub(super) fn render(r: &Report) -> String {
     for c in &r.categories {
         row("categories", &c.category, "incidents", n(c.incidents));
         row("categories", &c.category, "previous", n(c.previous));
+        row("categories", &c.category, "pages", n(c.pages));
+        row(
+            "categories",
+            &c.category,
+            "previous_pages",
+            n(c.previous_pages),
+        );
         if let Some(ch) = c.change {
             row("categories", &c.category, "change_pct", ch);
         }

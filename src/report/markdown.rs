@@ -17,7 +17,7 @@ use super::{SECTION_ROWS, SRE_SHIFT_LIMIT};
 const CELL_MAX_CHARS: usize = 80;
 
 /// `n thing` or `n things`.
-fn plural(n: u64, thing: &str) -> String {
+pub(super) fn plural(n: u64, thing: &str) -> String {
     if n == 1 {
         format!("{n} {thing}")
     } else {
@@ -26,7 +26,7 @@ fn plural(n: u64, thing: &str) -> String {
 }
 
 /// A duration for people: `45s`, `3m 20s`, `1h 05m`, `2d 3h`.
-fn human(secs: i64) -> String {
+pub(super) fn human(secs: i64) -> String {
     let sign = if secs < 0 { "-" } else { "" };
     let s = secs.unsigned_abs();
     let text = if s < 60 {
@@ -95,13 +95,29 @@ fn cell(raw: &str) -> String {
 
 /// An RFC 3339 time as a local wall-clock reading in `zone`, e.g. `Sat 2026-03-07 20:00 EST`
 /// (the zone's abbreviation shows daylight saving); the text itself when it does not parse.
-fn wall(rfc3339: &str, zone: &TimeZone) -> String {
+pub(super) fn wall(rfc3339: &str, zone: &TimeZone) -> String {
     match rfc3339.parse::<Timestamp>() {
         Ok(t) => t
             .to_zoned(zone.clone())
             .strftime("%a %Y-%m-%d %H:%M %Z")
             .to_string(),
         Err(_) => rfc3339.to_string(),
+    }
+}
+
+/// The local date of an RFC 3339 time in `zone`; with `back`, of the instant just before it
+/// (for the exclusive end of a period); the text itself when it does not parse.
+pub(super) fn local_date(rfc: &str, zone: &TimeZone, back: bool) -> String {
+    match rfc.parse::<Timestamp>() {
+        Ok(t) => {
+            let t = if back {
+                t.checked_sub(SignedDuration::from_nanos(1)).unwrap_or(t)
+            } else {
+                t
+            };
+            t.to_zoned(zone.clone()).date().to_string()
+        }
+        Err(_) => rfc.to_string(),
     }
 }
 
@@ -144,7 +160,7 @@ fn more(out: &mut String, left_out: usize, count: u64, things: &str) {
 }
 
 /// A share for people: `25%`, or `-`.
-fn pct(v: Option<u64>) -> String {
+pub(super) fn pct(v: Option<u64>) -> String {
     v.map(|p| format!("{p}%")).unwrap_or_else(|| "-".into())
 }
 
@@ -153,20 +169,7 @@ fn pct(v: Option<u64>) -> String {
 pub(super) fn render(r: &Report) -> String {
     use Align::{Left as L, Right as R};
     let zone = TimeZone::get(&r.period.zone).unwrap_or(TimeZone::UTC);
-    let local_date = |rfc: &str, back: bool| -> String {
-        match rfc.parse::<Timestamp>() {
-            Ok(t) => {
-                // The until bound is exclusive: show the day of the last instant inside.
-                let t = if back {
-                    t.checked_sub(SignedDuration::from_nanos(1)).unwrap_or(t)
-                } else {
-                    t
-                };
-                t.to_zoned(zone.clone()).date().to_string()
-            }
-            Err(_) => rfc.to_string(),
-        }
-    };
+    let local_date = |rfc: &str, back: bool| local_date(rfc, &zone, back);
     let dash = || "-".to_string();
     let text = |v: &Option<String>| v.as_deref().map(cell).unwrap_or_default();
     let dur = |v: Option<i64>| v.map(human).unwrap_or_else(dash);

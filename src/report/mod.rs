@@ -51,6 +51,7 @@ mod busy_tests;
 mod causes;
 mod csv;
 mod heatmap;
+mod html;
 mod markdown;
 mod model;
 mod people;
@@ -90,6 +91,6 @@ pub fn render(report: &Report, format: Format) -> String {
             s
         }
         Format::Csv => csv::render(report),
-        Format::Html => todo!(),
+        Format::Html => html::render(report),
     }
 }

@@ -138,6 +138,9 @@ pub struct CategoryTrend {
     pub example: Option<String>,
     /// How the category reads: its titles' shape with placeholders (`CPU load <n> on <ip>`).
     pub shape: String,
+    /// Pages (notifications, any channel) for the category's incidents, now and before.
+    pub pages: u64,
+    pub previous_pages: u64,
 }
 
 /// One of the noisiest alerts.
