@@ -289,3 +289,40 @@ fn the_html_page_is_self_contained_and_its_charts_match_the_data() {
     // The shapes' placeholders are text, not tags.
     assert!(html.contains("&lt;n&gt;"));
 }
+
+/// Every field name of the JSON report is in the README's field table.
+#[test]
+fn every_json_field_is_documented() {
+    let readme =
+        std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/README.md")).unwrap();
+    let start = readme
+        .find("#### JSON and CSV fields")
+        .expect("the field tables");
+    let tables = &readme[start..];
+    let data: Value = serde_json::from_str(&stdout_of(&report(
+        None,
+        &["--demo", "--since", "7d", "--format", "json"],
+    )))
+    .unwrap();
+    fn keys(v: &Value, out: &mut std::collections::BTreeSet<String>) {
+        match v {
+            Value::Object(m) => {
+                for (k, v) in m {
+                    out.insert(k.clone());
+                    keys(v, out);
+                }
+            }
+            Value::Array(a) => a.iter().for_each(|v| keys(v, out)),
+            _ => {}
+        }
+    }
+    let mut all = std::collections::BTreeSet::new();
+    keys(&data, &mut all);
+    assert!(all.len() > 40, "{all:?}");
+    for k in all {
+        assert!(
+            tables.contains(&k),
+            "README does not document the JSON field {k:?}"
+        );
+    }
+}
