@@ -326,3 +326,147 @@ fn every_json_field_is_documented() {
         );
     }
 }
+
+/// Sums a daemon's stdout JSON lines named `name`, keyed by the values of `tags`.
+fn daemon_sums(
+    lines: &[Value],
+    name: &str,
+    tags: &[&str],
+) -> std::collections::BTreeMap<Vec<String>, u64> {
+    let mut out = std::collections::BTreeMap::new();
+    for l in lines.iter().filter(|l| l["name"] == name) {
+        let key: Vec<String> = tags
+            .iter()
+            .map(|t| l["tags"][*t].as_str().unwrap_or("").to_string())
+            .collect();
+        // Timers print one line per sample: count them.
+        let v = if l["type"] == "counter" {
+            l["value"].as_u64().unwrap()
+        } else {
+            1
+        };
+        *out.entry(key).or_insert(0) += v;
+    }
+    out
+}
+
+/// The daemon (stdout outputter, one poll over the whole history) and the report, over the
+/// same known history from the fake PagerDuty, say the same numbers.
+#[test]
+fn the_report_and_the_daemon_agree_on_a_known_history() {
+    let fake = FakePagerDuty::start_blocking(TOKEN);
+    fake.add_users(synthetic_users());
+    let now = Timestamp::now().round(jiff::Unit::Second).unwrap();
+    // Every lifecycle (at most ~2 h) ends at least 5 hours before now.
+    let (entries, want) = synthetic_incidents(
+        30,
+        now - SignedDuration::from_hours(12),
+        Duration::from_secs(600),
+        93,
+    );
+    fake.add_entries(entries);
+
+    let out = Command::new(env!("CARGO_BIN_EXE_ptsd"))
+        .env_clear()
+        .env("PATH", std::env::var("PATH").unwrap_or_default())
+        .env("PDTOKEN", TOKEN)
+        .env("PAGERDUTY_API_URL", &fake.url)
+        .args([
+            "--once",
+            "--outputs",
+            "stdout",
+            "--backfill",
+            "1d",
+            "--max-window",
+            "2d",
+        ])
+        .output()
+        .expect("ptsd runs");
+    let stdout = stdout_of(&out);
+    let lines: Vec<Value> = stdout
+        .lines()
+        .map(|l| serde_json::from_str(l).expect("a JSON line"))
+        .collect();
+    let until = now.to_string();
+    let r: Value = serde_json::from_str(&stdout_of(&report(
+        Some(&fake),
+        &["--since", "1d", "--until", &until, "--format", "json"],
+    )))
+    .unwrap();
+    let user = |p: &Value| ptsd::schema::sanitize(p["person"].as_str().unwrap(), true);
+    let one = |m: &std::collections::BTreeMap<Vec<String>, u64>, k: &[&str]| {
+        m.get(&k.iter().map(|s| s.to_string()).collect::<Vec<_>>())
+            .copied()
+            .unwrap_or(0)
+    };
+
+    // Incidents, overall, by service and by category.
+    let incidents = daemon_sums(&lines, "ptsd.incidents", &[]);
+    assert_eq!(r["summary"]["incidents"], one(&incidents, &[]));
+    assert_eq!(one(&incidents, &[]), want.incidents);
+    let by_service = daemon_sums(&lines, "ptsd.incidents", &["service"]);
+    for s in r["services"].as_array().unwrap() {
+        let key = ptsd::schema::sanitize(s["service"].as_str().unwrap(), true);
+        assert_eq!(s["incidents"], one(&by_service, &[&key]), "{key}");
+    }
+    let by_category = daemon_sums(&lines, "ptsd.incidents", &["category"]);
+    for c in r["categories"].as_array().unwrap() {
+        let key = ptsd::schema::sanitize(c["category"].as_str().unwrap(), true);
+        assert_eq!(c["incidents"], one(&by_category, &[&key]), "{key}");
+    }
+    assert_eq!(by_category.values().sum::<u64>(), want.incidents);
+
+    // People: pages, interruptions per band, acknowledgements, escalations, assignments, resolves.
+    let pages = daemon_sums(&lines, "ptsd.notifications", &["user"]);
+    let interruptions = daemon_sums(&lines, "ptsd.interruptions", &["user", "hours"]);
+    let people = r["people"].as_array().unwrap();
+    assert_eq!(people.len(), pages.len());
+    assert_eq!(r["summary"]["pages"], pages.values().sum::<u64>());
+    assert_eq!(
+        r["summary"]["interruptions"]["total"],
+        interruptions.values().sum::<u64>()
+    );
+    for p in people {
+        let u = user(p);
+        assert_eq!(p["pages"], one(&pages, &[&u]), "{u}");
+        for band in ["sleep", "business", "off"] {
+            assert_eq!(
+                p["interruptions"][band],
+                one(&interruptions, &[&u, band]),
+                "{u} {band}"
+            );
+        }
+        for (field, metric) in [
+            ("acknowledgements", "ptsd.acknowledgements"),
+            ("escalations", "ptsd.escalations"),
+            ("assignments", "ptsd.assignments"),
+            ("resolves", "ptsd.resolves"),
+        ] {
+            let m = daemon_sums(&lines, metric, &["user"]);
+            assert_eq!(p[field], one(&m, &[&u]), "{u} {field}");
+        }
+    }
+    assert!(interruptions.values().sum::<u64>() > 0);
+
+    // Response: one timing sample per acknowledged and per resolved incident, per service.
+    let acks = daemon_sums(&lines, "ptsd.time_to_ack", &["service"]);
+    let resolves = daemon_sums(&lines, "ptsd.time_to_resolve", &["service"]);
+    assert!(acks.values().sum::<u64>() > 0 && resolves.values().sum::<u64>() > 0);
+    assert_eq!(
+        r["response"]["time_to_ack"]["count"],
+        acks.values().sum::<u64>()
+    );
+    assert_eq!(
+        r["response"]["time_to_resolve"]["count"],
+        resolves.values().sum::<u64>()
+    );
+    for s in r["response"]["services"].as_array().unwrap() {
+        let key = ptsd::schema::sanitize(s["service"].as_str().unwrap(), true);
+        assert_eq!(s["time_to_ack"]["count"], one(&acks, &[&key]), "{key}");
+        assert_eq!(
+            s["time_to_resolve"]["count"],
+            one(&resolves, &[&key]),
+            "{key}"
+        );
+    }
+}
