@@ -70,8 +70,11 @@ pub struct Registered {
     /// Whether it can be narrowed to teams.
     pub teams: bool,
     /// Builds it narrowed to the given teams (see [`CollectorSettings::with_teams`]).
-    pub build_for_teams: fn(&Config, &[String]) -> Result<Option<Box<dyn Collector>>, ConfigError>,
+    pub build_for_teams: BuildForTeams,
 }
+
+/// A registry constructor narrowed to some teams: `Ok(None)` when the provider is not configured.
+pub type BuildForTeams = fn(&Config, &[String]) -> Result<Option<Box<dyn Collector>>, ConfigError>;
 
 /// A registry constructor: `Ok(None)` when the provider is not configured.
 pub type Build = fn(&Config) -> Result<Option<Box<dyn Collector>>, ConfigError>;
