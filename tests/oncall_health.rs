@@ -374,7 +374,7 @@ fn the_report_reads_the_same_week() {
 /// (a 3-channel burst counts once, e-mail never); time to acknowledge 150 s (I1) and 30 s (I3,
 /// an integration's ack ends the wait), none for I2, resolved by Prometheus after 180 s, which
 /// makes it a flapping candidate; medians and p95 are nearest-rank. Every page is for PINC000,
-/// whose trigger is not in the history: "what to fix first" can only name it `unknown`.
+/// whose trigger is not in the history: "what to fix first" can only name it `(unknown)`.
 const WEEK_REPORT: &str = "\
 section,key,metric,value
 summary,all,incidents,3
@@ -483,17 +483,17 @@ response,Storage,time_to_resolve_median_s,180
 response,Storage,time_to_resolve_p95_s,600
 response,Storage,acked_within_5m,1
 response,Storage,acked_within_5m_pct,100
-fix_first,unknown,rank,1
-fix_first,unknown,interruptions_total,12
-fix_first,unknown,interruptions_sleep,4
-fix_first,unknown,interruptions_business,4
-fix_first,unknown,interruptions_off,4
-fix_first,unknown,pages,14
-fix_first,unknown,share_of_pages_pct,100
-fix_first,unknown,previous_interruptions_total,0
-fix_first,unknown,previous_interruptions_sleep,0
-fix_first,unknown,previous_interruptions_business,0
-fix_first,unknown,previous_interruptions_off,0
+fix_first,(unknown),rank,1
+fix_first,(unknown),interruptions_total,12
+fix_first,(unknown),interruptions_sleep,4
+fix_first,(unknown),interruptions_business,4
+fix_first,(unknown),interruptions_off,4
+fix_first,(unknown),pages,14
+fix_first,(unknown),share_of_pages_pct,100
+fix_first,(unknown),previous_interruptions_total,0
+fix_first,(unknown),previous_interruptions_sleep,0
+fix_first,(unknown),previous_interruptions_business,0
+fix_first,(unknown),previous_interruptions_off,0
 flapping_categories,disk on db,flaps,1
 flapping_categories,disk on db,incidents,2
 flapping_categories,disk on db,share_pct,50

@@ -216,7 +216,7 @@ pub fn build(scope: &Scope, events: &[crate::analysis::Analysed]) -> Report {
 
     let shape_of = |c: &str| match categories.get(c) {
         Some(t) => t.shape(c),
-        None if c == UNKNOWN => "(incident opened before the previous period)".to_string(),
+        None if c == UNKNOWN => "(incidents opened before the periods read)".to_string(),
         None => c.to_string(),
     };
     let incidents_of = |c: &str| categories.get(c).map_or(0, |t| t.now);

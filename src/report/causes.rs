@@ -16,7 +16,7 @@ use crate::analysis::Analysed;
 use crate::event::EventKind;
 
 /// The category of pages whose incident's trigger was not read.
-pub(super) const UNKNOWN: &str = "unknown";
+pub(super) const UNKNOWN: &str = "(unknown)";
 /// How many categories "what to fix first" names.
 pub(super) const FIX_FIRST: usize = 3;
 

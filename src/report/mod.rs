@@ -28,7 +28,7 @@
 //!   after it opened; grouped per category with their share of its incidents and median time open.
 //! - **Shape**: how a category reads (`CPU load <n> on <ip>`), as the analysis gave it with each
 //!   trigger; the commonest in the period.
-//! - **Cause**: a page counts for the category of its incident's trigger (`unknown` when the
+//! - **Cause**: a page counts for the category of its incident's trigger (`(unknown)` when the
 //!   trigger was not read). **What to fix first**: the 3 categories whose pages interrupted
 //!   most, sleep hours first.
 //! - **Night**: the stretch of sleep hours beginning on a local date in the person's zone, as the
