@@ -1126,6 +1126,18 @@ fn csv_long_table() {
         "shifts,2026-03-07T20:00:00-05:00,length_s,39600",
         "shifts,2026-03-07T20:00:00-05:00,over_limit,1",
         "shifts,2026-03-02T20:00:00-05:00,incidents,2",
+        "people,pagerduty/ada_lovelace,sleep_nights,1",
+        "people,pagerduty/ada_lovelace,longest_night_run,1",
+        "people,pagerduty/ada_lovelace,previous_interruptions_business,1",
+        "people,pagerduty/ada_lovelace,change_pct,200",
+        "response,all,acked_within_5m,4",
+        "response,all,acked_within_5m_pct,80",
+        "fix_first,search latency high,rank,1",
+        "fix_first,search latency high,share_of_pages_pct,27",
+        "flapping_categories,payment gateway timeout,share_pct,100",
+        "flapping_categories,payment gateway timeout,median_open_s,240",
+        "heatmap,Mon,h10,1",
+        "heatmap,Mon,h22,1",
     ] {
         assert!(lines.contains(&want), "missing {want:?} in\n{got}");
     }
@@ -1189,4 +1201,33 @@ fn json_parses_back() {
     );
     assert_eq!(v["shifts"]["busiest"][0]["over_limit"], true);
     assert_eq!(v["flapping"][1]["title"], HOSTILE_TITLE);
+    assert_eq!(v["fix_first"][0]["category"], "search latency high");
+    assert_eq!(v["fix_first"][0]["pages"], 3);
+    assert_eq!(v["flapping_categories"][0]["flaps"], 1);
+    assert_eq!(v["heatmap"]["days"][0]["day"], "Mon");
+    assert_eq!(v["heatmap"]["days"][0]["hours"][22], 1);
+    assert_eq!(v["people"][0]["sleep_nights"], 1);
+    assert_eq!(v["response"]["acked_within_5m_pct"], 80);
+}
+
+#[test]
+fn html_escapes_every_text() {
+    let evil = "<script>alert(1)</script> & \"quoted\" 'x'";
+    let events = vec![
+        trig("2026-03-02T15:00:00Z", "E1", evil, evil, evil),
+        notify(
+            "pagerduty",
+            "2026-03-02T15:00:30Z",
+            person("P9", evil),
+            Channel::Push,
+            Band::Business,
+            true,
+        ),
+    ];
+    let html = render(&build(&scope(), &events), Format::Html);
+    assert!(!html.contains("<script"), "{html}");
+    assert!(
+        html.contains("&lt;script&gt;alert(1)&lt;/script&gt; &amp; &quot;quoted&quot; &#39;x&#39;")
+    );
+    assert!(html.starts_with("<!DOCTYPE html>") && html.ends_with("</html>\n"));
 }
