@@ -587,3 +587,78 @@ pub(super) fn render(r: &Report) -> String {
     out.push_str("</body>\n</html>\n");
     out
 }
+
+#[cfg(test)]
+mod tests {
+    use jiff::{SignedDuration, Timestamp};
+
+    use super::super::{build, render, Format, Scope};
+    use crate::analysis::hours::Band;
+    use crate::analysis::{Analysed, Findings};
+    use crate::event::{Channel, Event, EventKind, Incident, Person, Window};
+
+    #[test]
+    fn every_text_is_escaped() {
+        let evil = "<script>alert(1)</script> & \"quoted\" 'x'";
+        let at: Timestamp = "2026-03-02T15:00:00Z".parse().unwrap();
+        let inc = Incident {
+            id: evil.into(),
+            created_at: Some(at),
+            title: Some(evil.into()),
+            service: Some(evil.into()),
+            urgency: Some("high".into()),
+        };
+        let event = |kind, found| Analysed {
+            provider: "acme".into(),
+            event: Event {
+                record_id: format!("{kind:?}"),
+                at,
+                kind,
+                incident: Some(inc.clone()),
+            },
+            found,
+        };
+        let events = vec![
+            event(
+                EventKind::Triggered {
+                    service: evil.into(),
+                    urgency: "high".into(),
+                },
+                Findings {
+                    category: Some(evil.into()),
+                    shape: Some(evil.into()),
+                    ..Findings::default()
+                },
+            ),
+            event(
+                EventKind::Notified {
+                    user: Person {
+                        id: "P9".into(),
+                        ..Person::default()
+                    },
+                    channel: Channel::Push,
+                },
+                Findings {
+                    band: Some(Band::Business),
+                    interruption: true,
+                    ..Findings::default()
+                },
+            ),
+        ];
+        let week = SignedDuration::from_hours(7 * 24);
+        let scope = Scope {
+            current: Window::new(at - SignedDuration::from_hours(1), at + week),
+            previous: Window::new(at - week, at - SignedDuration::from_hours(1)),
+            zone: jiff::tz::TimeZone::UTC,
+            user_key: crate::schema::UserKey::Name,
+            teams: vec![evil.into()],
+            provider: Some(evil.into()),
+        };
+        let html = render(&build(&scope, &events), Format::Html);
+        assert!(!html.contains("<script"), "{html}");
+        assert!(html.contains(
+            "&lt;script&gt;alert(1)&lt;/script&gt; &amp; &quot;quoted&quot; &#39;x&#39;"
+        ));
+        assert!(html.starts_with("<!DOCTYPE html>") && html.ends_with("</html>\n"));
+    }
+}

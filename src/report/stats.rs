@@ -53,7 +53,24 @@ pub(super) fn stats(mut samples: Vec<i64>) -> Stats {
 
 #[cfg(test)]
 mod tests {
+    use super::super::markdown::trend;
     use super::*;
+
+    #[test]
+    fn change_rounds_half_away_from_zero() {
+        assert_eq!(change(5, 4), Some(25));
+        assert_eq!(change(3, 5), Some(-40));
+        assert_eq!(change(7, 8), Some(-13)); // -12.5
+        assert_eq!(change(9, 8), Some(13)); // +12.5
+        assert_eq!(change(1, 3), Some(-67)); // -66.7
+        assert_eq!(change(2, 3), Some(-33)); // -33.3
+        assert_eq!(change(0, 3), Some(-100));
+        assert_eq!(change(4, 0), None);
+        assert_eq!(trend(0, 3, Some(-100)), "gone");
+        assert_eq!(trend(4, 0, None), "new");
+        assert_eq!(trend(4, 4, Some(0)), "0%");
+        assert_eq!(trend(5, 4, Some(25)), "+25%");
+    }
 
     #[test]
     fn seconds_round_half_up() {
