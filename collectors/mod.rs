@@ -42,6 +42,14 @@ pub trait CollectorSettings: clap::Args {
     /// How a user turns the collector on, for the message shown when none is configured
     /// (e.g. `set PDTOKEN (or PDTOKEN_FILE)`).
     const ENABLE: &'static str;
+    /// Whether the provider can narrow what it reads to some teams ([`Self::with_teams`]).
+    const TEAMS: bool = false;
+
+    /// The same settings narrowed to `teams` (provider team ids), for `ptsd report --team`;
+    /// only called when [`Self::TEAMS`] is true.
+    fn with_teams(self, _teams: &[String]) -> Self {
+        self
+    }
 
     /// Builds the collector: `Ok(None)` when it is not configured (no token).
     ///
@@ -59,7 +67,14 @@ pub struct Registered {
     pub augment: fn(clap::Command) -> clap::Command,
     /// Reads the provider's options from [`Config::components`] and builds it.
     pub build: Build,
+    /// Whether it can be narrowed to teams.
+    pub teams: bool,
+    /// Builds it narrowed to the given teams (see [`CollectorSettings::with_teams`]).
+    pub build_for_teams: BuildForTeams,
 }
+
+/// A registry constructor narrowed to some teams: `Ok(None)` when the provider is not configured.
+pub type BuildForTeams = fn(&Config, &[String]) -> Result<Option<Box<dyn Collector>>, ConfigError>;
 
 /// A registry constructor: `Ok(None)` when the provider is not configured.
 pub type Build = fn(&Config) -> Result<Option<Box<dyn Collector>>, ConfigError>;
@@ -72,8 +87,19 @@ impl Registered {
             enable: S::ENABLE,
             augment: <S as clap::Args>::augment_args,
             build: build_from_matches::<S>,
+            teams: S::TEAMS,
+            build_for_teams: build_for_teams::<S>,
         }
     }
+}
+
+fn build_for_teams<S: CollectorSettings>(
+    config: &Config,
+    teams: &[String],
+) -> Result<Option<Box<dyn Collector>>, ConfigError> {
+    crate::config::component_options::<S>(config, S::NAME)?
+        .with_teams(teams)
+        .build(config)
 }
 
 fn build_from_matches<S: CollectorSettings>(
@@ -128,6 +154,83 @@ pub fn build_all(config: &Config) -> Result<Vec<Box<dyn Collector>>, ConfigError
             "no collector is configured; {}",
             ways.join(" or ")
         )));
+    }
+    Ok(out)
+}
+
+/// The collectors a report narrowed to one `provider` and to some `teams` reads: as
+/// [`build_all`], but only `provider` when given, and with `teams` only the providers that
+/// have teams, each reading those teams alone (their own team option replaced).
+///
+/// # Errors
+/// A [`ConfigError`]: an unknown provider, one not configured, one without teams asked for
+/// teams, or none left.
+pub fn build_narrowed(
+    config: &Config,
+    provider: Option<&str>,
+    teams: &[String],
+) -> Result<Vec<Box<dyn Collector>>, ConfigError> {
+    if provider.is_none() && teams.is_empty() {
+        return build_all(config);
+    }
+    let with_teams: Vec<&str> = REGISTRY
+        .iter()
+        .filter(|r| r.teams)
+        .map(|r| r.name)
+        .collect();
+    if let Some(p) = provider {
+        let entry = REGISTRY.iter().find(|r| r.name == p).ok_or_else(|| {
+            ConfigError(format!(
+                "--provider {p:?} is not a provider; known: {}",
+                names()
+            ))
+        })?;
+        if (p == DEMO) != config.demo {
+            return Err(ConfigError(if config.demo {
+                format!("--provider {p} cannot be read with --demo; drop one of them")
+            } else {
+                format!("--provider {p} reads the demo feed; add --demo")
+            }));
+        }
+        if !teams.is_empty() && !entry.teams {
+            return Err(ConfigError(format!(
+                "--team: {p} has no teams; teams work with {}",
+                with_teams.join(", ")
+            )));
+        }
+    }
+    let mut out = Vec::new();
+    for r in REGISTRY {
+        if (r.name == DEMO) != config.demo || provider.is_some_and(|p| p != r.name) {
+            continue;
+        }
+        let built = if teams.is_empty() {
+            (r.build)(config)?
+        } else if r.teams {
+            (r.build_for_teams)(config, teams)?
+        } else {
+            tracing::info!(
+                provider = r.name,
+                "No teams in this provider; left out of a report for --team."
+            );
+            None
+        };
+        out.extend(built);
+    }
+    if out.is_empty() {
+        return Err(ConfigError(match provider {
+            Some(p) => {
+                let enable = REGISTRY
+                    .iter()
+                    .find(|r| r.name == p)
+                    .map_or("", |r| r.enable);
+                format!("--provider {p} is not configured; {enable}")
+            }
+            None => format!(
+                "--team: no configured provider has teams; teams work with {}",
+                with_teams.join(", ")
+            ),
+        }));
     }
     Ok(out)
 }

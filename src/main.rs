@@ -119,7 +119,8 @@ async fn run_report(
     request: ReportRequest,
 ) -> Result<(), Box<dyn std::error::Error>> {
     let settings = engine::Settings::from_config(config)?;
-    let mut collectors = collectors::build_all(config)?;
+    let mut collectors =
+        collectors::build_narrowed(config, request.provider.as_deref(), &request.teams)?;
     for c in &mut collectors {
         // A one-shot report has no next poll to wait for: any error at start is final.
         c.check().await?;
@@ -131,6 +132,8 @@ async fn run_report(
         previous: request.previous,
         zone: settings.analyst.account_zone.clone(),
         user_key: config.user_key,
+        teams: request.teams.clone(),
+        provider: request.provider.clone(),
     };
     print!(
         "{}",

@@ -773,6 +773,7 @@ fn dogstatsd_schema() -> BTreeMap<String, (BTreeSet<&'static str>, ptsd::schema:
         category: Some("disk full".into()),
         time_to_ack: Some(timing()),
         time_to_resolve: Some(timing()),
+        ..Findings::default()
     };
     let kinds = [
         EventKind::Triggered {

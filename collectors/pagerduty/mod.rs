@@ -95,6 +95,14 @@ pub struct PagerDutySettings {
 impl CollectorSettings for PagerDutySettings {
     const NAME: &'static str = NAME;
     const ENABLE: &'static str = "set PDTOKEN (or PDTOKEN_FILE)";
+    const TEAMS: bool = true;
+
+    /// `ptsd report --team`: the same `team_ids[]` path as `PTSD_PAGERDUTY_TEAMS`, which it
+    /// replaces.
+    fn with_teams(mut self, teams: &[String]) -> Self {
+        self.pagerduty_teams = Some(teams.join(","));
+        self
+    }
 
     fn build(self, config: &Config) -> Result<Option<Box<dyn Collector>>, ConfigError> {
         let base = base_url(

@@ -12,6 +12,9 @@ use std::sync::LazyLock;
 
 use regex::Regex;
 
+mod shape;
+pub use shape::shape;
+
 /// The category of every title once the cap is reached; never counted towards the cap.
 pub const OTHER: &str = "other";
 /// The default cap on distinct categories.
@@ -533,6 +536,22 @@ impl Categorizer {
         } else {
             OTHER.to_string()
         }
+    }
+
+    /// [`Categorizer::categorize`], with how the category reads in the report: the matching
+    /// rule's category, [`OTHER`] past the cap, else the title's [`shape`]
+    /// (`CPU load <n> on <ip>`).
+    pub fn categorize_shaped(&mut self, title: &str) -> (String, String) {
+        let category = self.categorize(title);
+        let title = capped(title);
+        let shaped = if category == OTHER {
+            OTHER.to_string()
+        } else if let Some(rule) = self.rules.iter().find(|r| r.regex.is_match(title)) {
+            rule.category.clone()
+        } else {
+            shape(title)
+        };
+        (category, shaped)
     }
 
     /// Whether the cap is reached: a new category would be [`OTHER`].

@@ -110,6 +110,25 @@ impl HourBands {
     }
 }
 
+impl HourBands {
+    /// The night a sleep-hours instant belongs to: the local date on which that stretch of
+    /// sleep hours began (03:00 on Tuesday is Monday's night when sleep is 22:00-08:00), in
+    /// zone `tz`; `None` outside sleep hours. The report counts nights from this.
+    pub fn night_of(&self, at: Timestamp, tz: &TimeZone) -> Option<jiff::civil::Date> {
+        let local = at.to_zoned(tz.clone()).datetime();
+        let minute = local.hour() as u16 * 60 + local.minute() as u16;
+        if !self.sleep.contains(minute) {
+            return None;
+        }
+        let wraps = self.sleep.start > self.sleep.end;
+        if wraps && minute < self.sleep.end {
+            local.date().yesterday().ok()
+        } else {
+            Some(local.date())
+        }
+    }
+}
+
 fn day_index(day: Weekday) -> usize {
     // to_monday_zero_offset is 0..=6.
     day.to_monday_zero_offset() as usize
@@ -720,5 +739,34 @@ mod tests {
         assert!(e.contains("set it to"), "{e}");
         let e = parse_zone("PTSD_TIME_ZONE", "").unwrap_err();
         assert!(e.starts_with("PTSD_TIME_ZONE="), "{e}");
+    }
+}
+
+#[cfg(test)]
+mod night_tests {
+    use super::*;
+    use jiff::civil::date;
+
+    #[test]
+    fn a_night_is_the_date_its_sleep_hours_began() {
+        let ny = TimeZone::get("America/New_York").unwrap();
+        let b = HourBands::default();
+        let at = |s: &str| s.parse::<Timestamp>().unwrap();
+        // 23:30 Monday and 03:00 Tuesday in New York are both Monday's night; noon is none.
+        assert_eq!(
+            b.night_of(at("2026-03-03T04:30:00Z"), &ny),
+            Some(date(2026, 3, 2))
+        );
+        assert_eq!(
+            b.night_of(at("2026-03-03T08:00:00Z"), &ny),
+            Some(date(2026, 3, 2))
+        );
+        assert_eq!(b.night_of(at("2026-03-03T17:00:00Z"), &ny), None);
+        // Sleep hours that do not wrap midnight: the night is the local date itself.
+        let early = HourBands::parse("00:00-07:00", "08:00-18:00", "mon-fri").unwrap();
+        assert_eq!(
+            early.night_of(at("2026-03-03T08:00:00Z"), &ny),
+            Some(date(2026, 3, 3))
+        );
     }
 }

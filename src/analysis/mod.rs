@@ -109,8 +109,14 @@ pub struct Findings {
     pub band: Option<Band>,
     /// The notification interrupted its person (it is not within 60 s of another).
     pub interruption: bool,
+    /// A sleep-hours notification's night: the local date (in its person's zone) on which
+    /// that stretch of sleep hours began.
+    pub night: Option<jiff::civil::Date>,
     /// A trigger's alert category.
     pub category: Option<String>,
+    /// How a trigger's category reads in the report: its title's shape with placeholders
+    /// (`CPU load <n> on <ip>`), or the rule's category.
+    pub shape: Option<String>,
     /// An acknowledgement's time to acknowledge (first acknowledgements only).
     pub time_to_ack: Option<Timing>,
     /// A resolve's time to resolve.
@@ -251,6 +257,7 @@ impl Session<'_> {
             EventKind::Notified { user, channel } => {
                 let zone = self.zone(user.time_zone.as_deref());
                 found.band = Some(self.analyst.bands.classify(event.at, &zone));
+                found.night = self.analyst.bands.night_of(event.at, &zone);
                 if interrupts(*channel) {
                     // Sorted times: the one neighbour that could be less than BURST away is
                     // the first after `at - BURST`.
@@ -269,7 +276,7 @@ impl Session<'_> {
                 if self.categorizer.is_full() {
                     self.release_idle_categories(event.at);
                 }
-                let category = self.categorizer.categorize(title);
+                let (category, shaped) = self.categorizer.categorize_shaped(title);
                 if self.categorizer.known().contains(&category) {
                     let seen = self
                         .memory
@@ -279,6 +286,7 @@ impl Session<'_> {
                     *seen = (*seen).max(event.at);
                 }
                 found.category = Some(category);
+                found.shape = Some(shaped);
                 if let Some(inc) = &event.incident {
                     let opened = inc.created_at.unwrap_or(event.at).min(event.at);
                     self.memory

@@ -1,38 +1,47 @@
 //! [`build`]: counts and ranks the analysed events of both periods into a [`Report`]; the
-//! analysis has already decided interruptions, bands, categories and response times.
+//! analysis has already decided interruptions, bands, nights, categories, their shapes and
+//! response times.
 
 use std::cmp::Reverse;
 use std::collections::BTreeMap;
 
 use jiff::Timestamp;
 
+use super::causes::{Causes, UNKNOWN};
+use super::heatmap::HeatCounter;
 use super::model::{
-    CategoryTrend, Flap, Interruptions, Noisy, Period, PersonLoad, Report, Response, Scope,
-    ServiceResponse, ServiceTrend, Summary,
+    CategoryTrend, Flap, Interruptions, Noisy, Period, Report, Response, Scope, ServiceResponse,
+    ServiceTrend, Stats, Summary,
 };
+use super::people::People;
 use super::shifts::{shifts, with_offset};
-use super::stats::{change, is_flap, seconds, stats};
-use super::TOP;
-use crate::analysis::hours::Band;
-use crate::analysis::Analysed;
+use super::stats::{change, is_flap, percent, seconds, stats};
+use super::{TOP, WITHIN_5M_S};
 use crate::event::EventKind;
-use crate::schema::person_value;
 
-/// Incidents of a service or category, now and before, with the latest titles.
+/// Incidents of a service or category, now and before, with the latest titles and the shapes
+/// their titles took.
 #[derive(Default)]
 struct Tally {
     now: u64,
     previous: u64,
     latest_now: Option<(Timestamp, String)>,
     latest_previous: Option<(Timestamp, String)>,
+    /// Shape → incidents with it, this period and the previous one.
+    shapes_now: BTreeMap<String, u64>,
+    shapes_previous: BTreeMap<String, u64>,
 }
 
 impl Tally {
-    fn count(&mut self, current: bool, at: Timestamp, title: Option<&str>) {
-        let (n, latest) = if current {
-            (&mut self.now, &mut self.latest_now)
+    fn count(&mut self, current: bool, at: Timestamp, title: Option<&str>, shape: Option<&str>) {
+        let (n, latest, shapes) = if current {
+            (&mut self.now, &mut self.latest_now, &mut self.shapes_now)
         } else {
-            (&mut self.previous, &mut self.latest_previous)
+            (
+                &mut self.previous,
+                &mut self.latest_previous,
+                &mut self.shapes_previous,
+            )
         };
         *n += 1;
         if let Some(title) = title {
@@ -40,6 +49,9 @@ impl Tally {
             if latest.as_ref().is_none_or(|(t, _)| at >= *t) {
                 *latest = Some((at, title.to_string()));
             }
+        }
+        if let Some(shape) = shape {
+            *shapes.entry(shape.to_string()).or_default() += 1;
         }
     }
 
@@ -49,16 +61,42 @@ impl Tally {
             .or(self.latest_previous.as_ref())
             .map(|(_, title)| title.clone())
     }
+
+    /// The commonest shape this period (else the previous one), ties by text; else `name`.
+    fn shape(&self, name: &str) -> String {
+        let common = |m: &BTreeMap<String, u64>| {
+            m.iter()
+                .max_by_key(|(s, n)| (**n, Reverse((*s).clone())))
+                .map(|(s, _)| s.clone())
+        };
+        common(&self.shapes_now)
+            .or_else(|| common(&self.shapes_previous))
+            .unwrap_or_else(|| name.to_string())
+    }
+}
+
+/// Time-to-acknowledge and time-to-resolve samples, in whole seconds.
+#[derive(Default)]
+struct Samples {
+    ack: Vec<i64>,
+    resolve: Vec<i64>,
+}
+
+impl Samples {
+    fn acked_within_5m(&self) -> u64 {
+        self.ack.iter().filter(|s| **s <= WITHIN_5M_S).count() as u64
+    }
 }
 
 /// Builds the report. `events` cover both windows, sorted by time; events outside both are ignored.
-pub fn build(scope: &Scope, events: &[Analysed]) -> Report {
-    let mut people: BTreeMap<(String, String), PersonLoad> = BTreeMap::new();
+pub fn build(scope: &Scope, events: &[crate::analysis::Analysed]) -> Report {
+    let mut people = People::new(scope.user_key);
     let mut services: BTreeMap<String, Tally> = BTreeMap::new();
     let mut categories: BTreeMap<String, Tally> = BTreeMap::new();
+    let mut causes = Causes::default();
+    let mut heat = HeatCounter::new(scope.zone.clone());
     let mut flaps: Vec<(Timestamp, Flap)> = Vec::new();
-    let mut ack_samples: BTreeMap<String, Vec<i64>> = BTreeMap::new();
-    let mut resolve_samples: BTreeMap<String, Vec<i64>> = BTreeMap::new();
+    let mut samples: BTreeMap<String, Samples> = BTreeMap::new();
     let mut triggers: Vec<Timestamp> = Vec::new();
 
     for a in events {
@@ -72,69 +110,41 @@ pub fn build(scope: &Scope, events: &[Analysed]) -> Report {
             services
                 .entry(service.clone())
                 .or_default()
-                .count(current, at, title);
+                .count(current, at, title, None);
             if let Some(category) = &a.found.category {
-                categories
-                    .entry(category.clone())
-                    .or_default()
-                    .count(current, at, title);
+                categories.entry(category.clone()).or_default().count(
+                    current,
+                    at,
+                    title,
+                    a.found.shape.as_deref(),
+                );
             }
             if current {
                 triggers.push(at);
             }
         }
+        causes.count(a, current);
+        people.count(a, current);
         if !current {
             continue;
         }
-
-        // People.
-        let person = match &a.event.kind {
-            EventKind::Notified { user, .. }
-            | EventKind::Assigned { user }
-            | EventKind::Escalated { user } => Some(user),
-            EventKind::Acknowledged { user } | EventKind::Resolved { user } => user.as_ref(),
-            EventKind::Triggered { .. } => None,
-        };
-        if let Some(person) = person {
-            let name = person_value(person, scope.user_key);
-            let load = people
-                .entry((a.provider.clone(), name.clone()))
-                .or_insert_with(|| PersonLoad {
-                    provider: a.provider.clone(),
-                    person: name,
-                    pages: 0,
-                    interruptions: Interruptions::default(),
-                    acknowledgements: 0,
-                    escalations: 0,
-                    assignments: 0,
-                    resolves: 0,
-                });
-            match &a.event.kind {
-                EventKind::Notified { .. } => {
-                    load.pages += 1;
-                    if a.found.interruption {
-                        load.interruptions.add(a.found.band);
-                    }
-                }
-                EventKind::Acknowledged { .. } => load.acknowledgements += 1,
-                EventKind::Escalated { .. } => load.escalations += 1,
-                EventKind::Assigned { .. } => load.assignments += 1,
-                EventKind::Resolved { .. } => load.resolves += 1,
-                EventKind::Triggered { .. } => {}
-            }
+        if matches!(a.event.kind, EventKind::Notified { .. }) && a.found.interruption {
+            heat.add(at);
         }
 
         // Response times.
         if let Some(t) = &a.found.time_to_ack {
-            ack_samples
+            samples
                 .entry(t.service.clone())
                 .or_default()
+                .ack
                 .push(seconds(t.duration));
         }
         if let Some(t) = &a.found.time_to_resolve {
-            resolve_samples
+            samples
                 .entry(t.service.clone())
                 .or_default()
+                .resolve
                 .push(seconds(t.duration));
         }
 
@@ -143,6 +153,7 @@ pub fn build(scope: &Scope, events: &[Analysed]) -> Report {
             (&a.event.kind, &a.found.time_to_resolve)
         {
             if is_flap(t) {
+                causes.flap(a, seconds(t.duration));
                 flaps.push((
                     at,
                     Flap {
@@ -163,21 +174,7 @@ pub fn build(scope: &Scope, events: &[Analysed]) -> Report {
         }
     }
 
-    let mut people: Vec<PersonLoad> = people.into_values().collect();
-    people.sort_by(|a, b| {
-        (
-            Reverse(a.interruptions.total),
-            Reverse(a.pages),
-            &a.person,
-            &a.provider,
-        )
-            .cmp(&(
-                Reverse(b.interruptions.total),
-                Reverse(b.pages),
-                &b.person,
-                &b.provider,
-            ))
-    });
+    let people = people.into_rows();
 
     let mut service_rows: Vec<ServiceTrend> = services
         .iter()
@@ -199,6 +196,9 @@ pub fn build(scope: &Scope, events: &[Analysed]) -> Report {
             previous: t.previous,
             change: change(t.now, t.previous),
             example: t.example(),
+            shape: t.shape(name),
+            pages: causes.pages_of(name).0,
+            previous_pages: causes.pages_of(name).1,
         })
         .collect();
     category_rows.sort_by_key(|c| Reverse(c.incidents));
@@ -210,30 +210,44 @@ pub fn build(scope: &Scope, events: &[Analysed]) -> Report {
             category: c.category.clone(),
             incidents: c.incidents,
             example: c.example.clone(),
+            shape: c.shape.clone(),
         })
         .collect();
+
+    let shape_of = |c: &str| match categories.get(c) {
+        Some(t) => t.shape(c),
+        None if c == UNKNOWN => "(incidents opened before the periods read)".to_string(),
+        None => c.to_string(),
+    };
+    let incidents_of = |c: &str| categories.get(c).map_or(0, |t| t.now);
+    let fix_first = causes.fix_first(&shape_of);
+    let flapping_categories = causes.flap_groups(&incidents_of, &shape_of);
 
     flaps.sort_by_key(|(at, _)| *at);
     let flapping = flaps.into_iter().map(|(_, f)| f).collect();
 
-    let mut response_services: Vec<String> = ack_samples
-        .keys()
-        .chain(resolve_samples.keys())
-        .cloned()
-        .collect();
-    response_services.sort();
-    response_services.dedup();
-    let all_acks: Vec<i64> = ack_samples.values().flatten().copied().collect();
-    let all_resolves: Vec<i64> = resolve_samples.values().flatten().copied().collect();
+    let all = Samples {
+        ack: samples.values().flat_map(|s| s.ack.clone()).collect(),
+        resolve: samples.values().flat_map(|s| s.resolve.clone()).collect(),
+    };
+    let (time_to_ack, time_to_resolve, acked_within_5m, acked_within_5m_pct) = summarise(&all);
     let response = Response {
-        time_to_ack: stats(all_acks),
-        time_to_resolve: stats(all_resolves),
-        services: response_services
-            .into_iter()
-            .map(|s| ServiceResponse {
-                time_to_ack: stats(ack_samples.get(&s).cloned().unwrap_or_default()),
-                time_to_resolve: stats(resolve_samples.get(&s).cloned().unwrap_or_default()),
-                service: s,
+        time_to_ack,
+        time_to_resolve,
+        acked_within_5m,
+        acked_within_5m_pct,
+        services: samples
+            .iter()
+            .map(|(service, s)| {
+                let (time_to_ack, time_to_resolve, acked_within_5m, acked_within_5m_pct) =
+                    summarise(s);
+                ServiceResponse {
+                    service: service.clone(),
+                    time_to_ack,
+                    time_to_resolve,
+                    acked_within_5m,
+                    acked_within_5m_pct,
+                }
             })
             .collect(),
     };
@@ -244,10 +258,7 @@ pub fn build(scope: &Scope, events: &[Analysed]) -> Report {
     let previous_incidents = service_rows.iter().map(|s| s.previous).sum();
     let mut interruptions = Interruptions::default();
     for p in &people {
-        interruptions.sleep += p.interruptions.sleep;
-        interruptions.business += p.interruptions.business;
-        interruptions.off += p.interruptions.off;
-        interruptions.total += p.interruptions.total;
+        interruptions.absorb(&p.interruptions);
     }
     let summary = Summary {
         incidents,
@@ -256,12 +267,15 @@ pub fn build(scope: &Scope, events: &[Analysed]) -> Report {
         pages: people.iter().map(|p| p.pages).sum(),
         interruptions,
     };
+    let zone = scope.zone.iana_name().unwrap_or("UTC").to_string();
 
     Report {
         period: Period {
             since: scope.current.since.to_string(),
             until: scope.current.until.to_string(),
-            zone: scope.zone.iana_name().unwrap_or("UTC").to_string(),
+            zone: zone.clone(),
+            teams: scope.teams.clone(),
+            provider: scope.provider.clone(),
         },
         summary,
         noisiest,
@@ -271,18 +285,19 @@ pub fn build(scope: &Scope, events: &[Analysed]) -> Report {
         flapping,
         response,
         shifts,
+        flapping_categories,
+        fix_first,
+        heatmap: heat.into_heatmap(&zone),
     }
 }
 
-impl Interruptions {
-    /// Counts one interruption, in `band` when the analysis found one.
-    fn add(&mut self, band: Option<Band>) {
-        self.total += 1;
-        match band {
-            Some(Band::Sleep) => self.sleep += 1,
-            Some(Band::Business) => self.business += 1,
-            Some(Band::Off) => self.off += 1,
-            None => {}
-        }
-    }
+/// Median and p95 of both samples, and the acknowledgements within 5 minutes.
+fn summarise(s: &Samples) -> (Stats, Stats, u64, Option<u64>) {
+    let within = s.acked_within_5m();
+    (
+        stats(s.ack.clone()),
+        stats(s.resolve.clone()),
+        within,
+        percent(within, s.ack.len() as u64),
+    )
 }

@@ -15,7 +15,8 @@ pub(super) fn csv_field(raw: &str) -> String {
 }
 
 /// The long table: `section,key,metric,value`, one row per number (missing numbers, such as
-/// the median of no samples, have no row).
+/// the median of no samples, and empty heatmap cells have no row). Text (shapes, example
+/// titles) is in the JSON only.
 pub(super) fn render(r: &Report) -> String {
     let mut out = String::from("section,key,metric,value\n");
     let mut row = |section: &str, key: &str, metric: &str, value: i64| {
@@ -54,6 +55,14 @@ pub(super) fn render(r: &Report) -> String {
         row("people", &key, "escalations", n(p.escalations));
         row("people", &key, "assignments", n(p.assignments));
         row("people", &key, "resolves", n(p.resolves));
+        row("people", &key, "sleep_nights", n(p.sleep_nights));
+        row("people", &key, "longest_night_run", n(p.longest_night_run));
+        for (metric, v) in interruption_metrics(&p.previous_interruptions) {
+            row("people", &key, &format!("previous_{metric}"), n(v));
+        }
+        if let Some(c) = p.change {
+            row("people", &key, "change_pct", c);
+        }
     }
 
     for sv in &r.services {
@@ -66,6 +75,13 @@ pub(super) fn render(r: &Report) -> String {
     for c in &r.categories {
         row("categories", &c.category, "incidents", n(c.incidents));
         row("categories", &c.category, "previous", n(c.previous));
+        row("categories", &c.category, "pages", n(c.pages));
+        row(
+            "categories",
+            &c.category,
+            "previous_pages",
+            n(c.previous_pages),
+        );
         if let Some(ch) = c.change {
             row("categories", &c.category, "change_pct", ch);
         }
@@ -80,7 +96,7 @@ pub(super) fn render(r: &Report) -> String {
         );
     }
 
-    let mut response = |key: &str, ack: &Stats, res: &Stats| {
+    let mut response = |key: &str, ack: &Stats, res: &Stats, within: u64, pct: Option<u64>| {
         for (prefix, st) in [("time_to_ack", ack), ("time_to_resolve", res)] {
             row("response", key, &format!("{prefix}_count"), n(st.count));
             if let Some(v) = st.median_s {
@@ -90,10 +106,69 @@ pub(super) fn render(r: &Report) -> String {
                 row("response", key, &format!("{prefix}_p95_s"), v);
             }
         }
+        row("response", key, "acked_within_5m", n(within));
+        if let Some(p) = pct {
+            row("response", key, "acked_within_5m_pct", n(p));
+        }
     };
-    response("all", &r.response.time_to_ack, &r.response.time_to_resolve);
+    let all = &r.response;
+    response(
+        "all",
+        &all.time_to_ack,
+        &all.time_to_resolve,
+        all.acked_within_5m,
+        all.acked_within_5m_pct,
+    );
     for sv in &r.response.services {
-        response(&sv.service, &sv.time_to_ack, &sv.time_to_resolve);
+        response(
+            &sv.service,
+            &sv.time_to_ack,
+            &sv.time_to_resolve,
+            sv.acked_within_5m,
+            sv.acked_within_5m_pct,
+        );
+    }
+
+    for (i, f) in r.fix_first.iter().enumerate() {
+        let key = &f.category;
+        row("fix_first", key, "rank", n(i as u64 + 1));
+        for (metric, v) in interruption_metrics(&f.interruptions) {
+            row("fix_first", key, metric, n(v));
+        }
+        row("fix_first", key, "pages", n(f.pages));
+        if let Some(p) = f.share_of_pages_pct {
+            row("fix_first", key, "share_of_pages_pct", n(p));
+        }
+        for (metric, v) in interruption_metrics(&f.previous_interruptions) {
+            row("fix_first", key, &format!("previous_{metric}"), n(v));
+        }
+        if let Some(c) = f.change {
+            row("fix_first", key, "change_pct", c);
+        }
+    }
+
+    for g in &r.flapping_categories {
+        row("flapping_categories", &g.category, "flaps", n(g.flaps));
+        row(
+            "flapping_categories",
+            &g.category,
+            "incidents",
+            n(g.incidents),
+        );
+        if let Some(p) = g.share_pct {
+            row("flapping_categories", &g.category, "share_pct", n(p));
+        }
+        if let Some(m) = g.median_open_s {
+            row("flapping_categories", &g.category, "median_open_s", m);
+        }
+    }
+
+    for d in &r.heatmap.days {
+        for (hour, v) in d.hours.iter().enumerate() {
+            if *v > 0 {
+                row("heatmap", &d.day, &format!("h{hour:02}"), n(*v));
+            }
+        }
     }
 
     row("shifts", "all", "total", n(r.shifts.total));

@@ -5,7 +5,9 @@
 //! result here. [`build()`] only counts and ranks what the analysis found (it does not re-decide
 //! interruptions, bands, categories or response times) and names people as the metrics do
 //! ([`crate::schema::person_value`]), so the report and the dashboards agree. [`render`] prints
-//! it as Markdown (for Slack, Confluence, GitHub), JSON, or a long CSV table for notebooks.
+//! it as Markdown (for Slack, Confluence, GitHub; every section bounded to [`SECTION_ROWS`]
+//! rows and one line for the rest), a self-contained HTML page with SVG charts, JSON, or a long
+//! CSV table for notebooks.
 //!
 //! Definitions (the reported period `[since, until)` unless said otherwise):
 //!
@@ -23,7 +25,15 @@
 //!   previous one.
 //! - **Noisiest alerts**: the 5 categories with the most incidents in the period (ties by name).
 //! - **Flapping candidate**: an incident resolved automatically (no person) at most 5 minutes
-//!   after it opened.
+//!   after it opened; grouped per category with their share of its incidents and median time open.
+//! - **Shape**: how a category reads (`CPU load <n> on <ip>`), as the analysis gave it with each
+//!   trigger; the commonest in the period.
+//! - **Cause**: a page counts for the category of its incident's trigger (`(unknown)` when the
+//!   trigger was not read). **What to fix first**: the 3 categories whose pages interrupted
+//!   most, sleep hours first.
+//! - **Night**: the stretch of sleep hours beginning on a local date in the person's zone, as the
+//!   analysis found it; nights with a sleep interruption and the longest run of them in a row.
+//! - **Heatmap**: interruptions by local weekday and hour in the account zone.
 //! - **Response times**: time to acknowledge (first acknowledgement) and to resolve, as the
 //!   analysis measured them, in whole seconds (rounded); median and p95 are nearest-rank
 //!   percentiles, the sample at rank `ceil(p * n)` (1-based) of the sorted samples.
@@ -38,17 +48,26 @@
 //! Timestamps are RFC 3339: the period's bounds in UTC, shift bounds and resolve times with the
 //! account zone's offset (e.g. `2026-03-02T20:00:00-05:00`).
 //!
-//! The code, by concern: `model.rs` holds the report's data types; `build.rs` is [`build()`];
-//! `shifts.rs` the shift calendar; `stats.rs` the changes, percentiles and durations;
-//! `markdown.rs` and `csv.rs` the formats [`render`] prints (JSON is serde, here); `request.rs`
-//! the `report` subcommand's options; `tests.rs` the end-to-end tests over a known week.
+//! The code, by concern: `model.rs` holds the report's data types; `build.rs` is [`build()`],
+//! helped by `people.rs` (per person, nights), `causes.rs` (pages and flaps traced to
+//! categories), `heatmap.rs` (the grid and its text) and `shifts.rs` (the shift calendar);
+//! `stats.rs` the changes, shares, percentiles and durations; `markdown.rs`, `html.rs` and
+//! `csv.rs` the formats [`render`] prints (JSON is serde, here); `request.rs` the `report`
+//! subcommand's options; `tests.rs` the end-to-end tests over a known week and
+//! `busy_tests.rs` the bound on a busy one.
 
 use jiff::SignedDuration;
 
 mod build;
+#[cfg(test)]
+mod busy_tests;
+mod causes;
 mod csv;
+mod heatmap;
+mod html;
 mod markdown;
 mod model;
+mod people;
 mod request;
 mod shifts;
 mod stats;
@@ -57,8 +76,9 @@ mod tests;
 
 pub use build::build;
 pub use model::{
-    CategoryTrend, Flap, Format, Interruptions, Noisy, Period, PersonLoad, Report, Response, Scope,
-    ServiceResponse, ServiceTrend, Shift, Shifts, Stats, Summary,
+    CategoryTrend, FixFirst, Flap, FlapGroup, Format, Heatmap, HeatmapDay, Interruptions, Noisy,
+    Period, PersonLoad, Report, Response, Scope, ServiceResponse, ServiceTrend, Shift, Shifts,
+    Stats, Summary,
 };
 pub use request::{ReportArgs, ReportRequest};
 
@@ -68,6 +88,10 @@ pub const SRE_SHIFT_LIMIT: u64 = 2;
 pub const FLAP_WITHIN: SignedDuration = SignedDuration::from_secs(5 * 60);
 /// How many noisiest alerts and busiest shifts are listed.
 pub const TOP: usize = 5;
+/// How many rows a Markdown section shows before "and N more (M incidents)".
+pub const SECTION_ROWS: usize = 10;
+/// An acknowledgement at most this many seconds after opening is "acknowledged within 5 minutes".
+pub const WITHIN_5M_S: i64 = 5 * 60;
 
 /// Renders it; the output ends with a newline.
 pub fn render(report: &Report, format: Format) -> String {
@@ -80,5 +104,6 @@ pub fn render(report: &Report, format: Format) -> String {
             s
         }
         Format::Csv => csv::render(report),
+        Format::Html => html::render(report),
     }
 }

@@ -12,6 +12,8 @@ pub enum Format {
     Markdown,
     Json,
     Csv,
+    /// One self-contained page with inline SVG charts (no scripts, no external assets).
+    Html,
 }
 
 /// Everything the report needs besides the events.
@@ -24,6 +26,10 @@ pub struct Scope {
     pub zone: TimeZone,
     /// How people are named (as in the metrics).
     pub user_key: crate::schema::UserKey,
+    /// The teams the report was narrowed to (empty: all).
+    pub teams: Vec<String>,
+    /// The one provider read, when narrowed to one.
+    pub provider: Option<String>,
 }
 
 /// The handoff report.
@@ -43,6 +49,12 @@ pub struct Report {
     pub flapping: Vec<Flap>,
     pub response: Response,
     pub shifts: Shifts,
+    /// The flapping candidates grouped by alert category, most first.
+    pub flapping_categories: Vec<FlapGroup>,
+    /// The categories whose removal would have saved the most interruptions (sleep first).
+    pub fix_first: Vec<FixFirst>,
+    /// Interruptions by local weekday and hour in the report's zone.
+    pub heatmap: Heatmap,
 }
 
 /// The reported period.
@@ -54,6 +66,10 @@ pub struct Period {
     pub until: String,
     /// The account zone's IANA name.
     pub zone: String,
+    /// The team ids it was narrowed to (`--team`); empty for all teams.
+    pub teams: Vec<String>,
+    /// The one provider read (`--provider`); `null` for all configured.
+    pub provider: Option<String>,
 }
 
 /// The headline numbers.
@@ -90,6 +106,14 @@ pub struct PersonLoad {
     pub escalations: u64,
     pub assignments: u64,
     pub resolves: u64,
+    /// Nights (in the person's zone) with at least one sleep-hours interruption.
+    pub sleep_nights: u64,
+    /// The longest run of consecutive such nights.
+    pub longest_night_run: u64,
+    /// The same person's interruptions in the previous period.
+    pub previous_interruptions: Interruptions,
+    /// Signed percentage change of all interruptions; `None` when there were none before.
+    pub change: Option<i64>,
 }
 
 /// One service's incidents, now and before.
@@ -112,6 +136,11 @@ pub struct CategoryTrend {
     pub change: Option<i64>,
     /// The latest incident title in the category (this period, else the previous one).
     pub example: Option<String>,
+    /// How the category reads: its titles' shape with placeholders (`CPU load <n> on <ip>`).
+    pub shape: String,
+    /// Pages (notifications, any channel) for the category's incidents, now and before.
+    pub pages: u64,
+    pub previous_pages: u64,
 }
 
 /// One of the noisiest alerts.
@@ -120,6 +149,59 @@ pub struct Noisy {
     pub category: String,
     pub incidents: u64,
     pub example: Option<String>,
+    pub shape: String,
+}
+
+/// One alert category's flapping candidates (automatic resolves within 5 minutes).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct FlapGroup {
+    pub category: String,
+    pub shape: String,
+    /// Incidents of the category resolved automatically within 5 minutes.
+    pub flaps: u64,
+    /// All incidents of the category opened in the period.
+    pub incidents: u64,
+    /// `100 * flaps / incidents`, rounded; `None` when no incident opened in the period.
+    pub share_pct: Option<u64>,
+    /// Nearest-rank median of how long those incidents stayed open, seconds.
+    pub median_open_s: Option<i64>,
+    /// The latest flapping incident's title.
+    pub example: Option<String>,
+}
+
+/// A category whose removal would have saved interruptions.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct FixFirst {
+    pub category: String,
+    pub shape: String,
+    /// Interruptions caused by the category's incidents, by band.
+    pub interruptions: Interruptions,
+    /// Pages (notifications, any channel) caused by the category's incidents.
+    pub pages: u64,
+    /// `100 * pages / all pages`, rounded; `None` when there were no pages.
+    pub share_of_pages_pct: Option<u64>,
+    /// The category's interruptions in the previous period.
+    pub previous_interruptions: Interruptions,
+    /// Signed percentage change of its interruptions; `None` when there were none before.
+    pub change: Option<i64>,
+}
+
+/// Interruptions by local weekday and hour.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct Heatmap {
+    /// The zone the hours are read in (the report's zone).
+    pub zone: String,
+    /// Seven rows, Monday first.
+    pub days: Vec<HeatmapDay>,
+}
+
+/// One weekday of the heatmap.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct HeatmapDay {
+    /// `Mon` … `Sun`.
+    pub day: String,
+    /// 24 counts, hour 00 first.
+    pub hours: Vec<u64>,
 }
 
 /// An incident resolved automatically within 5 minutes.
@@ -139,6 +221,10 @@ pub struct Flap {
 pub struct Response {
     pub time_to_ack: Stats,
     pub time_to_resolve: Stats,
+    /// Acknowledgements at most 5 minutes after the incident opened.
+    pub acked_within_5m: u64,
+    /// `100 * acked_within_5m / time_to_ack.count`, rounded; `None` without acknowledgements.
+    pub acked_within_5m_pct: Option<u64>,
     /// Per service, by name.
     pub services: Vec<ServiceResponse>,
 }
@@ -149,6 +235,9 @@ pub struct ServiceResponse {
     pub service: String,
     pub time_to_ack: Stats,
     pub time_to_resolve: Stats,
+    /// As in [`Response`].
+    pub acked_within_5m: u64,
+    pub acked_within_5m_pct: Option<u64>,
 }
 
 /// A sample's size and nearest-rank median and 95th percentile, in seconds.

@@ -53,12 +53,53 @@ pub(super) fn stats(mut samples: Vec<i64>) -> Stats {
 
 #[cfg(test)]
 mod tests {
+    use super::super::markdown::trend;
     use super::*;
+
+    #[test]
+    fn change_rounds_half_away_from_zero() {
+        assert_eq!(change(5, 4), Some(25));
+        assert_eq!(change(3, 5), Some(-40));
+        assert_eq!(change(7, 8), Some(-13)); // -12.5
+        assert_eq!(change(9, 8), Some(13)); // +12.5
+        assert_eq!(change(1, 3), Some(-67)); // -66.7
+        assert_eq!(change(2, 3), Some(-33)); // -33.3
+        assert_eq!(change(0, 3), Some(-100));
+        assert_eq!(change(4, 0), None);
+        assert_eq!(trend(0, 3, Some(-100)), "gone");
+        assert_eq!(trend(4, 0, None), "new");
+        assert_eq!(trend(4, 4, Some(0)), "0%");
+        assert_eq!(trend(5, 4, Some(25)), "+25%");
+    }
 
     #[test]
     fn seconds_round_half_up() {
         assert_eq!(seconds(SignedDuration::from_millis(150_499)), 150);
         assert_eq!(seconds(SignedDuration::from_millis(150_500)), 151);
         assert_eq!(seconds(SignedDuration::ZERO), 0);
+    }
+}
+
+/// `100 * part / whole`, rounded half up; `None` when `whole` is 0.
+pub(super) fn percent(part: u64, whole: u64) -> Option<u64> {
+    if whole == 0 {
+        return None;
+    }
+    let (p, w) = (u128::from(part), u128::from(whole));
+    u64::try_from((200 * p + w) / (2 * w)).ok()
+}
+
+#[cfg(test)]
+mod percent_tests {
+    use super::percent;
+
+    #[test]
+    fn percent_rounds_half_up() {
+        assert_eq!(percent(1, 0), None);
+        assert_eq!(percent(0, 7), Some(0));
+        assert_eq!(percent(1, 8), Some(13));
+        assert_eq!(percent(1, 3), Some(33));
+        assert_eq!(percent(2, 3), Some(67));
+        assert_eq!(percent(5, 5), Some(100));
     }
 }

@@ -6,7 +6,7 @@ use jiff::{SignedDuration, Timestamp};
 
 use super::csv::csv_field;
 use super::markdown::trend;
-use super::stats::{change, stats};
+use super::stats::stats;
 use super::*;
 use crate::analysis::hours::Band;
 use crate::analysis::{Analysed, Findings, Timing};
@@ -152,6 +152,8 @@ fn scope() -> Scope {
         previous: Window::new(t("2026-02-23T06:00:00Z"), t("2026-03-02T05:00:00Z")),
         zone: ny(),
         user_key: UserKey::Name,
+        teams: Vec::new(),
+        provider: None,
     }
 }
 
@@ -468,6 +470,27 @@ fn week() -> Vec<Analysed> {
         ack("2026-03-08T09:00:00Z", "C3", None, "Checkout API", 3_600),
     ];
     v.sort_by_key(|a| a.event.at);
+    paged_for_the_latest_incident(v)
+}
+
+/// Each notification belongs to the incident triggered last before it (as the analysis would
+/// have it, a sleep-hours one also gets its night in New York): what "what to fix first"
+/// traces pages through.
+fn paged_for_the_latest_incident(mut v: Vec<Analysed>) -> Vec<Analysed> {
+    let bands = crate::analysis::hours::HourBands::default();
+    let mut latest: Option<Incident> = None;
+    for a in &mut v {
+        match &a.event.kind {
+            EventKind::Triggered { .. } => latest = a.event.incident.clone(),
+            EventKind::Notified { .. } => {
+                a.event.incident = latest.clone();
+                if a.found.band == Some(Band::Sleep) {
+                    a.found.night = bands.night_of(a.event.at, &ny());
+                }
+            }
+            _ => {}
+        }
+    }
     v
 }
 
@@ -612,22 +635,6 @@ fn service_and_category_trends() {
             ("payment gateway timeout", 1)
         ]
     );
-}
-
-#[test]
-fn change_rounds_half_away_from_zero() {
-    assert_eq!(change(5, 4), Some(25));
-    assert_eq!(change(3, 5), Some(-40));
-    assert_eq!(change(7, 8), Some(-13)); // -12.5
-    assert_eq!(change(9, 8), Some(13)); // +12.5
-    assert_eq!(change(1, 3), Some(-67)); // -66.7
-    assert_eq!(change(2, 3), Some(-33)); // -33.3
-    assert_eq!(change(0, 3), Some(-100));
-    assert_eq!(change(4, 0), None);
-    assert_eq!(trend(0, 3, Some(-100)), "gone");
-    assert_eq!(trend(4, 0, None), "new");
-    assert_eq!(trend(4, 4, Some(0)), "0%");
-    assert_eq!(trend(5, 4, Some(25)), "+25%");
 }
 
 #[test]
@@ -803,6 +810,8 @@ fn shifts_across_fall_back_and_top_five() {
         previous: Window::new(t("2026-10-30T07:00:00Z"), t("2026-10-31T16:00:00Z")),
         zone: ny(),
         user_key: UserKey::Name,
+        teams: Vec::new(),
+        provider: None,
     };
     let events: Vec<Analysed> = (0..7)
         .map(|h| {
@@ -918,26 +927,64 @@ fn markdown_known_week() {
     let got = render(&report(), Format::Markdown);
     let want = r#"# On-call handoff: 2026-03-02 to 2026-03-08 (America/New_York)
 
-7 incidents (previous period: 8, -13%). 7 interruptions, 3 of them in sleep hours. 1 of 15 shifts over the SRE limit of 2 incidents per 12-hour shift.
+7 incidents (previous period: 8, -13%). 11 pages, 7 interruptions, 3 of them in sleep hours. 1 of 15 shifts over the SRE limit of 2 incidents per 12-hour shift.
 
-## Noisiest alerts
+## What to fix first
 
-| # | Category | Incidents | Example |
-|---:|---|---:|---|
-| 1 | search latency high | 3 | Search latency high on search-api-9: p99 above 2 seconds for 15 minutes across… |
-| 2 | disk on db | 2 | Disk 93% on db-4 |
-| 3 | http 5xx | 1 | HTTP 5xx \| checkout frontend |
-| 4 | payment gateway timeout | 1 | Payment gateway timeout |
+The alerts whose removal would have saved the most interruptions, sleep hours first.
+
+| # | Alert | Sleep | Interruptions | Pages | Share of pages | Trend |
+|---:|---|---:|---:|---:|---:|---:|
+| 1 | search latency high | 1 | 2 | 3 | 27% | new |
+| 2 | disk on db | 1 | 1 | 2 | 18% | 0% |
+| 3 | http 5xx | 1 | 1 | 1 | 9% | new |
 
 ## People
 
-| Person | Provider | Pages | Interruptions | Sleep | Business | Off | Acks | Escalations | Assignments | Resolves |
-|---|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|
-| ada_lovelace | pagerduty | 5 | 3 | 2 | 1 | 0 | 2 | 0 | 0 | 1 |
-| grace_hopper | pagerduty | 3 | 3 | 1 | 1 | 1 | 1 | 1 | 0 | 0 |
-| ada_lovelace | opsgenie | 1 | 1 | 0 | 0 | 1 | 0 | 0 | 0 | 0 |
-| barbara_liskov | pagerduty | 1 | 0 | 0 | 0 | 0 | 0 | 0 | 0 | 0 |
-| linus_torvalds | pagerduty | 1 | 0 | 0 | 0 | 0 | 0 | 0 | 1 | 0 |
+Most sleep interruptions first. Nights: nights with a sleep-hours interruption; run: the most in a row.
+
+| Person | Provider | Pages | Interruptions | Sleep | Business | Off | Nights | Run | Acks | Escalations | Trend |
+|---|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|
+| ada_lovelace | pagerduty | 5 | 3 | 2 | 1 | 0 | 1 | 1 | 2 | 0 | +200% |
+| grace_hopper | pagerduty | 3 | 3 | 1 | 1 | 1 | 1 | 1 | 1 | 1 | new |
+| ada_lovelace | opsgenie | 1 | 1 | 0 | 0 | 1 | 0 | 0 | 0 | 0 | new |
+| barbara_liskov | pagerduty | 1 | 0 | 0 | 0 | 0 | 0 | 0 | 0 | 0 | - |
+| linus_torvalds | pagerduty | 1 | 0 | 0 | 0 | 0 | 0 | 0 | 0 | 0 | - |
+
+## When
+
+Interruptions by hour of day and weekday (America/New_York).
+
+```text
+     0     6     12    18
+Mon  ··········█···········█·    2
+Tue  ························    0
+Wed  ········█···············    1
+Thu  ························    0
+Fri  ··················█·····    1
+Sat  ·················█····█·    2
+Sun  ·█······················    1
+     · 0  █ 1 interruptions an hour
+```
+
+## Alert categories
+
+| Alert | Incidents | Previous | Trend | Example |
+|---|---:|---:|---:|---|
+| search latency high | 3 | 5 | -40% | Search latency high on search-api-9: p99 above 2 seconds for 15 minutes across… |
+| disk on db | 2 | 2 | 0% | Disk 93% on db-4 |
+| http 5xx | 1 | 0 | new | HTTP 5xx \| checkout frontend |
+| payment gateway timeout | 1 | 0 | new | Payment gateway timeout |
+| legacy cron failed | 0 | 1 | gone | Legacy cron failed: nightly export |
+
+## Flapping
+
+Incidents resolved automatically within 5 minutes of opening, by alert.
+
+| Alert | Flapping | Of its incidents | Median open | Example |
+|---|---:|---:|---:|---|
+| http 5xx | 1 | 100% | 5m 00s | HTTP 5xx \| checkout frontend |
+| payment gateway timeout | 1 | 100% | 4m 00s | Payment gateway timeout |
 
 ## Services
 
@@ -948,33 +995,16 @@ fn markdown_known_week() {
 | Payments | 1 | 0 | new |
 | Legacy "v1", batch | 0 | 1 | gone |
 
-## Categories
-
-| Category | Incidents | Previous | Trend | Example |
-|---|---:|---:|---:|---|
-| search latency high | 3 | 5 | -40% | Search latency high on search-api-9: p99 above 2 seconds for 15 minutes across… |
-| disk on db | 2 | 2 | 0% | Disk 93% on db-4 |
-| http 5xx | 1 | 0 | new | HTTP 5xx \| checkout frontend |
-| payment gateway timeout | 1 | 0 | new | Payment gateway timeout |
-| legacy cron failed | 0 | 1 | gone | Legacy cron failed: nightly export |
-
-## Flapping candidates
-
-Resolved automatically within 5 minutes of opening.
-
-| Resolved at | Incident | Title | Service | After |
-|---|---|---|---|---:|
-| Wed 2026-03-04 08:04 EST | PAY1 | Payment gateway timeout | Payments | 4m 00s |
-| Sun 2026-03-08 01:35 EST | C2 | HTTP 5xx \| checkout frontend | Checkout API | 5m 00s |
-
 ## Response times
 
-| Service | Acknowledged | Median to ack | p95 to ack | Resolved | Median to resolve | p95 to resolve |
-|---|---:|---:|---:|---:|---:|---:|
-| All services | 5 | 3m 00s | 1h 00m | 5 | 5m 00s | 2d 3h |
-| Checkout API | 3 | 4m 00s | 1h 00m | 2 | 2m 00s | 5m 00s |
-| Payments | 0 | - | - | 1 | 4m 00s | 4m 00s |
-| Search | 2 | 2m 00s | 3m 00s | 2 | 6m 00s | 2d 3h |
+Nearest-rank median and 95th percentile from opening; within 5 min: share of acknowledgements.
+
+| Service | Acknowledged | Median to ack | p95 to ack | Within 5 min | Resolved | Median to resolve | p95 to resolve |
+|---|---:|---:|---:|---:|---:|---:|---:|
+| All services | 5 | 3m 00s | 1h 00m | 80% | 5 | 5m 00s | 2d 3h |
+| Checkout API | 3 | 4m 00s | 1h 00m | 67% | 2 | 2m 00s | 5m 00s |
+| Search | 2 | 2m 00s | 3m 00s | 100% | 2 | 6m 00s | 2d 3h |
+| Payments | 0 | - | - | - | 1 | 4m 00s | 4m 00s |
 
 ## Busiest shifts
 
@@ -1004,10 +1034,10 @@ fn markdown_empty_sections() {
     let got = render(&r, Format::Markdown);
     assert!(got.starts_with(
         "# On-call handoff: 2026-03-02 to 2026-03-08 (America/New_York)\n\n\
-         0 incidents (previous period: 0). 0 interruptions, 0 of them in sleep hours. \
+         0 incidents (previous period: 0). 0 pages, 0 interruptions, 0 of them in sleep hours. \
          0 of 15 shifts over the SRE limit of 2 incidents per 12-hour shift.\n"
     ));
-    assert_eq!(got.matches("None this period.\n").count(), 7, "{got}");
+    assert_eq!(got.matches("None this period.\n").count(), 8, "{got}");
     assert!(!got.contains('|'), "{got}");
     assert!(got.ends_with("## Busiest shifts\n\nNone this period.\n"));
 }
@@ -1080,6 +1110,18 @@ fn csv_long_table() {
         "shifts,2026-03-07T20:00:00-05:00,length_s,39600",
         "shifts,2026-03-07T20:00:00-05:00,over_limit,1",
         "shifts,2026-03-02T20:00:00-05:00,incidents,2",
+        "people,pagerduty/ada_lovelace,sleep_nights,1",
+        "people,pagerduty/ada_lovelace,longest_night_run,1",
+        "people,pagerduty/ada_lovelace,previous_interruptions_business,1",
+        "people,pagerduty/ada_lovelace,change_pct,200",
+        "response,all,acked_within_5m,4",
+        "response,all,acked_within_5m_pct,80",
+        "fix_first,search latency high,rank,1",
+        "fix_first,search latency high,share_of_pages_pct,27",
+        "flapping_categories,payment gateway timeout,share_pct,100",
+        "flapping_categories,payment gateway timeout,median_open_s,240",
+        "heatmap,Mon,h10,1",
+        "heatmap,Mon,h22,1",
     ] {
         assert!(lines.contains(&want), "missing {want:?} in\n{got}");
     }
@@ -1117,6 +1159,9 @@ fn json_parses_back() {
         "flapping",
         "response",
         "shifts",
+        "flapping_categories",
+        "fix_first",
+        "heatmap",
     ];
     want.sort_unstable();
     let mut keys = keys;
@@ -1140,4 +1185,11 @@ fn json_parses_back() {
     );
     assert_eq!(v["shifts"]["busiest"][0]["over_limit"], true);
     assert_eq!(v["flapping"][1]["title"], HOSTILE_TITLE);
+    assert_eq!(v["fix_first"][0]["category"], "search latency high");
+    assert_eq!(v["fix_first"][0]["pages"], 3);
+    assert_eq!(v["flapping_categories"][0]["flaps"], 1);
+    assert_eq!(v["heatmap"]["days"][0]["day"], "Mon");
+    assert_eq!(v["heatmap"]["days"][0]["hours"][22], 1);
+    assert_eq!(v["people"][0]["sleep_nights"], 1);
+    assert_eq!(v["response"]["acked_within_5m_pct"], 80);
 }
