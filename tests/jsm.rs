@@ -175,12 +175,15 @@ async fn engine_counts_exactly_what_jsm_recorded() {
     assert_eq!(looked_up, want, "each person looked up once");
 }
 
-/// 250 alerts plus one alert with 250 activity rows, under both readings of the log paging:
-/// `links.next` with `after`, or no links and the last row's `id`. Exact counts, and the keys
+/// 250 alerts plus one alert with 250 activity rows, under both readings of the paging:
+/// `links.next` (alerts; logs with `after`), or no links at all (alerts: `count` alone; logs:
+/// the last row's `id`). Exact counts, and the keys
 /// the fake handed out are the ones sent back.
 async fn paged_through(paging: LogPaging) {
     let fake = FakeJsm::start(CLOUD, EMAIL, TOKEN).await;
     fake.set_log_paging(paging);
+    // The other reading of the alert envelope goes with the other reading of the log's.
+    fake.set_alert_links(paging == LogPaging::Link);
     fake.add_users(jsm_synthetic_users());
     let now = Timestamp::now();
     let (alerts, expected) = jsm_synthetic(
@@ -383,6 +386,18 @@ async fn alerts_past_the_cap_are_all_counted() {
         restarted |= r.param("query").unwrap().contains(" AND createdAt>=");
     }
     assert!(restarted, "the listing restarted from the newest createdAt");
+    let log_reads = fake
+        .requests()
+        .iter()
+        .filter(|r| r.path.ends_with("/logs"))
+        .map(|r| r.path.clone())
+        .collect::<Vec<_>>();
+    let distinct: std::collections::BTreeSet<&String> = log_reads.iter().collect();
+    assert_eq!(
+        (log_reads.len(), distinct.len()),
+        (N as usize, N as usize),
+        "each alert's log read once"
+    );
 }
 
 // ---------------------------------------------------------------------------------------------

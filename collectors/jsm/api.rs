@@ -167,18 +167,17 @@ impl Api {
         size: u64,
         offset: u64,
     ) -> Result<Page, CollectError> {
+        let mut q = vec![
+            ("sort", "createdAt".to_string()),
+            ("order", order.into()),
+            ("size", size.to_string()),
+            ("offset", offset.to_string()),
+        ];
+        if !query.is_empty() {
+            q.insert(0, ("query", query));
+        }
         self.http
-            .get_json(
-                &self.url("/v1/alerts"),
-                &[
-                    ("query", query),
-                    ("sort", "createdAt".into()),
-                    ("order", order.into()),
-                    ("size", size.to_string()),
-                    ("offset", offset.to_string()),
-                ],
-                UNAUTHORIZED_HINT,
-            )
+            .get_json(&self.url("/v1/alerts"), &q, UNAUTHORIZED_HINT)
             .await
     }
 

@@ -13,7 +13,7 @@
 //! (`System`, an integration) is nobody.
 
 use std::collections::{HashMap, HashSet};
-use std::time::{Duration, Instant};
+use std::time::Instant;
 
 use jiff::Timestamp;
 use serde::Deserialize;
@@ -106,10 +106,7 @@ impl People {
         if fresh.is_empty() && !hourly {
             return;
         }
-        if self
-            .failed
-            .is_some_and(|f| f.elapsed() < RETRY.max(Duration::from_secs(1)))
-        {
+        if self.failed.is_some_and(|f| f.elapsed() < RETRY) {
             return;
         }
         let ask: Vec<String> = if hourly {

@@ -103,6 +103,9 @@ pub(super) fn list_alerts(state: &JsmState, q: &[(String, String)]) -> Reply {
             .map(|a| render_alert(a))
             .collect();
         let mut body = json!({ "values": values, "count": count });
+        if !state.alert_links {
+            return Ok(Reply::json(StatusCode::OK, &body));
+        }
         if offset + (values.len() as u64) < count {
             body["links"] = json!({ "next": link("/v1/alerts", &[
                 ("query", raw.to_string()),

@@ -86,6 +86,8 @@ pub struct JsmState {
     pub(super) log_paging: LogPaging,
     /// The gateway's user API refuses the token (as it does a classic token); the site's serves it.
     pub(super) gateway_refuses_users: bool,
+    /// Whether alert pages carry `links` (else only `count` says that more remain).
+    pub(super) alert_links: bool,
 }
 
 /// Standard base64 with padding (RFC 4648), written here so that the fake checks the header
@@ -198,6 +200,12 @@ impl FakeJsm {
         self.state().log_paging = paging;
     }
 
+    /// Leaves `links` out of alert pages, so that only `count` says that more remain (the other
+    /// reading of the envelope).
+    pub fn set_alert_links(&self, links: bool) {
+        self.state().alert_links = links;
+    }
+
     /// Makes the gateway's user API refuse the token with 401 (only the site answers).
     pub fn set_gateway_refuses_users(&self, refuses: bool) {
         self.state().gateway_refuses_users = refuses;
@@ -214,6 +222,7 @@ impl JsmState {
             users: Vec::new(),
             log_paging: LogPaging::Link,
             gateway_refuses_users: false,
+            alert_links: true,
         }
     }
 }
