@@ -400,6 +400,154 @@ async fn alerts_past_the_cap_are_all_counted() {
     );
 }
 
+/// An alert's log is read again only when the alert changed, and then only after the last row
+/// older than the window it was read for (the `after` key), never from the start.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn logs_are_read_again_only_for_changed_alerts_and_only_past_what_was_settled() {
+    use ptsd::event::{EventKind, Window};
+    let fake = FakeJsm::start(CLOUD, EMAIL, TOKEN).await;
+    fake.add_users(jsm_synthetic_users());
+    let now = Timestamp::now();
+    let t = |ago: i64| now - SignedDuration::from_secs(ago);
+    let [ada, grace, _] = JSM_ACCOUNT_IDS;
+    for (id, who) in [("quiet", ada), ("busy", grace)] {
+        fake.add_alert(OgAlert::new(
+            id,
+            id,
+            "disk full",
+            "P3",
+            "Prometheus",
+            t(400),
+        ));
+        fake.add_log(id, og_log_notified(t(390), who, "SMS"));
+        fake.add_log(id, og_log_acked(t(380), who));
+        fake.add_log(id, og_log_notified(t(150), who, "Voice"));
+    }
+    let cfg = config(&fake, &["--max-requests-per-minute", "0"]);
+    let mut c = collector(&cfg);
+    c.check().await.unwrap();
+    let w1 = Window::new(t(300), t(100));
+    let got = c.collect(w1).await.unwrap();
+    assert_eq!(
+        got.events.len(),
+        2,
+        "one notification each inside the window"
+    );
+    c.delivered(w1.until);
+    fake.add_log("busy", og_log_closed(t(50), grace));
+    fake.clear_requests();
+    let w2 = Window::new(t(250), t(10));
+    let got = c.collect(w2).await.unwrap();
+    let reads: Vec<(String, Option<String>)> = fake
+        .requests()
+        .iter()
+        .filter(|r| r.path.ends_with("/logs"))
+        .map(|r| {
+            (
+                r.path.rsplit('/').nth(1).unwrap().to_string(),
+                r.param("after").map(String::from),
+            )
+        })
+        .collect();
+    let settled = fake.log_keys("busy")[1].clone();
+    assert_eq!(reads, [("busy".to_string(), Some(settled))]);
+    let closes: Vec<&str> = got
+        .events
+        .iter()
+        .filter_map(|e| match &e.kind {
+            EventKind::Resolved { user: Some(u) } => u.name.as_deref(),
+            _ => None,
+        })
+        .collect();
+    assert_eq!(closes, ["Grace Hopper"]);
+}
+
+/// Rows ptsd cannot read (no key at all, a time that does not parse) are skipped, each logged
+/// and counted in `entries_skipped`; the rows around them count and paging goes on.
+#[tokio::test(flavor = "current_thread")]
+async fn unreadable_rows_are_skipped_logged_and_counted() {
+    let fake = FakeJsm::start(CLOUD, EMAIL, TOKEN).await;
+    fake.add_users(jsm_synthetic_users());
+    let now = Timestamp::now();
+    let t = |ago: i64| now - SignedDuration::from_secs(ago);
+    let [ada, grace, _] = JSM_ACCOUNT_IDS;
+    fake.add_alert(OgAlert::new("odd", "1", "x", "P3", "Prometheus", t(600)));
+    fake.add_log("odd", og_log_notified(t(590), ada, "SMS"));
+    fake.add_raw_log(
+        "odd",
+        t(580),
+        serde_json::json!({"log": "Alert acknowledged via web",
+        "type": "system", "owner": ada, "createdAt": "2026-03-02T03:16:40Z"}),
+    );
+    fake.add_raw_log(
+        "odd",
+        t(570),
+        serde_json::json!({"offset": "x1", "log": "Alert closed via web",
+        "type": "system", "owner": ada, "createdAt": "last tuesday"}),
+    );
+    fake.add_log("odd", og_log_acked(t(550), grace));
+    let logs = Arc::new(Mutex::new(Vec::<u8>::new()));
+    let writer = {
+        let logs = logs.clone();
+        move || LogSink(logs.clone())
+    };
+    let subscriber = tracing_subscriber::fmt()
+        .with_writer(writer)
+        .with_ansi(false)
+        .with_max_level(tracing::Level::WARN)
+        .finish();
+    let _guard = tracing::subscriber::set_default(subscriber);
+    let cfg = config(&fake, &["--once", "--backfill", "1h"]);
+    let capture = run_once(&cfg).await;
+    let mut all = BTreeMap::new();
+    for b in capture.0.lock().unwrap().iter() {
+        for r in schema::render(Flavor::Plain, "ptsd", &b.series) {
+            *all.entry(r.name).or_insert(0.0) += r.value as f64;
+        }
+    }
+    assert_eq!(all.get("ptsd.ptsd.jsm.entries_skipped"), Some(&2.0));
+    assert_eq!(
+        capture.plain_totals(),
+        BTreeMap::from([
+            ("ptsd.jsm.incidents.p3".to_string(), 1.0),
+            ("ptsd.jsm.services.prometheus.incidents".to_string(), 1.0),
+            (
+                "ptsd.jsm.users.ada_lovelace.notifications.sms".to_string(),
+                1.0
+            ),
+            (
+                "ptsd.jsm.users.grace_hopper.acknowledgements".to_string(),
+                1.0
+            ),
+        ])
+    );
+    let text = String::from_utf8_lossy(&logs.lock().unwrap()).into_owned();
+    assert_eq!(
+        text.matches("Skipped a malformed alert log row.").count(),
+        1,
+        "{text}"
+    );
+    assert_eq!(
+        text.matches("Skipped an alert log row with a bad timestamp.")
+            .count(),
+        1,
+        "{text}"
+    );
+}
+
+/// A log writer the tests can read back.
+struct LogSink(Arc<Mutex<Vec<u8>>>);
+
+impl std::io::Write for LogSink {
+    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+        self.0.lock().unwrap().extend_from_slice(buf);
+        Ok(buf.len())
+    }
+    fn flush(&mut self) -> std::io::Result<()> {
+        Ok(())
+    }
+}
+
 // ---------------------------------------------------------------------------------------------
 // The real binary.
 

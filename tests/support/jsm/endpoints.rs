@@ -153,6 +153,9 @@ pub(super) fn list_logs(state: &JsmState, alert_id: &str, q: &[(String, String)]
         let values: Vec<Value> = page
             .iter()
             .map(|r| {
+                if let Some(raw) = &r.raw {
+                    return raw.clone();
+                }
                 let (key_field, type_field) = match state.log_paging {
                     LogPaging::Link => ("offset", "type"),
                     LogPaging::RowKey => ("id", "logType"),

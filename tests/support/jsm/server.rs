@@ -65,6 +65,8 @@ pub(super) struct StoredRow {
     /// `"<createdAt ms:013>_<sequence:06>"`: sorts in time order, then insertion order.
     pub(super) key: String,
     pub(super) log: OgLog,
+    /// Served as it is instead of the row's JSON (see [`FakeJsm::add_raw_log`]).
+    pub(super) raw: Option<Value>,
 }
 
 pub(super) struct StoredAlert {
@@ -152,6 +154,22 @@ impl FakeJsm {
     /// to the row's time if later. A row added late with an old time sorts before keys already
     /// handed out, as a late row would.
     pub fn add_log(&self, alert_id: &str, log: OgLog) {
+        self.insert(alert_id, log, None);
+    }
+
+    /// Adds a row served exactly as `raw` (no key added: a row without one is malformed), stored
+    /// and paged as a row created `at`.
+    pub fn add_raw_log(&self, alert_id: &str, at: jiff::Timestamp, raw: Value) {
+        let log = OgLog {
+            log: String::new(),
+            kind: String::new(),
+            owner: String::new(),
+            created_at: at,
+        };
+        self.insert(alert_id, log, Some(raw));
+    }
+
+    fn insert(&self, alert_id: &str, log: OgLog, raw: Option<Value>) {
         let mut s = self.state();
         let i = *s
             .by_id
@@ -166,7 +184,7 @@ impl FakeJsm {
             stored.alert.updated_at = log.created_at;
         }
         let pos = stored.rows.partition_point(|r| r.key < key);
-        stored.rows.insert(pos, StoredRow { key, log });
+        stored.rows.insert(pos, StoredRow { key, log, raw });
     }
 
     /// [`FakeJsm::add_alert`] and [`FakeJsm::add_log`] for every item.
