@@ -548,6 +548,115 @@ impl std::io::Write for LogSink {
     }
 }
 
+/// The fake keeps the documented rules the tests above rely on: basic auth, the cloud id, the
+/// cap, `size` ≤ 100, relative `links.next`, 429 with `Retry-After`, the bulk user page.
+#[tokio::test(flavor = "current_thread")]
+async fn the_fake_keeps_the_documented_rules() {
+    let fake = FakeJsm::start(CLOUD, EMAIL, TOKEN).await;
+    let at = Timestamp::now() - SignedDuration::from_hours(1);
+    for i in 0..3 {
+        fake.add_alert(OgAlert::new(
+            &format!("a{i}"),
+            &i.to_string(),
+            "x",
+            "P3",
+            "Prometheus",
+            at,
+        ));
+    }
+    fake.add_users(jsm_synthetic_users());
+    let client = reqwest::Client::new();
+    let get = |path: String, auth: Option<String>| {
+        let mut req = client.get(format!("{}{path}", fake.url));
+        if let Some(a) = auth {
+            req = req.header("Authorization", a);
+        }
+        async move {
+            let resp = req.send().await.unwrap();
+            let status = resp.status().as_u16();
+            let retry = resp
+                .headers()
+                .get("retry-after")
+                .map(|v| v.to_str().unwrap().to_string());
+            let body: serde_json::Value = resp.json().await.unwrap();
+            (status, retry, body)
+        }
+    };
+    let basic = |user: &str, token: &str| {
+        Some(format!(
+            "Basic {}",
+            base64(format!("{user}:{token}").as_bytes())
+        ))
+    };
+    let ok = basic(EMAIL, TOKEN);
+    let (status, _, body) = get(format!("{ALERTS}?size=2"), ok.clone()).await;
+    assert_eq!(status, 200);
+    assert_eq!(body["count"], 3);
+    assert_eq!(body["values"].as_array().unwrap().len(), 2);
+    assert!(
+        body["links"]["next"]
+            .as_str()
+            .unwrap()
+            .starts_with("/v1/alerts?"),
+        "{body}"
+    );
+    let (status, _, body) = get(format!("{ALERTS}?size=2&offset=2"), ok.clone()).await;
+    assert_eq!((status, body["links"].get("next")), (200, None));
+    assert_eq!(get(format!("{ALERTS}?size=101"), ok.clone()).await.0, 400);
+    assert_eq!(
+        get(format!("{ALERTS}?size=100&offset=19900"), ok.clone())
+            .await
+            .0,
+        400
+    );
+    assert_eq!(
+        get(format!("{ALERTS}?size=100&offset=19899"), ok.clone())
+            .await
+            .0,
+        200
+    );
+    assert_eq!(
+        get(format!("{ALERTS}?query=priority:P1"), ok.clone())
+            .await
+            .0,
+        400
+    );
+    assert_eq!(get(ALERTS.to_string(), basic(EMAIL, "nope")).await.0, 401);
+    assert_eq!(get(ALERTS.to_string(), None).await.0, 401);
+    assert_eq!(
+        get(ALERTS.to_string(), Some(format!("Bearer {TOKEN}")))
+            .await
+            .0,
+        401
+    );
+    assert_eq!(
+        get("/jsm/ops/api/other-cloud/v1/alerts".into(), ok.clone())
+            .await
+            .0,
+        404
+    );
+    fake.inject(ALERTS, JsmFault::Status429);
+    let (status, retry, _) = get(ALERTS.to_string(), ok.clone()).await;
+    assert_eq!((status, retry.as_deref()), (429, Some("1")));
+    let ids = format!(
+        "accountId={}&accountId=unknown",
+        JSM_ACCOUNT_IDS[1].replace(':', "%3A")
+    );
+    let (status, _, body) = get(
+        format!("/ex/jira/{CLOUD}/rest/api/3/user/bulk?{ids}"),
+        ok.clone(),
+    )
+    .await;
+    assert_eq!(status, 200);
+    assert_eq!(body["isLast"], true);
+    assert_eq!(body["values"][0]["displayName"], "Grace Hopper");
+    assert_eq!(
+        body["values"].as_array().unwrap().len(),
+        1,
+        "unknown ids left out"
+    );
+}
+
 // ---------------------------------------------------------------------------------------------
 // The real binary.
 
