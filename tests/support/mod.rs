@@ -1,8 +1,8 @@
 //! Shared support for ptsd's integration tests: a faithful in-process fake of PagerDuty's
 //! REST API ([`FakePagerDuty`]), builders for log entries in their real shape plus a
 //! deterministic incident generator with the counts a correct poller must emit
-//! ([`synthetic_incidents`]), the same for Opsgenie ([`FakeOpsgenie`], [`og_synthetic`]) and Jira Service Management
-//! Operations ([`FakeJsm`], [`jsm_synthetic`]),
+//! ([`synthetic_incidents`]), the same for Opsgenie ([`FakeOpsgenie`], [`og_synthetic`]) and
+//! Jira Service Management Operations ([`FakeJsm`], [`jsm_synthetic`]),
 //! a real StatsD server to receive the daemon's output ([`StatsdPeer`]), and a real Graphite
 //! (carbon-cache, whisper and graphite-web's render API) to store and query it ([`GraphitePeer`]).
 //!
