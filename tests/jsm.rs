@@ -400,6 +400,42 @@ async fn alerts_past_the_cap_are_all_counted() {
     );
 }
 
+/// Windows end at any nanosecond, the API keeps milliseconds: an alert created in the last
+/// millisecond of a window (before its end) is that window's, and is listed there, not lost
+/// between it and the next one. (Failed before the bound was rounded up.)
+#[tokio::test(flavor = "current_thread")]
+async fn an_alert_in_the_last_millisecond_of_a_window_is_counted() {
+    use ptsd::event::{EventKind, Window};
+    let fake = FakeJsm::start(CLOUD, EMAIL, TOKEN).await;
+    let ms = Timestamp::now().as_millisecond() - 60_000;
+    let created = Timestamp::from_millisecond(ms).unwrap() + SignedDuration::from_micros(100);
+    let end = created + SignedDuration::from_micros(400);
+    // Closed, so that only the main listing can find it (not the young-open-alerts query).
+    let mut edge = OgAlert::new("edge", "1", "x", "P2", "Datadog", created);
+    edge.status = "closed".into();
+    fake.add_alert(edge);
+    let cfg = config(&fake, &["--max-requests-per-minute", "0"]);
+    let mut c = collector(&cfg);
+    let first = c
+        .collect(Window::new(end - SignedDuration::from_hours(1), end))
+        .await
+        .unwrap();
+    let second = c
+        .collect(Window::new(end, end + SignedDuration::from_hours(1)))
+        .await
+        .unwrap();
+    let triggered = |events: &[ptsd::event::Event]| {
+        events
+            .iter()
+            .filter(|e| matches!(e.kind, EventKind::Triggered { .. }))
+            .count()
+    };
+    assert_eq!(
+        (triggered(&first.events), triggered(&second.events)),
+        (1, 0)
+    );
+}
+
 /// An alert's log is read again only when the alert changed, and then only after the last row
 /// older than the window it was read for (the `after` key), never from the start.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

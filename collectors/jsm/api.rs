@@ -143,8 +143,19 @@ pub(super) fn after_param(next: &str) -> Option<String> {
     (!after.is_empty()).then(|| after.into_owned())
 }
 
+/// `t` in epoch milliseconds, rounded down (a lower bound: `>=` keeps everything from `t`).
 fn millis(t: Timestamp) -> String {
     t.as_millisecond().to_string()
+}
+
+/// `t` in epoch milliseconds, rounded up (an exclusive upper bound). The API keeps times to the
+/// millisecond, so an alert created at `12.3456` s reads as `12.345`, inside a window ending at
+/// `12.3457` s; `createdAt<12345` would leave it out of that window and the next would not take
+/// it either.
+fn millis_up(t: Timestamp) -> String {
+    let ms = t.as_millisecond();
+    let floor = Timestamp::from_millisecond(ms).unwrap_or(t);
+    (if floor < t { ms + 1 } else { ms }).to_string()
 }
 
 /// One site's JSM Operations API.
@@ -199,7 +210,7 @@ impl Api {
     ) -> Result<(Vec<JsmAlert>, u64), CollectError> {
         let base = format!(
             "createdAt<{} AND updatedAt>={}",
-            millis(window.until),
+            millis_up(window.until),
             millis(window.since)
         );
         let mut alerts = Vec::new();
@@ -273,7 +284,7 @@ impl Api {
         let query = format!(
             "status:open AND createdAt>={} AND createdAt<{}",
             millis(window.until - RENOTIFY_HORIZON),
-            millis(window.until)
+            millis_up(window.until)
         );
         let page = self.alerts_page(query, "desc", RENOTIFY_MAX, 0).await?;
         Ok(page
@@ -339,6 +350,15 @@ impl Api {
 mod tests {
     use super::*;
     use serde_json::json;
+
+    #[test]
+    fn an_upper_bound_rounds_up_to_the_millisecond() {
+        let t: Timestamp = "2026-03-02T10:00:12.345600Z".parse().unwrap();
+        assert_eq!(millis(t), "1772445612345");
+        assert_eq!(millis_up(t), "1772445612346");
+        let whole: Timestamp = "2026-03-02T10:00:12.345Z".parse().unwrap();
+        assert_eq!(millis_up(whole), "1772445612345");
+    }
 
     #[test]
     fn after_from_relative_and_absolute_links() {
