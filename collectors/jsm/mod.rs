@@ -34,7 +34,7 @@ use std::collections::{HashMap, HashSet};
 use std::path::PathBuf;
 
 use async_trait::async_trait;
-use jiff::Timestamp;
+use jiff::{SignedDuration, Timestamp};
 
 use super::http::{base_url, HttpClient, RetryPolicy};
 use super::opsgenie::api::Alert;
@@ -326,8 +326,10 @@ impl Collector for JsmCollector {
             };
             let known = self.read.remove(&alert.id).filter(|k| k.delivered);
             if let Some(k) = known.as_ref() {
+                // Unchanged since its logs were read for a window that ended after its last
+                // change (by more than the millisecond the API rounds `updatedAt` down to).
                 if k.updated_at == alert.updated_at
-                    && updated < k.until
+                    && updated + SignedDuration::from_millis(1) < k.until
                     && !alert.may_renotify(created, &window)
                 {
                     next_read.insert(alert.id.clone(), known.expect("matched above"));
