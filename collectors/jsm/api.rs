@@ -7,8 +7,8 @@
 //! - next alert page: `links.next` (a relative URL in the docs) *or* `count` beyond the rows
 //!   read; ptsd pages by its own `offset`, so it never depends on the link's parameters;
 //! - log paging: the next cursor is the `after` parameter of `links.next` when it has one, else
-//!   the last row's own key (`offset`, else `id`, else `key`); without `links.next` a full page
-//!   still continues from the last row's key;
+//!   a key in the body (`after`, `lastKey`), else the last row's own key (`offset`, else `id`,
+//!   else `key`); with no `links` object at all a full page still continues;
 //! - a log row's type may be `type` or `logType`, its time an ISO-8601 string or epoch ms.
 
 use std::collections::HashSet;
@@ -42,6 +42,41 @@ pub(super) struct Page {
     pub(super) count: Option<u64>,
     #[serde(default)]
     pub(super) links: Option<Links>,
+    /// A next-page key in the body itself (`after`, or `lastKey` as Opsgenie's v1 API had),
+    /// the third reading of the log paging; any JSON type.
+    #[serde(default)]
+    pub(super) after: Option<Value>,
+    #[serde(default, rename = "lastKey")]
+    pub(super) last_key: Option<Value>,
+}
+
+impl Page {
+    /// The key a body names for its next page, if any.
+    fn body_key(&self) -> Option<String> {
+        [&self.after, &self.last_key]
+            .into_iter()
+            .flatten()
+            .find_map(|v| match v {
+                Value::String(s) if !s.is_empty() => Some(s.clone()),
+                Value::Number(n) => Some(n.to_string()),
+                _ => None,
+            })
+    }
+
+    /// Where the next log page starts, or `None` when this was the last: `after` in
+    /// `links.next`, else a key in the body, else the last row's key (`last`); without any
+    /// `links`, only after a full page.
+    fn next_log_cursor(&self, last: Option<String>) -> Option<String> {
+        let full = self.values.len() as u64 >= PAGE_SIZE;
+        match &self.links {
+            Some(Links { next: Some(link) }) => {
+                after_param(link).or_else(|| self.body_key()).or(last)
+            }
+            Some(_) => None,
+            None if full => self.body_key().or(last),
+            None => None,
+        }
+    }
 }
 
 #[derive(Deserialize, Default)]
@@ -327,13 +362,7 @@ impl Api {
                     }
                 }
             }
-            let next = match page.links {
-                Some(Links { next: Some(link) }) => after_param(&link).or(last),
-                Some(_) => None,
-                // No links at all: a full page may have more after it.
-                None if n >= PAGE_SIZE => last,
-                None => None,
-            };
+            let next = page.next_log_cursor(last);
             if n == 0 || next.is_none() {
                 return Ok((rows, skipped));
             }
@@ -374,6 +403,32 @@ mod tests {
             Some("x+y")
         );
         assert_eq!(after_param("/v1/alerts/a1/logs?size=100"), None);
+    }
+
+    #[test]
+    fn the_next_log_page_under_each_reading() {
+        let page = |body: Value| serde_json::from_value::<Page>(body).unwrap();
+        let full: Vec<Value> = (0..PAGE_SIZE)
+            .map(|i| json!({"offset": i.to_string()}))
+            .collect();
+        let last = || Some("99".to_string());
+        // links.next with `after`, without it, and a last page.
+        let p =
+            page(json!({"values": [{}], "links": {"next": "/v1/alerts/a/logs?after=k7&size=100"}}));
+        assert_eq!(p.next_log_cursor(last()).as_deref(), Some("k7"));
+        let p = page(json!({"values": [{}], "links": {"next": "/v1/alerts/a/logs?page=2"}}));
+        assert_eq!(p.next_log_cursor(last()).as_deref(), Some("99"));
+        let p = page(json!({"values": full, "links": {}}));
+        assert_eq!(p.next_log_cursor(last()), None);
+        // No links: a full page goes on from a body key, else the last row's; a short one ends.
+        let p = page(json!({"values": full, "lastKey": "lk"}));
+        assert_eq!(p.next_log_cursor(last()).as_deref(), Some("lk"));
+        let p = page(json!({"values": full, "after": 12345}));
+        assert_eq!(p.next_log_cursor(last()).as_deref(), Some("12345"));
+        let p = page(json!({"values": full}));
+        assert_eq!(p.next_log_cursor(last()).as_deref(), Some("99"));
+        let p = page(json!({"values": [{}], "lastKey": "lk"}));
+        assert_eq!(p.next_log_cursor(last()), None);
     }
 
     #[test]
