@@ -2,16 +2,16 @@
 //! activity logs → on-call events, with `provider=jsm`.
 //!
 //! JSM Operations is Opsgenie's alert model behind another host, auth and envelope, so this
-//! collector shares Opsgenie's alert model ([`Alert`], wrapped by [`api::JsmAlert`] for JSM's
+//! collector shares Opsgenie's alert model (`Alert`, wrapped by `api::JsmAlert` for JSM's
 //! flat integration fields) and log classification ([`classify`]); every call into them is in
-//! this file ([`events_of`], [`named`]), so the shared model can be re-pointed in one place.
+//! this file (`events_of`, `named`), so the shared model can be re-pointed in one place.
 //!
 //! **Reads** (base `{JSM_API_URL}/jsm/ops/api/{JSM_CLOUD_ID}`, HTTP basic auth with
 //! `JSM_EMAIL` and `JSM_API_TOKEN`)
 //! - `GET /v1/alerts` with `query=createdAt<{until} AND updatedAt>={since}` (epoch ms, the
 //!   end rounded up; Opsgenie's search syntax), `sort=createdAt`, `order=asc`, `size=100`, `offset`; results in
 //!   `values`, total in `count`, more in `links.next`. Restarted from the newest `createdAt`
-//!   before `offset + size` reaches 20,000 ([`api::Api::alerts`]).
+//!   before `offset + size` reaches 20,000 (`api::Api::alerts`).
 //! - `GET /v1/alerts` with `query=status:open AND createdAt>=…`, newest 50 (one request): young
 //!   unacknowledged alerts are read as if changed, as the Opsgenie collector does.
 //! - `GET /v1/alerts/{id}/logs?size=100&after={cursor}`: only for alerts that changed since
@@ -25,7 +25,7 @@
 //! `{alert id}/{row key}`.
 //!
 //! **Config**: `JSM_API_TOKEN` / `JSM_API_TOKEN_FILE` (turns it on), `JSM_EMAIL`,
-//! `JSM_CLOUD_ID`, `JSM_API_URL` (default https://api.atlassian.com), `JSM_SITE_URL` (optional:
+//! `JSM_CLOUD_ID`, `JSM_API_URL` (default `https://api.atlassian.com`), `JSM_SITE_URL` (optional:
 //! the site, for user look-ups with a classic token).
 //!
 //! **Quirks**: the log row form and the paging fields are not fully documented; [`api`] accepts
