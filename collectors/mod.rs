@@ -21,6 +21,7 @@ use crate::event::{Event, Window};
 pub mod demo;
 pub mod directory;
 pub mod http;
+pub mod jsm;
 pub mod opsgenie;
 pub mod pagerduty;
 
@@ -28,6 +29,7 @@ pub mod pagerduty;
 pub const REGISTRY: &[Registered] = &[
     Registered::of::<pagerduty::PagerDutySettings>(),
     Registered::of::<opsgenie::OpsgenieSettings>(),
+    Registered::of::<jsm::JsmSettings>(),
     Registered::of::<demo::DemoSettings>(),
 ];
 

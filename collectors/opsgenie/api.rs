@@ -46,29 +46,29 @@ pub(super) struct Paging {
 
 #[derive(Deserialize)]
 #[serde(rename_all = "camelCase")]
-pub(super) struct Alert {
-    pub(super) id: String,
-    pub(super) created_at: String,
-    pub(super) updated_at: String,
+pub(crate) struct Alert {
+    pub(crate) id: String,
+    pub(crate) created_at: String,
+    pub(crate) updated_at: String,
     #[serde(default)]
-    pub(super) priority: Option<String>,
+    pub(crate) priority: Option<String>,
     #[serde(default)]
-    pub(super) message: Option<String>,
+    pub(crate) message: Option<String>,
     #[serde(default)]
-    pub(super) integration: Option<Integration>,
+    pub(crate) integration: Option<Integration>,
     #[serde(default)]
-    pub(super) source: Option<String>,
+    pub(crate) source: Option<String>,
     /// `open` or `closed`.
     #[serde(default)]
-    pub(super) status: Option<String>,
+    pub(crate) status: Option<String>,
     #[serde(default)]
-    pub(super) acknowledged: Option<bool>,
+    pub(crate) acknowledged: Option<bool>,
 }
 
 impl Alert {
     /// Whether Opsgenie may still be notifying people about it without a state change: open,
     /// not acknowledged, created less than [`RENOTIFY_HORIZON`] before `window` ends.
-    pub(super) fn may_renotify(&self, created: Timestamp, window: &Window) -> bool {
+    pub(crate) fn may_renotify(&self, created: Timestamp, window: &Window) -> bool {
         !self
             .status
             .as_deref()
@@ -79,9 +79,9 @@ impl Alert {
 }
 
 #[derive(Deserialize)]
-pub(super) struct Integration {
+pub(crate) struct Integration {
     #[serde(default)]
-    pub(super) name: Option<String>,
+    pub(crate) name: Option<String>,
 }
 
 #[derive(Deserialize)]

@@ -1,7 +1,8 @@
 //! Shared support for ptsd's integration tests: a faithful in-process fake of PagerDuty's
 //! REST API ([`FakePagerDuty`]), builders for log entries in their real shape plus a
 //! deterministic incident generator with the counts a correct poller must emit
-//! ([`synthetic_incidents`]), the same for Opsgenie ([`FakeOpsgenie`], [`og_synthetic`]),
+//! ([`synthetic_incidents`]), the same for Opsgenie ([`FakeOpsgenie`], [`og_synthetic`]) and
+//! Jira Service Management Operations ([`FakeJsm`], [`jsm_synthetic`]),
 //! a real StatsD server to receive the daemon's output ([`StatsdPeer`]), and a real Graphite
 //! (carbon-cache, whisper and graphite-web's render API) to store and query it ([`GraphitePeer`]).
 //!
@@ -12,6 +13,7 @@
 pub mod common;
 pub mod daemon;
 pub mod graphite_peer;
+pub mod jsm;
 pub mod opsgenie;
 pub mod pagerduty;
 pub mod statsd_peer;
@@ -19,6 +21,7 @@ pub mod statsd_peer;
 pub use common::{parse_query, RecordedRequest};
 pub use daemon::*;
 pub use graphite_peer::*;
+pub use jsm::*;
 pub use opsgenie::*;
 pub use pagerduty::*;
 pub use statsd_peer::*;

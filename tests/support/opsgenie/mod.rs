@@ -36,7 +36,7 @@
 mod endpoints;
 mod logs;
 mod model;
-mod search;
+pub(crate) mod search;
 mod server;
 mod synthetic;
 

@@ -11,13 +11,13 @@ use jiff::{civil, Timestamp};
 use super::model::OgAlert;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub(super) enum Field {
+pub(crate) enum Field {
     CreatedAt,
     UpdatedAt,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub(super) enum Op {
+pub(crate) enum Op {
     Ge,
     Gt,
     Le,
@@ -25,13 +25,13 @@ pub(super) enum Op {
 }
 
 /// One term of the search syntax: `field op millis`, or `status:value`.
-pub(super) enum Term {
+pub(crate) enum Term {
     Time { field: Field, op: Op, millis: i64 },
     Status(String),
 }
 
 impl Term {
-    pub(super) fn matches(&self, alert: &OgAlert) -> bool {
+    pub(crate) fn matches(&self, alert: &OgAlert) -> bool {
         let (field, op, millis) = match self {
             Term::Status(status) => return alert.status.eq_ignore_ascii_case(status),
             Term::Time { field, op, millis } => (*field, *op, *millis),
@@ -66,7 +66,7 @@ fn parse_search_value(raw: &str) -> Option<i64> {
 
 /// Parses the `query` subset: `createdAt|updatedAt` `>=|>|<=|<` value, and `status:open|closed`
 /// (also `status: open`, `status=open`), joined by ` AND `.
-pub(super) fn parse_search(query: &str) -> Result<Vec<Term>, String> {
+pub(crate) fn parse_search(query: &str) -> Result<Vec<Term>, String> {
     let query = query.trim();
     if query.is_empty() {
         return Ok(Vec::new());

@@ -1,0 +1,479 @@
+//! Jira Service Management Operations' REST API as the collector reads it: the `values` /
+//! `count` / `links.next` envelope, the alert listing (Opsgenie's search syntax, restarted from
+//! the newest `createdAt` before the 20,000 offset cap), the newest open alerts, and an alert's
+//! activity log with its `after` cursor. No counting and no people here.
+//!
+//! What the documentation leaves open, and how both readings are accepted:
+//! - next alert page: `links.next` (a relative URL in the docs) *or* `count` beyond the rows
+//!   read; ptsd pages by its own `offset`, so it never depends on the link's parameters;
+//! - log paging: the next cursor is the `after` parameter of `links.next` when it has one, else
+//!   a key in the body (`after`, `lastKey`), else the last row's own key (`offset`, else `id`,
+//!   else `key`); with no `links` object at all a full page still continues;
+//! - a log row's type may be `type` or `logType`, its time an ISO-8601 string or epoch ms.
+
+use std::collections::HashSet;
+
+use jiff::Timestamp;
+use serde::Deserialize;
+use serde_json::Value;
+
+use super::super::http::HttpClient;
+use super::super::opsgenie::api::Alert;
+use super::super::opsgenie::RENOTIFY_HORIZON;
+use super::super::CollectError;
+use super::NAME;
+use crate::event::Window;
+
+/// Largest `size` of a page.
+pub const PAGE_SIZE: u64 = 100;
+/// `offset + size` must stay below this on `/v1/alerts` ("lower than 20K").
+pub const OFFSET_CAP: u64 = 20_000;
+/// At most this many young open alerts are read every window (one request; see
+/// [`RENOTIFY_HORIZON`]).
+pub const RENOTIFY_MAX: u64 = 50;
+pub(super) const UNAUTHORIZED_HINT: &str = "; check JSM_EMAIL and JSM_API_TOKEN (an API token of that account, which needs Jira Service Management agent access; a token with scopes needs read:ops-alert:jira-service-management)";
+
+/// One page of any JSM Operations listing.
+#[derive(Deserialize)]
+pub(super) struct Page {
+    /// Required: a body without it is not this API's envelope (retried, then malformed).
+    pub(super) values: Vec<Value>,
+    #[serde(default)]
+    pub(super) count: Option<u64>,
+    #[serde(default)]
+    pub(super) links: Option<Links>,
+    /// A next-page key in the body itself (`after`, or `lastKey` as Opsgenie's v1 API had),
+    /// the third reading of the log paging; any JSON type.
+    #[serde(default)]
+    pub(super) after: Option<Value>,
+    #[serde(default, rename = "lastKey")]
+    pub(super) last_key: Option<Value>,
+}
+
+impl Page {
+    /// The key a body names for its next page, if any.
+    fn body_key(&self) -> Option<String> {
+        [&self.after, &self.last_key]
+            .into_iter()
+            .flatten()
+            .find_map(|v| match v {
+                Value::String(s) if !s.is_empty() => Some(s.clone()),
+                Value::Number(n) => Some(n.to_string()),
+                _ => None,
+            })
+    }
+
+    /// Where the next log page starts, or `None` when this was the last: `after` in
+    /// `links.next`, else a key in the body, else the last row's key (`last`); without any
+    /// `links`, only after a full page.
+    fn next_log_cursor(&self, last: Option<String>) -> Option<String> {
+        let full = self.values.len() as u64 >= PAGE_SIZE;
+        match &self.links {
+            Some(Links { next: Some(link) }) => {
+                after_param(link).or_else(|| self.body_key()).or(last)
+            }
+            Some(_) => None,
+            None if full => self.body_key().or(last),
+            None => None,
+        }
+    }
+}
+
+#[derive(Deserialize, Default)]
+pub(super) struct Links {
+    #[serde(default)]
+    pub(super) next: Option<String>,
+}
+
+/// A JSM alert: Opsgenie's alert model (shared, see [`Alert`]) plus the flat integration
+/// fields JSM sends instead of Opsgenie's nested `integration` object.
+#[derive(Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub(super) struct JsmAlert {
+    #[serde(flatten)]
+    pub(super) alert: Alert,
+    #[serde(default)]
+    pub(super) integration_name: Option<String>,
+}
+
+impl JsmAlert {
+    /// The service an incident counts under: the integration's name (nested or flat), else
+    /// the alert's source, else `unknown`.
+    pub(super) fn service(&self) -> String {
+        self.alert
+            .integration
+            .as_ref()
+            .and_then(|i| i.name.clone())
+            .or_else(|| self.integration_name.clone())
+            .or_else(|| self.alert.source.clone())
+            .filter(|s| !s.trim().is_empty())
+            .unwrap_or_else(|| "unknown".into())
+    }
+}
+
+/// One activity log row, read tolerantly from its JSON.
+#[derive(Debug, Clone)]
+pub(super) struct LogRow {
+    pub(super) log: String,
+    /// `type` or `logType`; `None` when the row has neither.
+    pub(super) kind: Option<String>,
+    pub(super) owner: String,
+    pub(super) at: Timestamp,
+    /// The row's key: `offset`, else `id`, else `key`.
+    pub(super) cursor: String,
+}
+
+/// Why a row could not be read.
+pub(super) enum BadRow {
+    /// No key to page or deduplicate by (skipped).
+    NoCursor,
+    /// A key, but no time ptsd can read (skipped, logged with the key).
+    BadTime { cursor: String, raw: String },
+}
+
+fn text(v: &Value, names: &[&str]) -> Option<String> {
+    names.iter().find_map(|n| match v.get(*n) {
+        Some(Value::String(s)) => Some(s.clone()),
+        Some(Value::Number(x)) => Some(x.to_string()),
+        _ => None,
+    })
+}
+
+/// The key of a row, whatever it is called.
+fn cursor_of(v: &Value) -> Option<String> {
+    text(v, &["offset", "id", "key"]).filter(|c| !c.is_empty())
+}
+
+/// An ISO-8601 time or epoch milliseconds.
+fn time_of(v: &Value) -> Option<Timestamp> {
+    match v.get("createdAt")? {
+        Value::String(s) => s.parse().ok(),
+        Value::Number(n) => Timestamp::from_millisecond(n.as_i64()?).ok(),
+        _ => None,
+    }
+}
+
+impl LogRow {
+    pub(super) fn from_json(v: &Value) -> Result<LogRow, BadRow> {
+        let cursor = cursor_of(v).ok_or(BadRow::NoCursor)?;
+        let Some(at) = time_of(v) else {
+            let raw = v.get("createdAt").map(Value::to_string).unwrap_or_default();
+            return Err(BadRow::BadTime { cursor, raw });
+        };
+        Ok(LogRow {
+            log: text(v, &["log", "message"]).unwrap_or_default(),
+            kind: text(v, &["type", "logType"]),
+            owner: text(v, &["owner"]).unwrap_or_default(),
+            at,
+            cursor,
+        })
+    }
+}
+
+/// The `after` parameter of a `links.next` URL (relative or absolute), if it has one.
+pub(super) fn after_param(next: &str) -> Option<String> {
+    let base = reqwest::Url::parse("http://relative.invalid/").ok()?;
+    let url = base.join(next).ok()?;
+    let after = url.query_pairs().find(|(k, _)| k == "after")?.1;
+    (!after.is_empty()).then(|| after.into_owned())
+}
+
+/// `t` in epoch milliseconds, rounded down (a lower bound: `>=` keeps everything from `t`).
+fn millis(t: Timestamp) -> String {
+    t.as_millisecond().to_string()
+}
+
+/// `t` in epoch milliseconds, rounded up (an exclusive upper bound). The API keeps times to the
+/// millisecond, so an alert created at `12.3456` s reads as `12.345`, inside a window ending at
+/// `12.3457` s; `createdAt<12345` would leave it out of that window and the next would not take
+/// it either.
+fn millis_up(t: Timestamp) -> String {
+    let ms = t.as_millisecond();
+    let floor = Timestamp::from_millisecond(ms).unwrap_or(t);
+    (if floor < t { ms + 1 } else { ms }).to_string()
+}
+
+/// One site's JSM Operations API.
+pub(super) struct Api {
+    /// `{JSM_API_URL}/jsm/ops/api/{cloudId}`, without a trailing slash.
+    pub(super) base: String,
+    pub(super) http: HttpClient,
+}
+
+impl Api {
+    fn url(&self, path: &str) -> String {
+        format!("{}{}", self.base, path)
+    }
+
+    /// One page of `GET /v1/alerts`.
+    async fn alerts_page(
+        &self,
+        query: String,
+        order: &str,
+        size: u64,
+        offset: u64,
+    ) -> Result<Page, CollectError> {
+        let mut q = vec![
+            ("sort", "createdAt".to_string()),
+            ("order", order.into()),
+            ("size", size.to_string()),
+            ("offset", offset.to_string()),
+        ];
+        if !query.is_empty() {
+            q.insert(0, ("query", query));
+        }
+        self.http
+            .get_json(&self.url("/v1/alerts"), &q, UNAUTHORIZED_HINT)
+            .await
+    }
+
+    /// The start-up check: one alert of the listing (credentials, cloud id, access).
+    pub(super) async fn check(&self) -> Result<(), CollectError> {
+        self.alerts_page(String::new(), "desc", 1, 0)
+            .await
+            .map(|_| ())
+    }
+
+    /// The alerts created before the window ended and updated after it began, each once, and
+    /// how many were malformed. Past the offset cap the query restarts at offset 0 with
+    /// `AND createdAt>={newest createdAt read}` (as the Opsgenie collector does), so any number
+    /// of alerts is read; only more than the cap in one millisecond is
+    /// [`CollectError::WindowTooLarge`].
+    pub(super) async fn alerts(
+        &self,
+        window: &Window,
+    ) -> Result<(Vec<JsmAlert>, u64), CollectError> {
+        let base = format!(
+            "createdAt<{} AND updatedAt>={}",
+            millis_up(window.until),
+            millis(window.since)
+        );
+        let mut alerts = Vec::new();
+        let mut ids: HashSet<String> = HashSet::new();
+        let mut skipped = 0;
+        let mut lower: Option<i64> = None;
+        let mut span: Option<(i64, i64)> = None;
+        let mut offset = 0u64;
+        loop {
+            if offset + PAGE_SIZE >= OFFSET_CAP {
+                match span {
+                    Some((oldest, newest)) if oldest < newest => {
+                        tracing::debug!(provider = NAME, created_from = newest, read = alerts.len(), "The 20,000 offset cap is near; listing again from the newest createdAt read.");
+                        lower = Some(newest);
+                        span = None;
+                        offset = 0;
+                    }
+                    _ => {
+                        tracing::error!(provider = NAME, created_at = ?span.map(|s| s.0), "More than 20,000 alerts share one createdAt millisecond; the JSM API cannot page through them.");
+                        return Err(CollectError::WindowTooLarge {
+                            provider: NAME,
+                            total: None,
+                        });
+                    }
+                }
+            }
+            let query = match lower {
+                None => base.clone(),
+                Some(ms) => format!("{base} AND createdAt>={ms}"),
+            };
+            let page = self.alerts_page(query, "asc", PAGE_SIZE, offset).await?;
+            let n = page.values.len() as u64;
+            for a in page.values {
+                let created = a
+                    .get("createdAt")
+                    .and_then(Value::as_str)
+                    .and_then(|c| c.parse::<Timestamp>().ok())
+                    .map(Timestamp::as_millisecond);
+                if let Some(ms) = created {
+                    span = Some(span.map_or((ms, ms), |(lo, hi)| (lo.min(ms), hi.max(ms))));
+                }
+                if let Some(id) = a.get("id").and_then(Value::as_str) {
+                    if !ids.insert(id.to_string()) {
+                        continue;
+                    }
+                }
+                match serde_json::from_value::<JsmAlert>(a) {
+                    Ok(a) => alerts.push(a),
+                    Err(e) => {
+                        skipped += 1;
+                        tracing::warn!(provider = NAME, error = %e, "Skipped a malformed alert.");
+                    }
+                }
+            }
+            offset += n;
+            let more =
+                page.links.and_then(|l| l.next).is_some() || page.count.is_some_and(|c| offset < c);
+            if n == 0 || !more {
+                return Ok((alerts, skipped));
+            }
+        }
+    }
+
+    /// Up to [`RENOTIFY_MAX`] open, unacknowledged alerts created within [`RENOTIFY_HORIZON`]
+    /// before the window's end, whether or not they changed (see the Opsgenie collector: whether
+    /// a notification moves `updatedAt` is not documented).
+    pub(super) async fn renotifiable(
+        &self,
+        window: &Window,
+    ) -> Result<Vec<JsmAlert>, CollectError> {
+        let query = format!(
+            "status:open AND createdAt>={} AND createdAt<{}",
+            millis(window.until - RENOTIFY_HORIZON),
+            millis_up(window.until)
+        );
+        let page = self.alerts_page(query, "desc", RENOTIFY_MAX, 0).await?;
+        Ok(page
+            .values
+            .into_iter()
+            .filter_map(|a| serde_json::from_value::<JsmAlert>(a).ok())
+            .filter(|a| a.alert.acknowledged != Some(true))
+            .collect())
+    }
+
+    /// Every activity row of `alert_id` after the cursor `from`, in the order served, and how
+    /// many rows were malformed (skipped, each logged).
+    pub(super) async fn logs(
+        &self,
+        alert_id: &str,
+        from: Option<&str>,
+    ) -> Result<(Vec<LogRow>, u64), CollectError> {
+        let mut rows = Vec::new();
+        let mut skipped = 0;
+        let mut cursor = from.map(String::from);
+        let url = self.url(&format!("/v1/alerts/{alert_id}/logs"));
+        loop {
+            let mut q = vec![("size", PAGE_SIZE.to_string())];
+            if let Some(c) = &cursor {
+                q.push(("after", c.clone()));
+            }
+            let page: Page = self.http.get_json(&url, &q, UNAUTHORIZED_HINT).await?;
+            let n = page.values.len() as u64;
+            let last = page.values.iter().rev().find_map(cursor_of);
+            for v in &page.values {
+                match LogRow::from_json(v) {
+                    Ok(r) => rows.push(r),
+                    Err(BadRow::NoCursor) => {
+                        skipped += 1;
+                        tracing::warn!(provider = NAME, alert = %alert_id, "Skipped a malformed alert log row.");
+                    }
+                    Err(BadRow::BadTime { cursor, raw }) => {
+                        skipped += 1;
+                        tracing::warn!(provider = NAME, alert = %alert_id, offset = %cursor, created_at = %raw, "Skipped an alert log row with a bad timestamp.");
+                    }
+                }
+            }
+            let next = page.next_log_cursor(last);
+            if n == 0 || next.is_none() {
+                return Ok((rows, skipped));
+            }
+            if next == cursor {
+                tracing::warn!(provider = NAME, alert = %alert_id, "Log page did not move the cursor; stopping here.");
+                return Ok((rows, skipped));
+            }
+            cursor = next;
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    #[test]
+    fn an_upper_bound_rounds_up_to_the_millisecond() {
+        let t: Timestamp = "2026-03-02T10:00:12.345600Z".parse().unwrap();
+        assert_eq!(millis(t), "1772445612345");
+        assert_eq!(millis_up(t), "1772445612346");
+        let whole: Timestamp = "2026-03-02T10:00:12.345Z".parse().unwrap();
+        assert_eq!(millis_up(whole), "1772445612345");
+    }
+
+    #[test]
+    fn after_from_relative_and_absolute_links() {
+        assert_eq!(
+            after_param("/v1/alerts/a1/logs?after=abc_12&size=100").as_deref(),
+            Some("abc_12")
+        );
+        assert_eq!(
+            after_param(
+                "https://api.atlassian.com/jsm/ops/api/c/v1/alerts/a1/logs?size=5&after=x%2By"
+            )
+            .as_deref(),
+            Some("x+y")
+        );
+        assert_eq!(after_param("/v1/alerts/a1/logs?size=100"), None);
+    }
+
+    #[test]
+    fn the_next_log_page_under_each_reading() {
+        let page = |body: Value| serde_json::from_value::<Page>(body).unwrap();
+        let full: Vec<Value> = (0..PAGE_SIZE)
+            .map(|i| json!({"offset": i.to_string()}))
+            .collect();
+        let last = || Some("99".to_string());
+        // links.next with `after`, without it, and a last page.
+        let p =
+            page(json!({"values": [{}], "links": {"next": "/v1/alerts/a/logs?after=k7&size=100"}}));
+        assert_eq!(p.next_log_cursor(last()).as_deref(), Some("k7"));
+        let p = page(json!({"values": [{}], "links": {"next": "/v1/alerts/a/logs?page=2"}}));
+        assert_eq!(p.next_log_cursor(last()).as_deref(), Some("99"));
+        let p = page(json!({"values": full, "links": {}}));
+        assert_eq!(p.next_log_cursor(last()), None);
+        // No links: a full page goes on from a body key, else the last row's; a short one ends.
+        let p = page(json!({"values": full, "lastKey": "lk"}));
+        assert_eq!(p.next_log_cursor(last()).as_deref(), Some("lk"));
+        let p = page(json!({"values": full, "after": 12345}));
+        assert_eq!(p.next_log_cursor(last()).as_deref(), Some("12345"));
+        let p = page(json!({"values": full}));
+        assert_eq!(p.next_log_cursor(last()).as_deref(), Some("99"));
+        let p = page(json!({"values": [{}], "lastKey": "lk"}));
+        assert_eq!(p.next_log_cursor(last()), None);
+    }
+
+    #[test]
+    fn rows_are_read_under_either_field_name() {
+        let a = LogRow::from_json(&json!({"offset": "1_2", "log": "Alert acknowledged via web",
+            "type": "system", "owner": "5b10ac8d82e05b22cc7d4ef5", "createdAt": "2026-03-02T10:00:00Z"}))
+        .ok()
+        .unwrap();
+        assert_eq!(
+            (a.cursor.as_str(), a.kind.as_deref()),
+            ("1_2", Some("system"))
+        );
+        let b = LogRow::from_json(&json!({"id": "r9", "log": "x", "logType": "alertRecipient",
+            "createdAt": 1_772_445_600_000_i64}))
+        .ok()
+        .unwrap();
+        assert_eq!(b.cursor, "r9");
+        assert_eq!(b.kind.as_deref(), Some("alertRecipient"));
+        assert_eq!(b.at.as_millisecond(), 1_772_445_600_000);
+        assert!(matches!(
+            LogRow::from_json(&json!({"log": "x", "createdAt": "2026-03-02T10:00:00Z"})),
+            Err(BadRow::NoCursor)
+        ));
+        assert!(matches!(
+            LogRow::from_json(&json!({"offset": "1", "createdAt": "yesterday"})),
+            Err(BadRow::BadTime { .. })
+        ));
+    }
+
+    #[test]
+    fn the_service_is_the_integration_nested_or_flat() {
+        let flat: JsmAlert =
+            serde_json::from_value(json!({"id": "a", "createdAt": "2026-03-02T10:00:00Z",
+            "updatedAt": "2026-03-02T10:00:00Z", "integrationName": "Datadog EU", "source": "dd"}))
+            .unwrap();
+        assert_eq!(flat.service(), "Datadog EU");
+        let nested: JsmAlert =
+            serde_json::from_value(json!({"id": "a", "createdAt": "2026-03-02T10:00:00Z",
+            "updatedAt": "2026-03-02T10:00:00Z", "integration": {"name": "Prometheus"}}))
+            .unwrap();
+        assert_eq!(nested.service(), "Prometheus");
+        let bare: JsmAlert =
+            serde_json::from_value(json!({"id": "a", "createdAt": "2026-03-02T10:00:00Z",
+            "updatedAt": "2026-03-02T10:00:00Z"}))
+            .unwrap();
+        assert_eq!(bare.service(), "unknown");
+    }
+}
