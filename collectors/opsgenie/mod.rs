@@ -20,12 +20,14 @@
 //!   (`timeZone`), kept in the shared [`Directory`] (read at start, hourly, and when a log row
 //!   names someone new at most every ten minutes). A
 //!   name missing from a directory read after its row was written (System, an integration, an
-//!   API key, a removed user) is remembered as nobody and never causes a read by itself.
+//!   API key, a removed user) is remembered as not a user and never causes a read by itself.
+//!   A username the directory does not hold counts under the username itself
+//!   ([`unknown_user`]), so no event is dropped while the directory is stale or unreadable.
 //!
 //! **Emits**: an alert created in the window → `Triggered` (service = integration name,
 //! urgency = priority `p1`..`p5`); log rows in the window, classified by [`logs::classify`]:
 //! notifications by channel, acknowledgements, assignments (owner changes), escalations and
-//! closes. A row whose person is not a known user (System, an integration, an API key) counts
+//! closes. A row whose person is not a username (System, an integration, an API key) counts
 //! as nobody's action: an ack or close by nobody still ends the wait for time to acknowledge
 //! and resolve, a notification, assignment or escalation to nobody is dropped. Every event
 //! carries its alert as the [`Incident`] (id, `createdAt`, `message` as title, integration as
@@ -130,6 +132,24 @@ impl CollectorSettings for OpsgenieSettings {
     }
 }
 
+/// The person behind a name the directory does not hold: a username (Opsgenie usernames are
+/// login e-mails, so it has an `@`) counts under the username itself (id, name and e-mail all
+/// the username, lowercased for the id), sanitised like any name by the schema, until the
+/// directory knows it; anything else (`System`, an integration, an API key) is nobody.
+pub(crate) fn unknown_user(who: &str) -> Option<Person> {
+    let who = who.trim();
+    let (local, domain) = who.split_once('@')?;
+    if local.is_empty() || domain.is_empty() || who.contains(char::is_whitespace) {
+        return None;
+    }
+    Some(Person {
+        id: who.to_ascii_lowercase(),
+        name: Some(who.to_string()),
+        email: Some(who.to_string()),
+        time_zone: None,
+    })
+}
+
 /// Reads Opsgenie alerts and logs.
 pub struct OpsgenieCollector {
     api: Api,
@@ -166,35 +186,36 @@ impl OpsgenieCollector {
     }
 
     /// The person behind `who`, named by a row written at `at`; `None` for nobody (System, an
-    /// integration, someone the directory does not hold).
+    /// integration, an API key: a name that is not a username, see [`unknown_user`]). A username
+    /// the directory does not hold (a failed read, someone new) is the username itself.
     async fn person(&mut self, who: &str, at: Timestamp) -> Option<Person> {
-        let key = who.to_ascii_lowercase();
+        let key = who.trim().to_ascii_lowercase();
         if let Some(p) = self.users.get(&key) {
             return Some(p.clone());
         }
         if self.not_users.contains(&key) {
-            return None;
+            return unknown_user(who);
         }
         let read_after_row = self.users.read_after(at);
         if !read_after_row {
             if !self.users.due(true) {
                 // Someone new since the last read: looked up again once the directory allows.
-                return None;
+                return unknown_user(who);
             }
             if let Err(e) = self.refresh_users().await {
-                tracing::warn!(provider = NAME, error = %e, "Cannot read the user list again; rows naming new people count as nobody's for now.");
-                return None;
+                tracing::warn!(provider = NAME, error = %e, "Cannot read the user list again; rows naming new people count under their username for now.");
+                return unknown_user(who);
             }
             if let Some(p) = self.users.get(&key) {
                 return Some(p.clone());
             }
         }
-        tracing::debug!(provider = NAME, who = %who, "Not in the user directory; counted as nobody.");
+        tracing::debug!(provider = NAME, who = %who, "Not in the user directory; counted under the name itself if it is a username.");
         if self.not_users.len() >= NOT_USERS_MAX {
             self.not_users.clear();
         }
         self.not_users.insert(key);
-        None
+        unknown_user(who)
     }
 }
 
