@@ -65,6 +65,23 @@ impl Capture {
         out
     }
 
+    /// Every timing sample, plain flavor, by name.
+    fn samples(&self) -> BTreeMap<String, Vec<i64>> {
+        let mut out: BTreeMap<String, Vec<i64>> = BTreeMap::new();
+        for b in self.0.lock().unwrap().iter() {
+            for (series, values) in &b.samples {
+                for r in schema::render(
+                    Flavor::Plain,
+                    "ptsd",
+                    &BTreeMap::from([(series.clone(), 0)]),
+                ) {
+                    out.entry(r.name).or_default().extend(values);
+                }
+            }
+        }
+        out
+    }
+
     /// The on-call counters only (no timers, no self-metrics).
     fn counts(&self) -> BTreeMap<String, f64> {
         oncall(self.all())
@@ -86,6 +103,14 @@ async fn run_once(config: &Config) -> Capture {
 
 fn map(pairs: &[(&str, f64)]) -> BTreeMap<String, f64> {
     pairs.iter().map(|(k, v)| (k.to_string(), *v)).collect()
+}
+
+/// A fresh, empty state directory for one test.
+fn tempdir(name: &str) -> String {
+    let dir = std::env::temp_dir().join(format!("ptsd-og-doc-{name}-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    std::fs::create_dir_all(&dir).expect("state dir");
+    dir.display().to_string()
 }
 
 /// Whole milliseconds, as the fake serves times.
@@ -142,4 +167,94 @@ async fn a_username_the_directory_does_not_know_counts_under_itself() {
             "outage: {outage}"
         );
     }
+}
+
+/// Rows in a wording no rule knows still show in the alert's documented fields: the
+/// acknowledgement (by Grace, and her ownership), the close (by Ada) and the times to
+/// acknowledge and resolve count from `report`, each once, through three runs of the daemon
+/// over overlapping windows with a state directory (restarts). A re-acknowledgement whose row is
+/// recognised counts as a second acknowledgement; the recognised first acknowledgement of another
+/// alert is not counted a second time through its report.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn acknowledgements_closes_and_owners_come_from_the_report_once() {
+    let fake = FakeOpsgenie::start(KEY).await;
+    fake.add_users(og_synthetic_users());
+    let now = now_ms();
+    let t = |ago: i64| now - SignedDuration::from_secs(ago);
+    let row = |at, log: &str, owner: &str| OgLog {
+        log: log.into(),
+        kind: "alertAction".into(),
+        owner: owner.into(),
+        created_at: at,
+    };
+    let mut odd = OgAlert::new("odd", "1", "db down", "P1", "Prometheus", t(900));
+    odd.owner = "grace@example.com".into();
+    odd.status = "closed".into();
+    fake.add_alert(odd);
+    fake.add_log("odd", og_log_notified(t(890), "grace@example.com", "SMS"));
+    fake.add_log_meaning(
+        "odd",
+        row(t(800), "Grace took it from her watch", "grace@example.com"),
+        "acked",
+    );
+    fake.add_log_meaning(
+        "odd",
+        row(t(600), "Ada made it go away", "ada@example.com"),
+        "closed",
+    );
+    let mut plain = OgAlert::new("plain", "2", "disk full", "P3", "Datadog", t(900));
+    plain.owner = "edsger@example.com".into();
+    fake.add_alert(plain);
+    fake.add_log("plain", og_log_assigned(t(899), "edsger@example.com"));
+    fake.add_log("plain", og_log_acked(t(850), "edsger@example.com"));
+
+    let state = tempdir("report-safety-net");
+    let run = |ago: &str| {
+        config(
+            &fake,
+            &[
+                "--once",
+                "--backfill",
+                ago,
+                "--max-requests-per-minute",
+                "0",
+                "--state-dir",
+                &state,
+                "--lateness",
+                "30m",
+            ],
+        )
+    };
+    let first = run_once(&run("1h")).await;
+    let want = map(&[
+        ("ptsd.opsgenie.incidents.p1", 1.0),
+        ("ptsd.opsgenie.incidents.p3", 1.0),
+        ("ptsd.opsgenie.services.prometheus.incidents", 1.0),
+        ("ptsd.opsgenie.services.datadog.incidents", 1.0),
+        ("ptsd.opsgenie.users.grace_hopper.notifications.sms", 1.0),
+        ("ptsd.opsgenie.users.grace_hopper.acknowledgements", 1.0),
+        ("ptsd.opsgenie.users.grace_hopper.assignments", 1.0),
+        ("ptsd.opsgenie.users.ada_lovelace.resolves", 1.0),
+        ("ptsd.opsgenie.users.edsger_dijkstra.assignments", 1.0),
+        ("ptsd.opsgenie.users.edsger_dijkstra.acknowledgements", 1.0),
+    ]);
+    assert_eq!(first.counts(), want);
+    let samples = first.samples();
+    for (name, ms) in [("time_to_ack", 100_000), ("time_to_resolve", 300_000)] {
+        let key = format!("ptsd.opsgenie.{name}.p1");
+        assert_eq!(samples.get(&key), Some(&vec![ms]), "{samples:?}");
+    }
+
+    // A restart re-reads the overlap (lateness 30 min): nothing is counted again.
+    let second = run_once(&run("1h")).await;
+    assert_eq!(second.counts(), BTreeMap::new());
+
+    // Edsger unacknowledges and acknowledges again, in recognised rows: one more ack.
+    fake.add_log("plain", og_log_unacked(t(60), "edsger@example.com"));
+    fake.add_log("plain", og_log_acked(t(30), "edsger@example.com"));
+    let third = run_once(&run("1h")).await;
+    assert_eq!(
+        third.counts(),
+        map(&[("ptsd.opsgenie.users.edsger_dijkstra.acknowledgements", 1.0)])
+    );
 }

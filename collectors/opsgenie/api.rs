@@ -9,6 +9,7 @@ use serde::Deserialize;
 
 use super::super::http::HttpClient;
 use super::super::CollectError;
+use super::model::{Alert, LogRow};
 use super::NAME;
 use crate::event::{Person, Window};
 
@@ -44,58 +45,14 @@ pub(super) struct Paging {
     pub(super) next: Option<String>,
 }
 
-#[derive(Deserialize)]
-#[serde(rename_all = "camelCase")]
-pub(super) struct Alert {
-    pub(super) id: String,
-    pub(super) created_at: String,
-    pub(super) updated_at: String,
-    #[serde(default)]
-    pub(super) priority: Option<String>,
-    #[serde(default)]
-    pub(super) message: Option<String>,
-    #[serde(default)]
-    pub(super) integration: Option<Integration>,
-    #[serde(default)]
-    pub(super) source: Option<String>,
-    /// `open` or `closed`.
-    #[serde(default)]
-    pub(super) status: Option<String>,
-    #[serde(default)]
-    pub(super) acknowledged: Option<bool>,
-}
-
 impl Alert {
     /// Whether Opsgenie may still be notifying people about it without a state change: open,
     /// not acknowledged, created less than [`RENOTIFY_HORIZON`] before `window` ends.
     pub(super) fn may_renotify(&self, created: Timestamp, window: &Window) -> bool {
-        !self
-            .status
-            .as_deref()
-            .is_some_and(|s| s.eq_ignore_ascii_case("closed"))
+        !self.is_closed()
             && self.acknowledged != Some(true)
             && created >= window.until - RENOTIFY_HORIZON
     }
-}
-
-#[derive(Deserialize)]
-pub(super) struct Integration {
-    #[serde(default)]
-    pub(super) name: Option<String>,
-}
-
-#[derive(Deserialize)]
-#[serde(rename_all = "camelCase")]
-pub(super) struct LogRow {
-    #[serde(default)]
-    pub(super) log: String,
-    /// `system`, `alertRecipient`, … (see [`LOG_TEXTS`]).
-    #[serde(default, rename = "type")]
-    pub(super) kind: String,
-    #[serde(default)]
-    pub(super) owner: String,
-    pub(super) created_at: String,
-    pub(super) offset: String,
 }
 
 #[derive(Deserialize)]

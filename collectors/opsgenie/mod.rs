@@ -32,7 +32,9 @@
 //! and resolve, a notification, assignment or escalation to nobody is dropped. Every event
 //! carries its alert as the [`Incident`] (id, `createdAt`, `message` as title, integration as
 //! service, priority as urgency). Record ids are `{alert id}/created` and
-//! `{alert id}/{log offset}`.
+//! `{alert id}/{log offset}`. The alert's documented `report` and `owner` fields are a safety
+//! net under the rows, with record ids of their own that the matching row shares
+//! ([`events`] explains the rule).
 //!
 //! **Config**: `OPSGENIE_API_KEY` / `OPSGENIE_API_KEY_FILE` (`Authorization: GenieKey …`),
 //! `OPSGENIE_API_URL` (default https://api.opsgenie.com; EU: https://api.eu.opsgenie.com).
@@ -49,8 +51,11 @@
 //! above, so a JSM Operations variant is a new base URL, auth header and envelope, not a new
 //! design.
 //!
-//! Files: [`api`] (wire types and paging), [`logs`] (log-text classification), this file (the
-//! collector: which alerts to read, rows → events, the people behind usernames).
+//! Files: [`api`] (HTTP and paging), [`model`] (the alert and log-row objects), [`events`]
+//! (an alert and its rows → events, with the report's safety net), [`logs`] (log-text
+//! classification), this file (the collector: which alerts to read, the people behind
+//! usernames). `model`, `events` and `logs` take parsed objects and do no HTTP, so another
+//! collector of the same alert model (JSM Operations) calls them with its own client.
 
 use std::collections::{HashMap, HashSet};
 use std::path::PathBuf;
@@ -66,10 +71,13 @@ use crate::event::{Event, EventKind, Incident, Person, Window};
 use crate::secret::Secret;
 
 pub mod api;
+pub(crate) mod events;
 pub mod logs;
+pub(crate) mod model;
 
 use api::Api;
 pub use api::{OFFSET_CAP, RENOTIFY_HORIZON, RENOTIFY_MAX};
+use events::{alert_events, AlertSeen, Classified};
 pub use logs::{classify, Action, Activity};
 
 /// The registry name and `provider` tag.
@@ -170,6 +178,8 @@ struct LogsRead {
     until: Timestamp,
     /// The offset of the last row older than that window's start: later reads start there.
     settled: Option<String>,
+    /// What the rows read so far established (for the report's safety net).
+    seen: AlertSeen,
     /// The engine delivered everything up to `until` ([`Collector::delivered`]).
     delivered: bool,
 }
@@ -295,11 +305,13 @@ impl Collector for OpsgenieCollector {
                     continue;
                 }
             }
-            let from = known.and_then(|k| k.settled);
+            let (from, mut seen) =
+                known.map_or((None, AlertSeen::default()), |k| (k.settled, k.seen));
             let (rows, malformed) = self.api.logs(&alert.id, from.as_deref()).await?;
             out.skipped += malformed;
             let mut settled = from;
-            for row in rows {
+            let mut classified = Vec::with_capacity(rows.len());
+            for row in &rows {
                 let Ok(at) = row.created_at.parse::<Timestamp>() else {
                     out.skipped += 1;
                     tracing::warn!(provider = NAME, alert = %alert.id, offset = %row.offset, created_at = %row.created_at, "Skipped an alert log row with a bad timestamp.");
@@ -308,48 +320,19 @@ impl Collector for OpsgenieCollector {
                 if at < window.since {
                     settled = Some(row.offset.clone());
                 }
-                if !window.contains(at) {
-                    continue;
-                }
-                let Some(activity) = classify(&row.log, &row.kind, &row.owner) else {
+                let activity = classify(&row.log, &row.kind, &row.owner);
+                if activity.is_none() && window.contains(at) {
                     tracing::debug!(provider = NAME, alert = %alert.id, log = %row.log, kind = %row.kind, "Log row not classified; not counted.");
-                    continue;
+                }
+                classified.push(Classified { at, row, activity });
+            }
+            for named in alert_events(&alert, created, &classified, &window, &mut seen) {
+                let person = match named.who.as_deref() {
+                    Some(who) => self.person(who, named.at).await,
+                    None => None,
                 };
-                let record_id = format!("{}/{}", alert.id, row.offset);
-                let event = |kind| Event {
-                    record_id: record_id.clone(),
-                    at,
-                    kind,
-                    incident: Some(incident.clone()),
-                };
-                match activity.action {
-                    // An ack or close by nobody (System, an integration) still ends the wait.
-                    Action::Acknowledged | Action::Closed => {
-                        let user = match activity.people.first() {
-                            Some(who) => self.person(who, at).await,
-                            None => None,
-                        };
-                        out.events
-                            .push(event(if activity.action == Action::Acknowledged {
-                                EventKind::Acknowledged { user }
-                            } else {
-                                EventKind::Resolved { user }
-                            }));
-                    }
-                    // One event per person named, all under the row's record id.
-                    action => {
-                        for who in &activity.people {
-                            let Some(user) = self.person(who, at).await else {
-                                tracing::debug!(provider = NAME, alert = %alert.id, who = %who, "Log row names no known user; not a person's action.");
-                                continue;
-                            };
-                            out.events.push(event(match action {
-                                Action::Notified(channel) => EventKind::Notified { user, channel },
-                                Action::Assigned => EventKind::Assigned { user },
-                                _ => EventKind::Escalated { user },
-                            }));
-                        }
-                    }
+                if let Some(event) = named.into_event(&incident, person) {
+                    out.events.push(event);
                 }
             }
             next_read.insert(
@@ -358,6 +341,7 @@ impl Collector for OpsgenieCollector {
                     updated_at: alert.updated_at.clone(),
                     until: window.until,
                     settled,
+                    seen,
                     delivered: false,
                 },
             );

@@ -73,6 +73,17 @@ pub(super) struct StoredLog {
     pub(super) log: OgLog,
     /// Served instead of the row's normal JSON (see [`FakeOpsgenie::add_raw_log`]).
     pub(super) raw: Option<Value>,
+    /// What the row means to Opsgenie when its text is not one of [`super::OG_LOG_TEXTS`]
+    /// (see [`FakeOpsgenie::add_log_meaning`]): an [`super::OgLogText::action`].
+    pub(super) meaning: Option<&'static str>,
+}
+
+impl StoredLog {
+    /// The [`super::OgLogText::action`] the row stands for, if any.
+    pub(super) fn action(&self) -> Option<&'static str> {
+        self.meaning
+            .or_else(|| og_match_log(&self.log.log).map(|(text, _)| text.action))
+    }
 }
 
 pub(super) struct StoredAlert {
@@ -205,7 +216,16 @@ impl FakeOpsgenie {
     /// is derived from its `created_at` and the alert's row count, so a row added late with an old
     /// time sorts before cursors already handed out (as a late row would).
     pub fn add_log(&self, alert_id: &str, log: OgLog) {
-        self.insert_log(alert_id, log, None);
+        self.insert_log(alert_id, log, None, None);
+    }
+
+    /// Appends a row whose text is in a wording ptsd's rules may not know, but which means
+    /// `action` (an [`super::OgLogText::action`]: `acked`, `closed`, `unacked`, …) to Opsgenie:
+    /// the alert's derived fields (`acknowledged`, `report.*`) follow it as they follow the
+    /// builders' texts. This is how a real account's unknown wording looks to a poller: the
+    /// documented fields say what happened, the row text does not.
+    pub fn add_log_meaning(&self, alert_id: &str, log: OgLog, action: &'static str) {
+        self.insert_log(alert_id, log, None, Some(action));
     }
 
     /// Appends a row served as the JSON object `raw` (plus `"offset"` unless `raw` has that
@@ -217,12 +237,20 @@ impl FakeOpsgenie {
             owner: raw["owner"].as_str().unwrap_or("").to_string(),
             created_at: at,
         };
-        self.insert_log(alert_id, log, Some(raw));
+        self.insert_log(alert_id, log, Some(raw), None);
     }
 
-    fn insert_log(&self, alert_id: &str, log: OgLog, raw: Option<Value>) {
-        let notification =
-            og_match_log(&log.log).is_some_and(|(text, _)| text.action == "notified");
+    fn insert_log(
+        &self,
+        alert_id: &str,
+        log: OgLog,
+        raw: Option<Value>,
+        meaning: Option<&'static str>,
+    ) {
+        let notification = meaning.map_or_else(
+            || og_match_log(&log.log).is_some_and(|(text, _)| text.action == "notified"),
+            |m| m == "notified",
+        );
         let mut inner = self.state();
         let moves = inner.notifications_move_updated_at || !notification;
         let idx = *inner
@@ -236,7 +264,15 @@ impl FakeOpsgenie {
             stored.alert.updated_at = log.created_at;
         }
         let pos = stored.logs.partition_point(|r| r.offset < offset);
-        stored.logs.insert(pos, StoredLog { offset, log, raw });
+        stored.logs.insert(
+            pos,
+            StoredLog {
+                offset,
+                log,
+                raw,
+                meaning,
+            },
+        );
     }
 
     /// [`FakeOpsgenie::add_alert`] then [`FakeOpsgenie::add_log`] for each row, for every item
