@@ -258,3 +258,103 @@ async fn acknowledgements_closes_and_owners_come_from_the_report_once() {
         map(&[("ptsd.opsgenie.users.edsger_dijkstra.acknowledgements", 1.0)])
     );
 }
+
+/// The real forms of log rows count through the built-in table (any row type, bracketed
+/// suffixes, the policy close, the `Rule[..] -> Sent` form with the row's owner as the person),
+/// and a user's rules file adds a wording the table lacks; a bad file stops ptsd at start with
+/// one line naming the file, the rule and the fault.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn log_rules_built_in_and_from_a_file() {
+    let fake = FakeOpsgenie::start(KEY).await;
+    fake.add_users(og_synthetic_users());
+    let now = now_ms();
+    let t = |ago: i64| now - SignedDuration::from_secs(ago);
+    let row = |ago, log: &str, kind: &str, owner: &str| OgLog {
+        log: log.into(),
+        kind: kind.into(),
+        owner: owner.into(),
+        created_at: t(ago),
+    };
+    fake.add_alert(OgAlert::new("a1", "1", "db down", "P2", "Datadog", t(900)));
+    for r in [
+        row(
+            890,
+            "Rule[Default][schedule][ada] -> Sent sms to +4917****12",
+            "alertRecipient",
+            "ada@example.com",
+        ),
+        row(
+            889,
+            "Rule[Default][schedule][ada] -> Sent [voice] call",
+            "alertRecipient",
+            "ada@example.com",
+        ),
+        row(
+            885,
+            "Rule[Default][schedule][ada] -> Received sms",
+            "alertRecipient",
+            "ada@example.com",
+        ),
+        row(
+            880,
+            "Paged grace@example.com through the pager app",
+            "alertRecipient",
+            "System",
+        ),
+        row(
+            800,
+            "Alert acknowledged via web[Default API-Acknowledge Alert]",
+            "alertAction",
+            "ada@example.com",
+        ),
+        row(
+            700,
+            "Alert closed via system using policy/policies[autoclose and no-notify tags]",
+            "system",
+            "System",
+        ),
+    ] {
+        fake.add_log("a1", r);
+    }
+    let dir = tempdir("log-rules");
+    let path = format!("{dir}/og-rules.toml");
+    std::fs::write(
+        &path,
+        "[[rule]]\nname = \"pager app\"\nmatch = '^Paged (?P<who>\\S+) through the pager app$'\ncounts = \"notification\"\nperson = \"who\"\nchannel = \"push\"\n",
+    )
+    .unwrap();
+    let base = [
+        "--once",
+        "--backfill",
+        "1h",
+        "--max-requests-per-minute",
+        "0",
+    ];
+    let without = run_once(&config(&fake, &base)).await;
+    let mut want = map(&[
+        ("ptsd.opsgenie.incidents.p2", 1.0),
+        ("ptsd.opsgenie.services.datadog.incidents", 1.0),
+        ("ptsd.opsgenie.users.ada_lovelace.notifications.sms", 1.0),
+        ("ptsd.opsgenie.users.ada_lovelace.notifications.phone", 1.0),
+        ("ptsd.opsgenie.users.ada_lovelace.acknowledgements", 1.0),
+    ]);
+    assert_eq!(without.counts(), want);
+    let mut with_file = base.to_vec();
+    with_file.extend(["--opsgenie-log-rules", &path]);
+    let with = run_once(&config(&fake, &with_file)).await;
+    want.insert(
+        "ptsd.opsgenie.users.grace_hopper.notifications.push".into(),
+        1.0,
+    );
+    assert_eq!(with.counts(), want);
+
+    std::fs::write(&path, "[[rule]]\nname = \"pager app\"\nmatch = '^Paged (\\S+)$'\ncounts = \"notification\"\nperson = \"who\"\nchannel = \"push\"\n").unwrap();
+    let e = collectors::build("opsgenie", &config(&fake, &with_file))
+        .err()
+        .expect("a bad rules file is refused")
+        .to_string();
+    assert!(
+        e.starts_with(&format!("PTSD_OPSGENIE_LOG_RULES {path}: rule 1 (\"pager app\"): person = \"who\" is no capture group")),
+        "{e}"
+    );
+}

@@ -34,8 +34,8 @@ use std::collections::HashSet;
 
 use jiff::{SignedDuration, Timestamp};
 
-use super::logs::{Action, Activity};
 use super::model::{after, Alert, LogRow};
+use super::rules::{Action, Activity};
 use crate::event::{Event, EventKind, Incident, Person, Window};
 
 /// A recognised row and the report's action are the same action when their times differ by at
@@ -258,7 +258,7 @@ pub(crate) fn alert_events(
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::collectors::opsgenie::logs::classify;
+    use crate::collectors::opsgenie::rules::classify;
 
     const T0: &str = "2026-03-02T03:00:00Z";
 

@@ -25,7 +25,7 @@
 //!   ([`unknown_user`]), so no event is dropped while the directory is stale or unreadable.
 //!
 //! **Emits**: an alert created in the window → `Triggered` (service = integration name,
-//! urgency = priority `p1`..`p5`); log rows in the window, classified by [`logs::classify`]:
+//! urgency = priority `p1`..`p5`); log rows in the window, classified by the [`rules`]:
 //! notifications by channel, acknowledgements, assignments (owner changes), escalations and
 //! closes. A row whose person is not a username (System, an integration, an API key) counts
 //! as nobody's action: an ack or close by nobody still ends the wait for time to acknowledge
@@ -44,7 +44,7 @@
 //! (alerts read twice dropped by id), so a window of any size is read in one call; only a single
 //! millisecond holding more than 20,000 alerts is [`CollectError::WindowTooLarge`]; 429 carries
 //! `X-RateLimit-Period-In-Sec` (handled in `http.rs`); log texts are not documented, so the
-//! patterns live in one anchored table ([`logs::classify`]) and rows that match none are logged at debug
+//! rules live in one table ([`rules`], extended by `PTSD_OPSGENIE_LOG_RULES`) and rows that match none are logged at debug
 //! level and not counted; a window is read in one call, so one call can hold every alert of a bulk
 //! change (memory grows with it). Opsgenie reaches end of support on 2027-04-05 (Atlassian moves
 //! customers to Jira Service Management Operations): this file only knows the three endpoints
@@ -52,9 +52,9 @@
 //! design.
 //!
 //! Files: [`api`] (HTTP and paging), [`model`] (the alert and log-row objects), [`events`]
-//! (an alert and its rows → events, with the report's safety net), [`logs`] (log-text
-//! classification), this file (the collector: which alerts to read, the people behind
-//! usernames). `model`, `events` and `logs` take parsed objects and do no HTTP, so another
+//! (an alert and its rows → events, with the report's safety net), [`rules`] (the log
+//! rules and their file), this file (the collector: which alerts to read, the people behind
+//! usernames). `model`, `events` and `rules` take parsed objects and do no HTTP, so another
 //! collector of the same alert model (JSM Operations) calls them with its own client.
 
 use std::collections::{HashMap, HashSet};
@@ -72,13 +72,13 @@ use crate::secret::Secret;
 
 pub mod api;
 pub(crate) mod events;
-pub mod logs;
 pub(crate) mod model;
+pub mod rules;
 
 use api::Api;
 pub use api::{OFFSET_CAP, RENOTIFY_HORIZON, RENOTIFY_MAX};
 use events::{alert_events, AlertSeen, Classified};
-pub use logs::{classify, Action, Activity};
+pub use rules::{classify, Action, Activity, LogRules};
 
 /// The registry name and `provider` tag.
 pub const NAME: &str = "opsgenie";
@@ -104,6 +104,10 @@ pub struct OpsgenieSettings {
         default_value = "https://api.opsgenie.com"
     )]
     pub opsgenie_api_url: String,
+
+    /// TOML file of log rules (regex on the log row text, optional row type, what it counts, which group is the person or channel) added before the built-in table, or replacing it with mode = "replace"; see the README, and `ptsd logs` to see which rule matches which row.
+    #[arg(long, env = "PTSD_OPSGENIE_LOG_RULES")]
+    pub opsgenie_log_rules: Option<PathBuf>,
 }
 
 impl CollectorSettings for OpsgenieSettings {
@@ -124,6 +128,11 @@ impl CollectorSettings for OpsgenieSettings {
         else {
             return Ok(None);
         };
+        let rules = match &self.opsgenie_log_rules {
+            Some(path) => LogRules::from_file(path)
+                .map_err(|e| ConfigError(format!("PTSD_OPSGENIE_LOG_RULES {e}")))?,
+            None => LogRules::built_in(),
+        };
         let auth = Secret::new(format!("GenieKey {}", key.expose()));
         let http = HttpClient::new(
             NAME,
@@ -133,6 +142,7 @@ impl CollectorSettings for OpsgenieSettings {
         )?;
         Ok(Some(Box::new(OpsgenieCollector {
             api: Api { base, http },
+            rules,
             users: Directory::default(),
             not_users: HashSet::new(),
             read: HashMap::new(),
@@ -161,6 +171,8 @@ pub(crate) fn unknown_user(who: &str) -> Option<Person> {
 /// Reads Opsgenie alerts and logs.
 pub struct OpsgenieCollector {
     api: Api,
+    /// The log rules in force (built-in, extended or replaced by `PTSD_OPSGENIE_LOG_RULES`).
+    rules: LogRules,
     /// Username (lowercased) → person.
     users: Directory<Person>,
     /// Names (lowercased) known not to be users: missing from a directory read after the row
@@ -320,10 +332,11 @@ impl Collector for OpsgenieCollector {
                 if at < window.since {
                     settled = Some(row.offset.clone());
                 }
-                let activity = classify(&row.log, &row.kind, &row.owner);
-                if activity.is_none() && window.contains(at) {
-                    tracing::debug!(provider = NAME, alert = %alert.id, log = %row.log, kind = %row.kind, "Log row not classified; not counted.");
+                let matched = self.rules.classify(&row.log, &row.kind, &row.owner);
+                if matched.is_none() && window.contains(at) {
+                    tracing::debug!(provider = NAME, alert = %alert.id, log = %row.log, kind = %row.kind, "Log row matched no rule; not counted.");
                 }
+                let activity = matched.and_then(|m| m.activity);
                 classified.push(Classified { at, row, activity });
             }
             for named in alert_events(&alert, created, &classified, &window, &mut seen) {
