@@ -96,8 +96,8 @@ struct ChunkReport {
     read: Window,
     /// Events the collector returned (re-reads included).
     entries: usize,
-    /// Records skipped as malformed.
-    skipped: u64,
+    /// Records skipped as malformed, and log rows no rule matched.
+    records: crate::self_metrics::Records,
     /// Events counted (new records).
     counted: usize,
 }
@@ -256,7 +256,7 @@ async fn poll_all(
         let name = c.name();
         let started = Instant::now();
         let mut stats = RequestStats::default();
-        let mut skipped = 0;
+        let mut records = crate::self_metrics::Records::default();
         let mut ok = true;
         loop {
             let until = Timestamp::now() - SETTLE;
@@ -275,14 +275,16 @@ async fn poll_all(
                         // Catching up: a long poll, but a healthy one.
                         crate::status::record_progress(&status_path);
                     }
-                    skipped += report.skipped;
+                    records.skipped += report.records.skipped;
+                    records.unmatched_rows += report.records.unmatched_rows;
                     tracing::info!(
                         provider = name,
                         since = %report.read.since,
                         until = %report.read.until,
                         entries = report.entries,
                         counted = report.counted,
-                        skipped = report.skipped,
+                        skipped = report.records.skipped,
+                        unmatched_rows = report.records.unmatched_rows,
                         requests = chunk_stats.requests(),
                         duration_ms = chunk_started.elapsed().as_millis() as u64,
                         behind_s = behind.as_secs(),
@@ -305,7 +307,7 @@ async fn poll_all(
                 break;
             }
         }
-        crate::self_metrics::record(&mut own, name, ok, &stats, skipped, started, state);
+        crate::self_metrics::record(&mut own, name, ok, &stats, records, started, state);
     }
     // ptsd's own metrics are best effort: they never hold back the cursor. They happen at the
     // poll, so earlier polls are final.
@@ -357,10 +359,12 @@ async fn poll_chunk(
     batch.source = name.to_string();
     // Once this chunk is committed, the next read starts no earlier than this.
     batch.final_before = Some(chunk_end - settings.lateness);
-    let (mut entries, mut counted, mut skipped) = (0, 0, 0);
+    let (mut entries, mut counted) = (0, 0);
+    let mut records = crate::self_metrics::Records::default();
     collect_split(collector, read, &mut |part| {
         entries += part.events.len();
-        skipped += part.skipped;
+        records.skipped += part.skipped;
+        records.unmatched_rows += part.unmatched_rows;
         for e in new_records(part.events, &cs.seen, &mut fresh) {
             let found = analysis.analyse(&e);
             batch.add_event(&e, &found, name, settings.user_key);
@@ -399,7 +403,7 @@ async fn poll_chunk(
     Ok(ChunkReport {
         read,
         entries,
-        skipped,
+        records,
         counted,
     })
 }

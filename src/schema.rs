@@ -70,6 +70,8 @@ pub enum Metric {
     RateLimitWaits,
     /// Provider records skipped because they were malformed.
     EntriesSkipped,
+    /// Activity-log rows that no log rule matched (counted for nobody).
+    LogRowsUnmatched,
     /// How long a poll took, in milliseconds.
     PollDuration,
     /// How far the cursor is behind now, in seconds.
@@ -78,7 +80,7 @@ pub enum Metric {
 
 impl Metric {
     /// Every metric, in catalogue order.
-    pub const ALL: [Metric; 16] = [
+    pub const ALL: [Metric; 17] = [
         Metric::Incidents,
         Metric::Notifications,
         Metric::Acknowledgements,
@@ -93,6 +95,7 @@ impl Metric {
         Metric::Retries,
         Metric::RateLimitWaits,
         Metric::EntriesSkipped,
+        Metric::LogRowsUnmatched,
         Metric::PollDuration,
         Metric::CursorLag,
     ];
@@ -114,6 +117,7 @@ impl Metric {
             Metric::Retries => "ptsd.retries",
             Metric::RateLimitWaits => "ptsd.rate_limit_waits",
             Metric::EntriesSkipped => "ptsd.entries_skipped",
+            Metric::LogRowsUnmatched => "ptsd.log_rows_unmatched",
             Metric::PollDuration => "ptsd.poll_duration",
             Metric::CursorLag => "ptsd.cursor_lag",
         }
@@ -217,6 +221,7 @@ pub const CATALOGUE: &[&str] = &[
     "{prefix}.ptsd.{provider}.retries",
     "{prefix}.ptsd.{provider}.rate_limit_waits",
     "{prefix}.ptsd.{provider}.entries_skipped",
+    "{prefix}.ptsd.{provider}.log_rows_unmatched",
     "{prefix}.ptsd.{provider}.poll_duration",
     "{prefix}.ptsd.{provider}.cursor_lag",
     "{prefix}.ptsd.polls",
@@ -224,6 +229,7 @@ pub const CATALOGUE: &[&str] = &[
     "{prefix}.ptsd.retries",
     "{prefix}.ptsd.rate_limit_waits",
     "{prefix}.ptsd.entries_skipped",
+    "{prefix}.ptsd.log_rows_unmatched",
     "{prefix}.ptsd.poll_duration",
     "{prefix}.ptsd.cursor_lag",
 ];

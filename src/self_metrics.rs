@@ -1,5 +1,5 @@
 //! ptsd's own metrics (`{prefix}.polls`, `api_requests`, `retries`, `rate_limit_waits`,
-//! `entries_skipped`, `poll_duration`, `cursor_lag`): how each collector's poll went, sent
+//! `entries_skipped`, `log_rows_unmatched`, `poll_duration`, `cursor_lag`): how each collector's poll went, sent
 //! after every poll beside the on-call metrics, in the spirit of Telegraf's `internal_*`.
 //! (Not to be confused with [`crate::status`], the liveness file behind `ptsd health`, nor with
 //! [`crate::analysis`], the on-call load of people.)
@@ -13,13 +13,22 @@ use crate::collectors::RequestStats;
 use crate::schema::{self, Metric};
 use crate::state::State;
 
+/// What a poll made of the provider's records, beside its requests.
+#[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
+pub struct Records {
+    /// Malformed records skipped ([`crate::collectors::Collected::skipped`]).
+    pub skipped: u64,
+    /// Log rows no rule matched ([`crate::collectors::Collected::unmatched_rows`]).
+    pub unmatched_rows: u64,
+}
+
 /// Adds one collector's poll to ptsd's own metrics in `own`.
 pub fn record(
     own: &mut MetricBatch,
     provider: &str,
     ok: bool,
     stats: &RequestStats,
-    skipped: u64,
+    records: Records,
     started: Instant,
     state: &State,
 ) {
@@ -32,7 +41,8 @@ pub fn record(
     for (metric, n) in [
         (Metric::Retries, stats.retries),
         (Metric::RateLimitWaits, stats.rate_limit_waits),
-        (Metric::EntriesSkipped, skipped),
+        (Metric::EntriesSkipped, records.skipped),
+        (Metric::LogRowsUnmatched, records.unmatched_rows),
     ] {
         if n > 0 {
             own.record(series(metric, None), n as i64);

@@ -13,6 +13,7 @@ use ptsd::aggregate::MetricBatch;
 use ptsd::collectors::{self, Collector};
 use ptsd::config::Config;
 use ptsd::engine;
+use ptsd::event::Window;
 use ptsd::outputters::{OutputError, Outputter};
 use ptsd::schema::{self, Flavor};
 use support::*;
@@ -356,5 +357,195 @@ async fn log_rules_built_in_and_from_a_file() {
     assert!(
         e.starts_with(&format!("PTSD_OPSGENIE_LOG_RULES {path}: rule 1 (\"pager app\"): person = \"who\" is no capture group")),
         "{e}"
+    );
+}
+
+/// A log writer the tests can read back.
+#[derive(Clone, Default)]
+struct LogBuffer(Arc<Mutex<Vec<u8>>>);
+
+impl std::io::Write for LogBuffer {
+    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+        self.0.lock().unwrap().extend_from_slice(buf);
+        Ok(buf.len())
+    }
+    fn flush(&mut self) -> std::io::Result<()> {
+        Ok(())
+    }
+}
+
+/// Rows in unknown wording for three alerts, plus known ones.
+fn unmatched_fixture(fake: &FakeOpsgenie, now: Timestamp) {
+    fake.add_users(og_synthetic_users());
+    let t = |ago: i64| now - SignedDuration::from_secs(ago);
+    for (i, who) in ["ada@example.com", "grace@example.com", "edsger@example.com"]
+        .into_iter()
+        .enumerate()
+    {
+        let id = format!("u{i}");
+        fake.add_alert(OgAlert::new(&id, &id, "x", "P3", "Datadog", t(900)));
+        fake.add_log(&id, og_log_created_via(t(900), "Datadog"));
+        fake.add_log(&id, og_log_notified(t(890), who, "SMS"));
+        let page = OgLog {
+            log: format!("Paged {who} via the pager app at 03:1{i}"),
+            kind: "alertRecipient".into(),
+            owner: "System".into(),
+            created_at: t(880),
+        };
+        fake.add_log(&id, page);
+        if i == 0 {
+            let odd = OgLog {
+                log: "Grace Hopper snoozed it for 30 minutes".into(),
+                kind: "alertAction".into(),
+                owner: "grace@example.com".into(),
+                created_at: t(870),
+            };
+            fake.add_log(&id, odd);
+        }
+    }
+}
+
+/// Rows that no rule matches are counted once each in `log_rows_unmatched`, even when windows
+/// overlap, and their most frequent shapes (people and digits masked) are logged at info level
+/// once, not again within the hour.
+#[tokio::test(flavor = "current_thread")]
+async fn unmatched_rows_are_counted_once_and_their_shapes_logged_hourly() {
+    let fake = FakeOpsgenie::start(KEY).await;
+    let now = now_ms();
+    unmatched_fixture(&fake, now);
+    let t = |ago: i64| now - SignedDuration::from_secs(ago);
+    let logs = LogBuffer::default();
+    let subscriber = tracing_subscriber::fmt()
+        .with_writer({
+            let logs = logs.clone();
+            move || logs.clone()
+        })
+        .with_ansi(false)
+        .with_max_level(tracing::Level::INFO)
+        .finish();
+    let _guard = tracing::subscriber::set_default(subscriber);
+
+    let cfg = config(&fake, &["--max-requests-per-minute", "0"]);
+    let mut c = collector(&cfg);
+    c.check().await.unwrap();
+    let w1 = Window::new(t(2000), t(875));
+    let first = c.collect(w1).await.unwrap();
+    assert_eq!(first.unmatched_rows, 3, "three pages; the snooze is later");
+    c.delivered(w1.until);
+    // The next window overlaps the first by 20 minutes: the pages are not counted again.
+    fake.add_log("u1", og_log_acked(t(100), "grace@example.com"));
+    let w2 = Window::new(t(2000), t(10));
+    let second = c.collect(w2).await.unwrap();
+    assert_eq!(second.unmatched_rows, 1, "only the snooze");
+    let text = String::from_utf8_lossy(&logs.0.lock().unwrap()).into_owned();
+    let reports: Vec<&str> = text
+        .lines()
+        .filter(|l| l.contains("Log rows no rule matched"))
+        .collect();
+    assert_eq!(reports.len(), 1, "once within the hour: {text}");
+    assert!(
+        reports[0].contains(r#"3× "Paged <email> via the pager app at <n>:<n>""#),
+        "{}",
+        reports[0]
+    );
+    assert!(!text.contains("ada@example.com"), "{text}");
+    // Through the engine, the self-metric.
+    let capture = run_once(&config(
+        &fake,
+        &[
+            "--once",
+            "--backfill",
+            "1h",
+            "--max-requests-per-minute",
+            "0",
+        ],
+    ))
+    .await;
+    assert_eq!(
+        capture.all().get("ptsd.ptsd.opsgenie.log_rows_unmatched"),
+        Some(&4.0)
+    );
+}
+
+/// `ptsd logs --since 1d` (the real binary) prints each distinct row shape with its count and
+/// the rule that matched it, people masked; with a rules file, the unknown wording gets a rule.
+#[test]
+fn ptsd_logs_lists_row_shapes_and_their_rules() {
+    let fake = FakeOpsgenie::start_blocking(KEY);
+    unmatched_fixture(&fake, now_ms());
+    let run = |extra: &[(&str, &str)]| {
+        let mut cmd = std::process::Command::new(env!("CARGO_BIN_EXE_ptsd"));
+        cmd.env_clear()
+            .env("PATH", std::env::var("PATH").unwrap_or_default())
+            .env("OPSGENIE_API_KEY", KEY)
+            .env("OPSGENIE_API_URL", &fake.url)
+            .env("RUST_LOG", "warn")
+            .args(["logs", "--since", "1d"]);
+        for (k, v) in extra {
+            cmd.env(k, v);
+        }
+        let out = cmd.output().expect("ptsd runs");
+        assert!(
+            out.status.success(),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        String::from_utf8_lossy(&out.stdout).into_owned()
+    };
+    let text = run(&[]);
+    let line = |needle: &str| {
+        text.lines()
+            .find(|l| l.ends_with(needle))
+            .unwrap_or_else(|| panic!("no {needle:?} in\n{text}"))
+            .split_whitespace()
+            .take(3)
+            .collect::<Vec<_>>()
+            .join(" ")
+    };
+    assert!(text.starts_with("opsgenie: 10 log rows from "), "{text}");
+    assert!(
+        text.lines()
+            .next()
+            .unwrap()
+            .ends_with("4 rows matched no rule"),
+        "{text}"
+    );
+    assert_eq!(
+        line("Sent [SMS] notification to <owner>"),
+        "3 system built-in:sent-notification"
+    );
+    assert_eq!(
+        line("Alert created via Datadog"),
+        "3 system built-in:created"
+    );
+    assert_eq!(
+        line("Paged <email> via the pager app at <n>:<n>"),
+        "3 alertRecipient -"
+    );
+    assert_eq!(line("<name> snoozed it for <n> minutes"), "1 alertAction -");
+    assert!(
+        !text.contains("@example.com") && !text.contains("Grace"),
+        "{text}"
+    );
+
+    let dir = tempdir("ptsd-logs");
+    let path = format!("{dir}/rules.toml");
+    std::fs::write(
+        &path,
+        "[[rule]]\nname = \"pager app\"\nmatch = '^Paged (?P<who>\\S+) via the pager app'\ncounts = \"notification\"\nperson = \"who\"\nchannel = \"push\"\n",
+    )
+    .unwrap();
+    let text = run(&[("PTSD_OPSGENIE_LOG_RULES", &path)]);
+    assert!(
+        text.lines()
+            .next()
+            .unwrap()
+            .ends_with("1 rows matched no rule"),
+        "{text}"
+    );
+    assert!(
+        text.lines().any(|l| l.contains("pager app")
+            && l.ends_with("Paged <email> via the pager app at <n>:<n>")),
+        "{text}"
     );
 }

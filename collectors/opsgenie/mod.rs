@@ -65,7 +65,7 @@ use jiff::Timestamp;
 
 use super::directory::Directory;
 use super::http::{base_url, HttpClient, RetryPolicy};
-use super::{CollectError, Collected, Collector, CollectorSettings, RequestStats};
+use super::{CollectError, Collected, Collector, CollectorSettings, LogShape, RequestStats};
 use crate::config::{Config, ConfigError};
 use crate::event::{Event, EventKind, Incident, Person, Window};
 use crate::secret::Secret;
@@ -74,11 +74,13 @@ pub mod api;
 pub(crate) mod events;
 pub(crate) mod model;
 pub mod rules;
+pub(crate) mod shapes;
 
 use api::Api;
 pub use api::{OFFSET_CAP, RENOTIFY_HORIZON, RENOTIFY_MAX};
 use events::{alert_events, AlertSeen, Classified};
 pub use rules::{classify, Action, Activity, LogRules};
+use shapes::{shape, Shapes};
 
 /// The registry name and `provider` tag.
 pub const NAME: &str = "opsgenie";
@@ -143,6 +145,8 @@ impl CollectorSettings for OpsgenieSettings {
         Ok(Some(Box::new(OpsgenieCollector {
             api: Api { base, http },
             rules,
+            shapes: Shapes::default(),
+            names: None,
             users: Directory::default(),
             not_users: HashSet::new(),
             read: HashMap::new(),
@@ -173,6 +177,10 @@ pub struct OpsgenieCollector {
     api: Api,
     /// The log rules in force (built-in, extended or replaced by `PTSD_OPSGENIE_LOG_RULES`).
     rules: LogRules,
+    /// The shapes of the rows read, for `log_rows_unmatched`, the hourly log and `ptsd logs`.
+    shapes: Shapes,
+    /// People's full names in the directory, to mask them in shapes.
+    names: Option<regex::Regex>,
     /// Username (lowercased) → person.
     users: Directory<Person>,
     /// Names (lowercased) known not to be users: missing from a directory read after the row
@@ -192,6 +200,8 @@ struct LogsRead {
     settled: Option<String>,
     /// What the rows read so far established (for the report's safety net).
     seen: AlertSeen,
+    /// The offset of the last row whose shape was counted ([`shapes`]): each row once.
+    shaped: Option<String>,
     /// The engine delivered everything up to `until` ([`Collector::delivered`]).
     delivered: bool,
 }
@@ -202,6 +212,12 @@ impl OpsgenieCollector {
         let began = Timestamp::now();
         let read = self.api.read_users().await;
         self.users.store(began, read)?;
+        self.names = shapes::names_regex(
+            self.users
+                .entries()
+                .values()
+                .filter_map(|p| p.name.as_deref()),
+        );
         let users = &self.users;
         self.not_users.retain(|n| users.get(n).is_none());
         Ok(())
@@ -304,7 +320,9 @@ impl Collector for OpsgenieCollector {
             }
             // Only what the engine delivered may be skipped: a window read again after a failed
             // poll must see every row again.
-            let known = self.read.remove(&alert.id).filter(|k| k.delivered);
+            let prior = self.read.remove(&alert.id);
+            let mut shaped = prior.as_ref().and_then(|k| k.shaped.clone());
+            let known = prior.filter(|k| k.delivered);
             if let Some(k) = known.as_ref() {
                 // Unchanged since its logs were read for a window that ended after its last
                 // change: every row it has was seen then, unless notifications do not move
@@ -333,8 +351,19 @@ impl Collector for OpsgenieCollector {
                     settled = Some(row.offset.clone());
                 }
                 let matched = self.rules.classify(&row.log, &row.kind, &row.owner);
-                if matched.is_none() && window.contains(at) {
-                    tracing::debug!(provider = NAME, alert = %alert.id, log = %row.log, kind = %row.kind, "Log row matched no rule; not counted.");
+                // Each row's shape is counted once, in the window that holds it.
+                if window.contains(at) && shaped.as_ref().is_none_or(|s| row.offset > *s) {
+                    if matched.is_none() {
+                        out.unmatched_rows += 1;
+                        tracing::debug!(provider = NAME, alert = %alert.id, log = %row.log, kind = %row.kind, "Log row matched no rule; not counted.");
+                    }
+                    let rule = matched.as_ref().map(|m| m.rule);
+                    self.shapes.record(
+                        shape(&row.log, &row.owner, self.names.as_ref()),
+                        &row.kind,
+                        rule,
+                    );
+                    shaped = Some(row.offset.clone());
                 }
                 let activity = matched.and_then(|m| m.activity);
                 classified.push(Classified { at, row, activity });
@@ -355,14 +384,23 @@ impl Collector for OpsgenieCollector {
                     until: window.until,
                     settled,
                     seen,
+                    shaped,
                     delivered: false,
                 },
             );
+        }
+        if let Some(top) = self.shapes.report_due(std::time::Instant::now()) {
+            let shapes: Vec<String> = top.iter().map(|(s, n)| format!("{n}× {s:?}")).collect();
+            tracing::info!(provider = NAME, shapes = %shapes.join("; "), "Log rows no rule matched, most frequent shapes since the last report (counted for nobody; see `ptsd logs` and PTSD_OPSGENIE_LOG_RULES).");
         }
         // Alerts not listed this time did not change since the window began: forgetting them
         // keeps memory bounded; if they change later their logs are read again (and deduped).
         self.read = next_read;
         Ok(out)
+    }
+
+    fn log_shapes(&self) -> Vec<LogShape> {
+        self.shapes.all()
     }
 
     fn take_stats(&mut self) -> RequestStats {
