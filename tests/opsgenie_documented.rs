@@ -549,3 +549,75 @@ fn ptsd_logs_lists_row_shapes_and_their_rules() {
         "{text}"
     );
 }
+
+/// An answer that is served but says `X-RateLimit-State: THROTTLED` (period 2 s) is used, and
+/// the next request waits the period first (a rate-limit wait in ptsd's own metrics); nothing
+/// is lost.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_throttled_state_slows_the_next_request() {
+    let fake = FakeOpsgenie::start(KEY).await;
+    fake.add_users(og_synthetic_users());
+    let (alerts, expected) = og_synthetic(
+        5,
+        Timestamp::now() - SignedDuration::from_hours(2),
+        std::time::Duration::from_secs(60),
+        21,
+    );
+    fake.add_alerts_with_logs(alerts);
+    fake.inject("/v2/alerts", OgFault::Throttled);
+    let capture = run_once(&config(
+        &fake,
+        &[
+            "--once",
+            "--backfill",
+            "3h",
+            "--max-requests-per-minute",
+            "0",
+        ],
+    ))
+    .await;
+    assert_eq!(
+        capture
+            .counts()
+            .get("ptsd.opsgenie.incidents.p3")
+            .copied()
+            .unwrap_or(0.0)
+            + capture
+                .counts()
+                .get("ptsd.opsgenie.incidents.p1")
+                .copied()
+                .unwrap_or(0.0)
+            + capture
+                .counts()
+                .get("ptsd.opsgenie.incidents.p2")
+                .copied()
+                .unwrap_or(0.0)
+            + capture
+                .counts()
+                .get("ptsd.opsgenie.incidents.p4")
+                .copied()
+                .unwrap_or(0.0)
+            + capture
+                .counts()
+                .get("ptsd.opsgenie.incidents.p5")
+                .copied()
+                .unwrap_or(0.0),
+        expected.incidents as f64
+    );
+    assert!(
+        capture.all().get("ptsd.ptsd.opsgenie.rate_limit_waits") >= Some(&1.0),
+        "{:?}",
+        capture.all()
+    );
+    let requests = fake.requests();
+    let throttled = requests
+        .iter()
+        .position(|r| r.path == "/v2/alerts")
+        .expect("the listing was read");
+    let next = &requests[throttled + 1];
+    assert!(
+        next.received.duration_since(requests[throttled].received)
+            >= std::time::Duration::from_millis(1900),
+        "the request after a THROTTLED answer waited its period"
+    );
+}

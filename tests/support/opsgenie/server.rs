@@ -54,14 +54,20 @@ pub enum OgFault {
     Status500,
     /// HTTP 200 whose body is the first half of the normal JSON body (invalid JSON).
     Truncated,
+    /// The normal answer, but with `X-RateLimit-State: THROTTLED`,
+    /// `X-RateLimit-Reason: <domain>` and `X-RateLimit-Period-In-Sec: 2`: Opsgenie's rate-limit
+    /// docs say over-limit requests are "rejected with 429 or delayed"; this is the served one
+    /// that says the client is over its limit (UNCONFIRMED values). Recorded as no fault.
+    Throttled,
 }
 
 impl OgFault {
-    fn recorded(self) -> Fault {
+    fn recorded(self) -> Option<Fault> {
         match self {
-            OgFault::Status429 => Fault::Status429 { reset_secs: 1 },
-            OgFault::Status500 => Fault::Status500,
-            OgFault::Truncated => Fault::Truncated,
+            OgFault::Status429 => Some(Fault::Status429 { reset_secs: 1 }),
+            OgFault::Status500 => Some(Fault::Status500),
+            OgFault::Truncated => Some(Fault::Truncated),
+            OgFault::Throttled => None,
         }
     }
 }
@@ -376,6 +382,15 @@ async fn handle(
             "Internal Server Error",
             &request_id,
         ),
+        Some(OgFault::Throttled) => normal_reply(&fake.state(), &request, auth_valid, &request_id)
+            .with_headers(vec![
+                ("X-RateLimit-State", "THROTTLED".to_string()),
+                (
+                    "X-RateLimit-Reason",
+                    rate_limit_domain(&request.path).to_string(),
+                ),
+                ("X-RateLimit-Period-In-Sec", "2".to_string()),
+            ]),
         Some(OgFault::Truncated) | None => {
             let mut r = normal_reply(&fake.state(), &request, auth_valid, &request_id);
             if fault == Some(OgFault::Truncated) {
@@ -398,7 +413,7 @@ async fn handle(
         &reply,
         auth_valid,
         false,
-        fault.map(OgFault::recorded),
+        fault.and_then(OgFault::recorded),
         Instant::now(),
     );
     fake.calls().record(recorded);
