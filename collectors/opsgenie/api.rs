@@ -45,16 +45,6 @@ pub(super) struct Paging {
     pub(super) next: Option<String>,
 }
 
-impl Alert {
-    /// Whether Opsgenie may still be notifying people about it without a state change: open,
-    /// not acknowledged, created less than [`RENOTIFY_HORIZON`] before `window` ends.
-    pub(super) fn may_renotify(&self, created: Timestamp, window: &Window) -> bool {
-        !self.is_closed()
-            && self.acknowledged != Some(true)
-            && created >= window.until - RENOTIFY_HORIZON
-    }
-}
-
 #[derive(Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub(super) struct User {
@@ -110,7 +100,8 @@ impl Api {
         }
     }
 
-    /// The alerts created before the window ended and updated after it began, each once.
+    /// The alerts created before the window ended and updated since `updated_since` (the
+    /// window's start, or later when the collector knows the alerts updated before), each once.
     ///
     /// Past the 20,000 `offset + limit` cap the query starts again at offset 0 with a lower
     /// bound `createdAt>={the newest createdAt seen}`: the results are sorted by the immutable
@@ -120,11 +111,15 @@ impl Api {
     /// a catch-up), which no split of the window would bring under the cap: the window bounds
     /// only `updatedAt` from below. [`CollectError::WindowTooLarge`] is left for a single
     /// millisecond holding more than the cap, which no query can page through.
-    pub(super) async fn alerts(&self, window: &Window) -> Result<(Vec<Alert>, u64), CollectError> {
+    pub(super) async fn alerts(
+        &self,
+        window: &Window,
+        updated_since: Timestamp,
+    ) -> Result<(Vec<Alert>, u64), CollectError> {
         let base = format!(
             "createdAt<{} AND updatedAt>={}",
             millis(window.until),
-            millis(window.since)
+            millis(updated_since)
         );
         let mut alerts = Vec::new();
         let mut ids: HashSet<String> = HashSet::new();

@@ -61,7 +61,7 @@ use std::collections::{HashMap, HashSet};
 use std::path::PathBuf;
 
 use async_trait::async_trait;
-use jiff::Timestamp;
+use jiff::{SignedDuration, Timestamp};
 
 use super::directory::Directory;
 use super::http::{base_url, HttpClient, RetryPolicy};
@@ -72,13 +72,15 @@ use crate::secret::Secret;
 
 pub mod api;
 pub(crate) mod events;
+pub(crate) mod memory;
 pub(crate) mod model;
 pub mod rules;
 pub(crate) mod shapes;
 
 use api::Api;
 pub use api::{OFFSET_CAP, RENOTIFY_HORIZON, RENOTIFY_MAX};
-use events::{alert_events, AlertSeen, Classified};
+use events::{alert_events, Classified};
+use memory::{AlertState, KeptRow, Pace, ReadNow};
 pub use rules::{classify, Action, Activity, LogRules};
 use shapes::{shape, Shapes};
 
@@ -149,7 +151,16 @@ impl CollectorSettings for OpsgenieSettings {
             names: None,
             users: Directory::default(),
             not_users: HashSet::new(),
-            read: HashMap::new(),
+            alerts: HashMap::new(),
+            pace: Pace::new(
+                config.lateness,
+                config.max_requests_per_minute,
+                config.interval,
+                config.once,
+            ),
+            listed_until: None,
+            listing: None,
+            renotify_listed: None,
         })))
     }
 }
@@ -186,25 +197,22 @@ pub struct OpsgenieCollector {
     /// Names (lowercased) known not to be users: missing from a directory read after the row
     /// that named them.
     not_users: HashSet<String>,
-    /// What was read of each alert listed by the last window: see [`LogsRead`].
-    read: HashMap<String, LogsRead>,
+    /// What is known of each alert listed lately ([`memory`]).
+    alerts: HashMap<String, AlertState>,
+    /// When to read logs ([`Pace`]).
+    pace: Pace,
+    /// The end of the last window whose listing was delivered: later listings start there
+    /// (less [`LIST_OVERLAP`]).
+    listed_until: Option<Timestamp>,
+    /// The end of the window listed last (delivered or not).
+    listing: Option<Timestamp>,
+    /// The end of the window that last listed the young open alerts.
+    renotify_listed: Option<Timestamp>,
 }
 
-/// How far an alert's logs were read.
-struct LogsRead {
-    /// The alert's `updatedAt` when its logs were read.
-    updated_at: String,
-    /// The end of the window they were read for.
-    until: Timestamp,
-    /// The offset of the last row older than that window's start: later reads start there.
-    settled: Option<String>,
-    /// What the rows read so far established (for the report's safety net).
-    seen: AlertSeen,
-    /// The offset of the last row whose shape was counted ([`shapes`]): each row once.
-    shaped: Option<String>,
-    /// The engine delivered everything up to `until` ([`Collector::delivered`]).
-    delivered: bool,
-}
+/// A listing starts this long before the end of the last delivered one: room for clock skew
+/// and for an `updatedAt` that becomes visible late.
+const LIST_OVERLAP: SignedDuration = SignedDuration::from_secs(60);
 
 impl OpsgenieCollector {
     /// Reads the directory again; a failure keeps the old one (and is returned).
@@ -273,19 +281,25 @@ impl Collector for OpsgenieCollector {
                 tracing::warn!(provider = NAME, error = %e, "Cannot read the user list; using the one read before.");
             }
         }
-        let (mut alerts, skipped) = self.api.alerts(&window).await?;
-        let listed: HashSet<String> = alerts.iter().map(|a| a.id.clone()).collect();
-        for a in self.api.renotifiable(&window).await? {
-            if !listed.contains(&a.id) {
-                alerts.push(a);
-            }
-        }
+        // Forget what no window to come can hold (windows only move forward).
+        self.alerts.retain(|_, s| s.prune(window.since));
+        // Alerts unchanged since the last delivered listing are known already.
+        let list_since = self
+            .listed_until
+            .map_or(window.since, |l| window.since.max(l - LIST_OVERLAP));
+        let (mut listed, skipped) = self.api.alerts(&window, list_since).await?;
         let mut out = Collected {
             skipped,
             ..Collected::default()
         };
-        let mut next_read = HashMap::new();
-        for alert in alerts {
+        if self
+            .renotify_listed
+            .is_none_or(|r| r + self.pace.renotify_every <= window.until)
+        {
+            listed.extend(self.api.renotifiable(&window).await?);
+            self.renotify_listed = Some(window.until);
+        }
+        for alert in listed {
             let (Ok(created), Ok(updated)) = (
                 alert.created_at.parse::<Timestamp>(),
                 alert.updated_at.parse::<Timestamp>(),
@@ -294,6 +308,70 @@ impl Collector for OpsgenieCollector {
                 tracing::warn!(provider = NAME, alert = %alert.id, "Skipped an alert with a bad timestamp.");
                 continue;
             };
+            match self.alerts.get_mut(&alert.id) {
+                Some(s) => {
+                    s.alert = alert;
+                    s.created = created;
+                    s.updated = updated;
+                }
+                None => {
+                    self.alerts
+                        .insert(alert.id.clone(), AlertState::new(alert, created, updated));
+                }
+            }
+        }
+        let mut ids: Vec<(Timestamp, String)> = self
+            .alerts
+            .iter()
+            .map(|(id, s)| (s.created, id.clone()))
+            .collect();
+        ids.sort();
+
+        // Read the logs that are due ([`memory`]): new rows only.
+        let mut renotify_reads = 0;
+        for (_, id) in &ids {
+            let state = self.alerts.get_mut(id).expect("listed above");
+            match state.read_now(window.until, &self.pace) {
+                ReadNow::No => continue,
+                ReadNow::Renotify if renotify_reads >= self.pace.renotify_per_poll => continue,
+                ReadNow::Renotify => renotify_reads += 1,
+                ReadNow::Changed => {}
+            }
+            let (rows, malformed) = self.api.logs(id, state.offset.as_deref()).await?;
+            out.skipped += malformed;
+            let last_offset = rows.last().map(|r| r.offset.clone());
+            let mut kept = Vec::with_capacity(rows.len());
+            for row in rows {
+                let Ok(at) = row.created_at.parse::<Timestamp>() else {
+                    out.skipped += 1;
+                    tracing::warn!(provider = NAME, alert = %id, offset = %row.offset, created_at = %row.created_at, "Skipped an alert log row with a bad timestamp.");
+                    continue;
+                };
+                let matched = self.rules.classify(&row.log, &row.kind, &row.owner);
+                // Each row is read once; its shape counts unless it is older than the window.
+                if at >= window.since {
+                    if matched.is_none() {
+                        out.unmatched_rows += 1;
+                        tracing::debug!(provider = NAME, alert = %id, log = %row.log, kind = %row.kind, "Log row matched no rule; not counted.");
+                    }
+                    let rule = matched.as_ref().map(|m| m.rule);
+                    self.shapes.record(
+                        shape(&row.log, &row.owner, self.names.as_ref()),
+                        &row.kind,
+                        rule,
+                    );
+                }
+                let activity = matched.and_then(|m| m.activity);
+                kept.push(KeptRow { at, row, activity });
+            }
+            state.keep(kept, last_offset, window.until);
+        }
+
+        // The window's events, from everything known: rows read now or before.
+        let mut named = Vec::new();
+        for (_, id) in &ids {
+            let state = self.alerts.get_mut(id).expect("listed above");
+            let alert = &state.alert;
             let service = alert
                 .integration
                 .as_ref()
@@ -302,15 +380,15 @@ impl Collector for OpsgenieCollector {
                 .unwrap_or_else(|| "unknown".into());
             let incident = Incident {
                 id: alert.id.clone(),
-                created_at: Some(created),
+                created_at: Some(state.created),
                 title: alert.message.clone(),
                 service: Some(service.clone()),
                 urgency: alert.priority.clone(),
             };
-            if window.contains(created) {
+            if window.contains(state.created) {
                 out.events.push(Event {
                     record_id: format!("{}/created", alert.id),
-                    at: created,
+                    at: state.created,
                     kind: EventKind::Triggered {
                         service,
                         urgency: alert.priority.clone().unwrap_or_else(|| "none".into()),
@@ -318,84 +396,33 @@ impl Collector for OpsgenieCollector {
                     incident: Some(incident.clone()),
                 });
             }
-            // Only what the engine delivered may be skipped: a window read again after a failed
-            // poll must see every row again.
-            let prior = self.read.remove(&alert.id);
-            let mut shaped = prior.as_ref().and_then(|k| k.shaped.clone());
-            let known = prior.filter(|k| k.delivered);
-            if let Some(k) = known.as_ref() {
-                // Unchanged since its logs were read for a window that ended after its last
-                // change: every row it has was seen then, unless notifications do not move
-                // `updatedAt` and it may still be notifying people.
-                if k.updated_at == alert.updated_at
-                    && updated < k.until
-                    && !alert.may_renotify(created, &window)
-                {
-                    next_read.insert(alert.id.clone(), known.expect("matched above"));
-                    continue;
-                }
+            let classified: Vec<Classified<'_>> = state
+                .rows
+                .iter()
+                .map(|k| Classified {
+                    at: k.at,
+                    row: &k.row,
+                    activity: k.activity.clone(),
+                })
+                .collect();
+            for n in alert_events(alert, state.created, &classified, &window, &mut state.seen) {
+                named.push((n, incident.clone()));
             }
-            let (from, mut seen) =
-                known.map_or((None, AlertSeen::default()), |k| (k.settled, k.seen));
-            let (rows, malformed) = self.api.logs(&alert.id, from.as_deref()).await?;
-            out.skipped += malformed;
-            let mut settled = from;
-            let mut classified = Vec::with_capacity(rows.len());
-            for row in &rows {
-                let Ok(at) = row.created_at.parse::<Timestamp>() else {
-                    out.skipped += 1;
-                    tracing::warn!(provider = NAME, alert = %alert.id, offset = %row.offset, created_at = %row.created_at, "Skipped an alert log row with a bad timestamp.");
-                    continue;
-                };
-                if at < window.since {
-                    settled = Some(row.offset.clone());
-                }
-                let matched = self.rules.classify(&row.log, &row.kind, &row.owner);
-                // Each row's shape is counted once, in the window that holds it.
-                if window.contains(at) && shaped.as_ref().is_none_or(|s| row.offset > *s) {
-                    if matched.is_none() {
-                        out.unmatched_rows += 1;
-                        tracing::debug!(provider = NAME, alert = %alert.id, log = %row.log, kind = %row.kind, "Log row matched no rule; not counted.");
-                    }
-                    let rule = matched.as_ref().map(|m| m.rule);
-                    self.shapes.record(
-                        shape(&row.log, &row.owner, self.names.as_ref()),
-                        &row.kind,
-                        rule,
-                    );
-                    shaped = Some(row.offset.clone());
-                }
-                let activity = matched.and_then(|m| m.activity);
-                classified.push(Classified { at, row, activity });
+        }
+        for (n, incident) in named {
+            let person = match n.who.as_deref() {
+                Some(who) => self.person(who, n.at).await,
+                None => None,
+            };
+            if let Some(event) = n.into_event(&incident, person) {
+                out.events.push(event);
             }
-            for named in alert_events(&alert, created, &classified, &window, &mut seen) {
-                let person = match named.who.as_deref() {
-                    Some(who) => self.person(who, named.at).await,
-                    None => None,
-                };
-                if let Some(event) = named.into_event(&incident, person) {
-                    out.events.push(event);
-                }
-            }
-            next_read.insert(
-                alert.id.clone(),
-                LogsRead {
-                    updated_at: alert.updated_at.clone(),
-                    until: window.until,
-                    settled,
-                    seen,
-                    shaped,
-                    delivered: false,
-                },
-            );
         }
         if let Some(top) = self.shapes.report_due(std::time::Instant::now()) {
             let shapes: Vec<String> = top.iter().map(|(s, n)| format!("{n}× {s:?}")).collect();
             tracing::info!(provider = NAME, shapes = %shapes.join("; "), "Log rows no rule matched, most frequent shapes since the last report (counted for nobody; see `ptsd logs` and PTSD_OPSGENIE_LOG_RULES).");
         }
-        // Alerts not listed this time did not change since the window began: forgetting them
-        // keeps memory bounded; if they change later their logs are read again (and deduped).
-        self.read = next_read;
+        self.listing = Some(window.until);
         Ok(out)
     }
 
@@ -408,8 +435,10 @@ impl Collector for OpsgenieCollector {
     }
 
     fn delivered(&mut self, until: Timestamp) {
-        for k in self.read.values_mut() {
-            k.delivered |= k.until <= until;
+        // Every alert updated before the listing that read this window is known: later
+        // listings may start there.
+        if self.listing.is_some_and(|l| l <= until) {
+            self.listed_until = self.listing;
         }
     }
 }
