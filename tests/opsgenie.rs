@@ -710,8 +710,15 @@ async fn logs_are_read_again_only_for_alerts_that_changed() {
         .iter()
         .filter(|r| r.path.ends_with("/logs"))
         .count();
-    assert_eq!(again, 0, "rows read once are kept until no window can hold them");
-    assert_eq!(got.events.len(), 6, "2 incidents + 2 notifications + 2 acks");
+    assert_eq!(
+        again, 0,
+        "rows read once are kept until no window can hold them"
+    );
+    assert_eq!(
+        got.events.len(),
+        6,
+        "2 incidents + 2 notifications + 2 acks"
+    );
 }
 
 /// `/v2/alerts` requests never pass the cap, and none was refused.

@@ -25,6 +25,10 @@
 //! moves `ackTime` to the latest acknowledgement gives each a new report id, each counted
 //! once.
 //!
+//! The report speaks only for an alert whose log was read after its last change: while the
+//! reading of a changed alert's log waits (the collector does not chase busy alerts), its newer
+//! report is not used, so the report never counts an action whose row is only read later.
+//!
 //! The owner has no documented time: the safety net counts it at the owner's acknowledgement
 //! (Opsgenie makes the acknowledger the owner) or else at the owner's close, and only when no
 //! recognised row of the alert's log (as read so far, [`AlertSeen`]) assigned it to the owner.
@@ -172,17 +176,24 @@ fn same_action(
 }
 
 /// The named events of `alert` (created at `created`) in `window`: one per person of each
-/// recognised row in `rows` (rows read this time, oldest first), then the report's actions not
-/// matched by one of those rows (see the module doc). `seen` is the alert's memory between
-/// reads; it is updated with `rows`.
+/// recognised row in `rows` (oldest first), then the report's actions not matched by one of
+/// those rows (see the module doc). `seen` is the alert's memory between reads; it is updated
+/// with `rows`. `log_current`: the rows were read after the alert's last change; only then
+/// does the report speak (a report newer than the rows read would count, from the report, an
+/// action whose row is read later).
 pub(crate) fn alert_events(
     alert: &Alert,
     created: Timestamp,
     rows: &[Classified<'_>],
     window: &Window,
     seen: &mut AlertSeen,
+    log_current: bool,
 ) -> Vec<Named> {
-    let (ack, close) = report_actions(alert, created);
+    let (ack, close) = if log_current {
+        report_actions(alert, created)
+    } else {
+        (None, None)
+    };
     for r in rows {
         if let Some(a) = &r.activity {
             if a.action == Action::Assigned {
@@ -298,7 +309,7 @@ mod tests {
             })
             .collect();
         let window = Window::new(t(-60), t(3600));
-        alert_events(alert, t(0), &classified, &window, seen)
+        alert_events(alert, t(0), &classified, &window, seen, true)
             .into_iter()
             .map(|n| {
                 (

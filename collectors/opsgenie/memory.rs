@@ -9,14 +9,15 @@
 //!   `ptsd report`, whose one-hour chunks list a long-lived alert again and again, its log is
 //!   read once per run, and again only when its `updatedAt` moves.
 //! - **No chasing.** An alert that changed is read once it has been quiet for [`Pace::quiet`]
+//!   (30 s)
 //!   (its `updatedAt` that far before the window's end), or at the latest [`Pace::chase_every`]
-//!   after the change was first seen; both stay under half of `PTSD_LATENESS`, so the rows it
+//!   (60 s) after the change was first seen; both stay under half of `PTSD_LATENESS`, so the rows it
 //!   brings still fall in a window that is read (their counts arrive a little later, each once,
 //!   the engine dropping what overlapping windows repeat). With `--once` there is no later
 //!   window, so nothing waits.
 //! - **Re-notification safety net within the budget.** An open, unacknowledged alert created
 //!   within [`super::RENOTIFY_HORIZON`] may be notifying people without its `updatedAt`
-//!   moving (UNCONFIRMED); its log is read again at most every [`Pace::renotify_every`], and at
+//!   moving (UNCONFIRMED); its log is read again at most every [`Pace::renotify_every`] (2 min), and at
 //!   most [`Pace::renotify_per_poll`] such reads a window (a quarter of what the request budget
 //!   allows per poll interval). The listing that finds such alerts is made at most every
 //!   [`Pace::renotify_every`] too.
@@ -57,7 +58,7 @@ impl Pace {
             (SignedDuration::ZERO, SignedDuration::ZERO)
         } else {
             (
-                SignedDuration::from_secs(10).min(lateness / 4),
+                SignedDuration::from_secs(30).min(lateness / 4),
                 SignedDuration::from_secs(60).min(lateness / 2),
             )
         };
@@ -70,7 +71,7 @@ impl Pace {
         Pace {
             quiet,
             chase_every,
-            renotify_every: SignedDuration::from_secs(60),
+            renotify_every: SignedDuration::from_secs(120),
             renotify_per_poll,
         }
     }
@@ -224,32 +225,33 @@ mod tests {
                 pace.chase_every.as_secs(),
                 pace.renotify_per_poll
             ),
-            (10, 60, 1)
+            (30, 60, 1)
         );
         let mut s = state(0, 1, true);
-        // Changing every 2 s: not read until it is quiet for 10 s …
+        // Changing every 2 s: not read until it is quiet for 30 s …
         for now in [2, 4, 6] {
             relist(&mut s, now - 1);
             assert_eq!(s.read_now(t(now), &pace), ReadNow::No, "at {now}");
         }
-        assert_eq!(s.read_now(t(15), &pace), ReadNow::Changed);
-        s.keep(Vec::new(), None, t(15));
+        assert_eq!(s.read_now(t(34), &pace), ReadNow::No);
+        assert_eq!(s.read_now(t(35), &pace), ReadNow::Changed);
+        s.keep(Vec::new(), None, t(35));
         assert_eq!(
-            s.read_now(t(17), &pace),
+            s.read_now(t(37), &pace),
             ReadNow::No,
             "unchanged, acknowledged"
         );
         // … or a minute after a change was first seen, quiet or not.
-        for now in (20..80).step_by(2) {
+        for now in (40..100).step_by(2) {
             relist(&mut s, now - 1);
             assert_eq!(s.read_now(t(now), &pace), ReadNow::No, "at {now}");
         }
-        relist(&mut s, 79);
-        assert_eq!(s.read_now(t(80), &pace), ReadNow::Changed);
+        relist(&mut s, 99);
+        assert_eq!(s.read_now(t(100), &pace), ReadNow::Changed);
     }
 
     #[test]
-    fn an_unacknowledged_alert_is_looked_at_every_minute() {
+    fn an_unacknowledged_alert_is_looked_at_every_two_minutes() {
         let pace = Pace::new(
             std::time::Duration::from_secs(300),
             0,
@@ -258,10 +260,10 @@ mod tests {
         );
         assert_eq!(pace.renotify_per_poll, 50, "no budget: the listing's 50");
         let mut s = state(0, 0, false);
-        assert_eq!(s.read_now(t(20), &pace), ReadNow::Changed, "never read");
-        s.keep(Vec::new(), None, t(20));
-        assert_eq!(s.read_now(t(40), &pace), ReadNow::No);
-        assert_eq!(s.read_now(t(80), &pace), ReadNow::Renotify);
+        assert_eq!(s.read_now(t(30), &pace), ReadNow::Changed, "never read");
+        s.keep(Vec::new(), None, t(30));
+        assert_eq!(s.read_now(t(149), &pace), ReadNow::No);
+        assert_eq!(s.read_now(t(150), &pace), ReadNow::Renotify);
         // --once: nothing waits.
         let once = Pace::new(
             std::time::Duration::from_secs(300),

@@ -5,17 +5,20 @@
 //!   (epoch milliseconds), `sort=createdAt`, `order=asc`, `limit=100`, following `offset`:
 //!   every alert that existed before the window ended and changed after it began. Sorting by
 //!   the immutable `createdAt` keeps pages stable while alerts keep changing.
+//!   After the first listing, `updatedAt>=` starts at the end of the last delivered listing
+//!   (less [`LIST_OVERLAP`]): the alerts updated before it are known already.
 //! - `GET /v2/alerts` with `query=status:open AND createdAt>={until - 1h} AND createdAt<{until}`,
-//!   `sort=createdAt`, `order=desc`, `limit=50` (one request): the newest open alerts, of which
-//!   the unacknowledged ones are read as if they had changed ([`RENOTIFY_HORIZON`]). Whether a
-//!   notification row moves an alert's `updatedAt` is UNCONFIRMED; if it does not, this is
-//!   what still sees escalation steps and repeats of a young unacknowledged alert. Older or
-//!   acknowledged alerts are seen only when their `updatedAt` moves.
+//!   `sort=createdAt`, `order=desc`, `limit=50` (one request, at most once a minute): the
+//!   newest open alerts, of which the unacknowledged ones are looked at even if unchanged
+//!   ([`RENOTIFY_HORIZON`]). Whether a notification row moves an alert's `updatedAt` is
+//!   UNCONFIRMED; if it does not, this is what still sees escalation steps and repeats of a
+//!   young unacknowledged alert.
 //! - `GET /v2/alerts/{id}/logs?identifierType=id&order=asc&direction=next&limit=100`, paged with
-//!   the string `offset` cursor, only for alerts whose `updatedAt` moved since this collector
-//!   last read their logs, or that may still be notifying people as above (remembered in
-//!   memory; after a restart logs are read again and the engine's dedupe drops what was
-//!   counted).
+//!   the string `offset` cursor, from the cursor after the last row already read, when
+//!   [`memory`] says it is due (the alert changed and is quiet, or it may be re-notifying; see
+//!   there for the pacing and the request budget). Rows read are kept until no window to come
+//!   can hold them; after a restart logs are read again and the engine's dedupe drops what was
+//!   counted.
 //! - `GET /v2/users` to turn the usernames in logs into user ids, full names and time zones
 //!   (`timeZone`), kept in the shared [`Directory`] (read at start, hourly, and when a log row
 //!   names someone new at most every ten minutes). A
@@ -43,9 +46,11 @@
 //! that the listing starts again from offset 0 with `AND createdAt>={newest createdAt read}`
 //! (alerts read twice dropped by id), so a window of any size is read in one call; only a single
 //! millisecond holding more than 20,000 alerts is [`CollectError::WindowTooLarge`]; 429 carries
-//! `X-RateLimit-Period-In-Sec` (handled in `http.rs`); log texts are not documented, so the
-//! rules live in one table ([`rules`], extended by `PTSD_OPSGENIE_LOG_RULES`) and rows that match none are logged at debug
-//! level and not counted; a window is read in one call, so one call can hold every alert of a bulk
+//! `X-RateLimit-Period-In-Sec`, and any answer may say `X-RateLimit-State: THROTTLED` (both
+//! handled in `http.rs`); log texts are not documented, so the rules live in one table
+//! ([`rules`], extended by `PTSD_OPSGENIE_LOG_RULES`), and rows that match none count for
+//! nobody but are counted in `Collected::unmatched_rows` and their shapes kept ([`shapes`],
+//! logged hourly, listed by `ptsd logs`); a window is read in one call, so one call can hold every alert of a bulk
 //! change (memory grows with it). Opsgenie reaches end of support on 2027-04-05 (Atlassian moves
 //! customers to Jira Service Management Operations): this file only knows the three endpoints
 //! above, so a JSM Operations variant is a new base URL, auth header and envelope, not a new
@@ -405,7 +410,15 @@ impl Collector for OpsgenieCollector {
                     activity: k.activity.clone(),
                 })
                 .collect();
-            for n in alert_events(alert, state.created, &classified, &window, &mut state.seen) {
+            let log_current = state.read_updated_at.as_deref() == Some(alert.updated_at.as_str());
+            for n in alert_events(
+                alert,
+                state.created,
+                &classified,
+                &window,
+                &mut state.seen,
+                log_current,
+            ) {
                 named.push((n, incident.clone()));
             }
         }
