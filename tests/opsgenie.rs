@@ -563,8 +563,7 @@ async fn malformed_and_misdated_log_rows_are_skipped_and_logged() {
                 "ptsd.opsgenie.users.ada_lovelace.notifications.sms".to_string(),
                 1.0
             ),
-            // Ada's acknowledgement row is malformed, but the alert's documented
-            // `report.acknowledgedBy` still says she acknowledged first.
+            // Ada's ack row is malformed; `report.acknowledgedBy` still names her.
             (
                 "ptsd.opsgenie.users.ada_lovelace.acknowledgements".to_string(),
                 1.0
