@@ -181,7 +181,9 @@ impl AlertState {
     /// still re-notify, its log read (a change brings it back, read afresh).
     pub(crate) fn prune(&mut self, since: Timestamp) -> bool {
         self.rows.retain(|r| r.at >= since);
-        let may_renotify = !self.alert.is_closed() && self.alert.acknowledged != Some(true);
+        let may_renotify = !self.alert.is_closed()
+            && self.alert.acknowledged != Some(true)
+            && self.created >= since - super::RENOTIFY_HORIZON;
         !(self.updated < since
             && self.rows.is_empty()
             && !may_renotify
