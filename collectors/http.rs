@@ -4,6 +4,11 @@
 //! - **429**: wait for `ratelimit-reset` (PagerDuty), else `Retry-After`, else
 //!   `X-RateLimit-Period-In-Sec` (Opsgenie), else exponential backoff; then try again. Never a
 //!   tight loop: every retry waits at least [`RetryPolicy::base_backoff`].
+//! - **`X-RateLimit-State: THROTTLED`** (Opsgenie, whose docs say an over-limit request is
+//!   "rejected with 429 or delayed"): on an error status it is retried like a 429; on a
+//!   success the answer is used, and the next request of this client waits the same time first
+//!   (`X-RateLimit-Period-In-Sec`, else [`RetryPolicy::base_backoff`]), counted as a rate-limit
+//!   wait.
 //! - **5xx, timeouts, connection errors**: exponential backoff with jitter, a bounded number of tries.
 //! - **401/403**: no retry; the caller reports a refused token.
 //! - **Other 4xx**: no retry; the provider's own error message is passed on.
@@ -139,6 +144,8 @@ pub struct HttpClient {
     policy: RetryPolicy,
     stats: Mutex<RequestStats>,
     budget: Mutex<Budget>,
+    /// No request before this (set by an answer that said `X-RateLimit-State: THROTTLED`).
+    throttled_until: Mutex<Option<Instant>>,
 }
 
 /// A token bucket: `per_minute` requests a minute, at most one minute's worth at once.
@@ -223,6 +230,7 @@ impl HttpClient {
             policy,
             stats: Mutex::new(RequestStats::default()),
             budget: Mutex::new(Budget::new(policy.max_per_minute)),
+            throttled_until: Mutex::new(None),
         })
     }
 
@@ -241,8 +249,23 @@ impl HttpClient {
         self.count(|s| *s.by_status.entry(class).or_default() += 1);
     }
 
-    /// Waits until the request budget allows one more request.
+    /// Waits until the request budget allows one more request, and out any throttling the
+    /// last answer announced.
     async fn spend_budget(&self) {
+        let throttled = self
+            .throttled_until
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .take();
+        if let Some(wait) = throttled.and_then(|t| t.checked_duration_since(Instant::now())) {
+            self.count(|s| s.rate_limit_waits += 1);
+            tracing::debug!(
+                provider = self.provider,
+                wait_ms = wait.as_millis() as u64,
+                "The provider said it throttles this client; waiting."
+            );
+            tokio::time::sleep(wait).await;
+        }
         let wait = self.budget.lock().unwrap_or_else(|p| p.into_inner()).take();
         if let Some(wait) = wait {
             self.count(|s| s.rate_limit_waits += 1);
@@ -360,16 +383,43 @@ impl HttpClient {
             _ => "5xx",
         };
         self.count_request(class);
-        if status == StatusCode::TOO_MANY_REQUESTS {
+        let throttled = is_throttled(resp.headers());
+        if throttled && status.is_success() {
+            let wait = rate_limit_wait(resp.headers())
+                .unwrap_or(self.policy.base_backoff)
+                .clamp(self.policy.base_backoff, self.policy.max_backoff);
+            tracing::warn!(
+                provider,
+                wait_ms = wait.as_millis() as u64,
+                "The provider says this client is throttled (X-RateLimit-State: THROTTLED); slowing down."
+            );
+            *self
+                .throttled_until
+                .lock()
+                .unwrap_or_else(|p| p.into_inner()) = Some(Instant::now() + wait);
+        }
+        if status == StatusCode::TOO_MANY_REQUESTS
+            || (throttled
+                && !status.is_success()
+                && status != StatusCode::UNAUTHORIZED
+                && status != StatusCode::FORBIDDEN)
+        {
             // Without a header that says how long, back off exponentially over the 429s.
             let wait = rate_limit_wait(resp.headers())
                 .unwrap_or_else(|| self.backoff(rate_limited_tries))
                 .clamp(self.policy.base_backoff, self.policy.max_backoff);
             return Err(Attempt::Retry {
-                status: Some(429),
+                status: Some(status.as_u16()),
                 wait,
                 rate_limited: true,
-                what: "rate limited (429)".into(),
+                what: if status == StatusCode::TOO_MANY_REQUESTS {
+                    "rate limited (429)".into()
+                } else {
+                    format!(
+                        "throttled (HTTP {}, X-RateLimit-State: THROTTLED)",
+                        status.as_u16()
+                    )
+                },
             });
         }
         if status == StatusCode::UNAUTHORIZED || status == StatusCode::FORBIDDEN {
@@ -453,6 +503,14 @@ impl HttpClient {
             .unwrap_or(0);
         base + base.mul_f64(f64::from(nanos % 1000) / 4000.0)
     }
+}
+
+/// Whether the answer says the client is throttled (`X-RateLimit-State: THROTTLED`, any case).
+pub fn is_throttled(headers: &HeaderMap) -> bool {
+    headers
+        .get("x-ratelimit-state")
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|v| v.trim().eq_ignore_ascii_case("throttled"))
 }
 
 /// How long a 429 asks us to wait: `ratelimit-reset` (seconds, or an epoch time),
@@ -617,6 +675,16 @@ mod tests {
         assert_eq!(rate_limit_wait(&h), Some(Duration::from_secs(7)));
         h.insert("ratelimit-reset", HeaderValue::from_static("soon"));
         assert_eq!(rate_limit_wait(&h), Some(Duration::from_secs(3)));
+    }
+
+    #[test]
+    fn throttled_state() {
+        let mut h = HeaderMap::new();
+        assert!(!is_throttled(&h));
+        h.insert("x-ratelimit-state", HeaderValue::from_static("OK"));
+        assert!(!is_throttled(&h));
+        h.insert("x-ratelimit-state", HeaderValue::from_static(" Throttled "));
+        assert!(is_throttled(&h));
     }
 
     #[test]

@@ -244,6 +244,21 @@ pub struct Collected {
     pub events: Vec<Event>,
     /// Provider records that could not be used and were skipped (malformed entries).
     pub skipped: u64,
+    /// Activity-log rows of the window that no log rule matched (counted for nobody), each row
+    /// once per run of the collector; the engine reports them as `log_rows_unmatched`.
+    pub unmatched_rows: u64,
+}
+
+/// One distinct shape of activity-log row (digits, e-mails and names masked), how many rows
+/// had it, and the rule that matched them (`None`: no rule, counted for nobody). What
+/// `ptsd logs` prints.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct LogShape {
+    pub shape: String,
+    /// The row `type`.
+    pub kind: String,
+    pub rule: Option<String>,
+    pub rows: u64,
 }
 
 /// What a collector's HTTP traffic looked like, for ptsd's own metrics.
@@ -354,6 +369,12 @@ pub trait Collector: Send {
     /// so it may skip re-reading what cannot hold anything new. A window that is read again
     /// after a failed poll was never reported here. Nothing to do by default.
     fn delivered(&mut self, _until: Timestamp) {}
+
+    /// The distinct activity-log row shapes read since the collector was built, most frequent
+    /// first (for `ptsd logs`); none by default (a provider without free-text logs).
+    fn log_shapes(&self) -> Vec<LogShape> {
+        Vec::new()
+    }
 
     /// The HTTP traffic since the last call (for ptsd's own metrics); none by default.
     fn take_stats(&mut self) -> RequestStats {

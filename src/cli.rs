@@ -19,6 +19,8 @@ pub enum Command {
     Health,
     /// Print the on-call handoff report for the last period (reads the providers once; sends nothing).
     Report(report::ReportArgs),
+    /// Print the distinct activity-log row shapes of the last period with counts and the log rule that matched each (reads the providers once; sends nothing), to write PTSD_OPSGENIE_LOG_RULES.
+    Logs(crate::logs::LogsArgs),
 }
 
 /// The `ptsd` command line, with every component's options.

@@ -74,6 +74,12 @@ async fn run(matches: clap::ArgMatches, stop: Stop) -> Result<(), Box<dyn std::e
                 () = stop.wait() => return Ok(()),
             }
         }
+        Some(Command::Logs(args)) => {
+            tokio::select! {
+                r = run_logs(&config, args.since) => return r,
+                () = stop.wait() => return Ok(()),
+            }
+        }
         None => {}
     }
     let settings = engine::Settings::from_config(&config)?;
@@ -138,6 +144,23 @@ async fn run_report(
     print!(
         "{}",
         report::render(&report::build(&scope, &events), request.format)
+    );
+    Ok(())
+}
+
+/// `ptsd logs`: reads the period once, prints the log row shapes on stdout.
+async fn run_logs(
+    config: &Config,
+    since: std::time::Duration,
+) -> Result<(), Box<dyn std::error::Error>> {
+    let settings = engine::Settings::from_config(config)?;
+    let mut collectors = collectors::build_all(config)?;
+    for c in &mut collectors {
+        c.check().await?;
+    }
+    print!(
+        "{}",
+        ptsd::logs::run(&settings, &mut collectors, since).await?
     );
     Ok(())
 }

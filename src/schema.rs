@@ -73,6 +73,8 @@ pub enum Metric {
     /// Parts of the timeline skipped because they failed the same persistent way poll after
     /// poll (a poison window, narrowed down to a second).
     WindowsSkipped,
+    /// Activity-log rows that no log rule matched (counted for nobody).
+    LogRowsUnmatched,
     /// How long a poll took, in milliseconds.
     PollDuration,
     /// How far the cursor is behind now, in seconds.
@@ -81,7 +83,7 @@ pub enum Metric {
 
 impl Metric {
     /// Every metric, in catalogue order.
-    pub const ALL: [Metric; 17] = [
+    pub const ALL: [Metric; 18] = [
         Metric::Incidents,
         Metric::Notifications,
         Metric::Acknowledgements,
@@ -97,6 +99,7 @@ impl Metric {
         Metric::RateLimitWaits,
         Metric::EntriesSkipped,
         Metric::WindowsSkipped,
+        Metric::LogRowsUnmatched,
         Metric::PollDuration,
         Metric::CursorLag,
     ];
@@ -119,6 +122,7 @@ impl Metric {
             Metric::RateLimitWaits => "ptsd.rate_limit_waits",
             Metric::EntriesSkipped => "ptsd.entries_skipped",
             Metric::WindowsSkipped => "ptsd.windows_skipped",
+            Metric::LogRowsUnmatched => "ptsd.log_rows_unmatched",
             Metric::PollDuration => "ptsd.poll_duration",
             Metric::CursorLag => "ptsd.cursor_lag",
         }
@@ -223,6 +227,7 @@ pub const CATALOGUE: &[&str] = &[
     "{prefix}.ptsd.{provider}.rate_limit_waits",
     "{prefix}.ptsd.{provider}.entries_skipped",
     "{prefix}.ptsd.{provider}.windows_skipped",
+    "{prefix}.ptsd.{provider}.log_rows_unmatched",
     "{prefix}.ptsd.{provider}.poll_duration",
     "{prefix}.ptsd.{provider}.cursor_lag",
     "{prefix}.ptsd.polls",
@@ -231,6 +236,7 @@ pub const CATALOGUE: &[&str] = &[
     "{prefix}.ptsd.rate_limit_waits",
     "{prefix}.ptsd.entries_skipped",
     "{prefix}.ptsd.windows_skipped",
+    "{prefix}.ptsd.log_rows_unmatched",
     "{prefix}.ptsd.poll_duration",
     "{prefix}.ptsd.cursor_lag",
 ];

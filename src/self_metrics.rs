@@ -1,5 +1,5 @@
 //! ptsd's own metrics (`{prefix}.polls`, `api_requests`, `retries`, `rate_limit_waits`,
-//! `entries_skipped`, `windows_skipped`, `poll_duration`, `cursor_lag`): how each collector's poll went, sent
+//! `entries_skipped`, `windows_skipped`, `log_rows_unmatched`, `poll_duration`, `cursor_lag`): how each collector's poll went, sent
 //! after every poll beside the on-call metrics, in the spirit of Telegraf's `internal_*`.
 //! (Not to be confused with [`crate::status`], the liveness file behind `ptsd health`, nor with
 //! [`crate::analysis`], the on-call load of people.)
@@ -22,6 +22,8 @@ pub struct PollOutcome {
     pub skipped: u64,
     /// Parts of the timeline skipped as poison.
     pub windows_skipped: u64,
+    /// Log rows no rule matched ([`crate::collectors::Collected::unmatched_rows`]).
+    pub unmatched_rows: u64,
 }
 
 /// Adds one collector's poll to ptsd's own metrics in `own`.
@@ -44,6 +46,7 @@ pub fn record(
         (Metric::RateLimitWaits, stats.rate_limit_waits),
         (Metric::EntriesSkipped, poll.skipped),
         (Metric::WindowsSkipped, poll.windows_skipped),
+        (Metric::LogRowsUnmatched, poll.unmatched_rows),
     ] {
         if n > 0 {
             own.record(series(metric, None), n as i64);

@@ -898,6 +898,25 @@ fn recount(alerts: &[(OgAlert, Vec<OgLog>)], users: &[Value]) -> OgExpected {
                 _ => {}
             }
         }
+        // An owner no assignment row names, who acknowledged or closed: the alert's `owner`
+        // field is the only record of that assignment.
+        let by_owner = |action: &str| {
+            logs.iter().any(|r| {
+                r.owner == alert.owner
+                    && og_match_log(&r.log).is_some_and(|(t, _)| t.action == action)
+            })
+        };
+        let assigned = logs.iter().any(|r| {
+            og_match_log(&r.log).is_some_and(|(t, v)| {
+                t.action == "assigned" && v.iter().any(|(_, u)| *u == alert.owner)
+            })
+        });
+        if !alert.owner.is_empty() && !assigned && (by_owner("acked") || by_owner("closed")) {
+            bump(
+                &mut c.assignments,
+                person(&alert.owner).expect("owner is a user"),
+            );
+        }
     }
     c
 }

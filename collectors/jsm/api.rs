@@ -18,7 +18,7 @@ use serde::Deserialize;
 use serde_json::Value;
 
 use super::super::http::HttpClient;
-use super::super::opsgenie::api::Alert;
+use super::super::opsgenie::model::Alert;
 use super::super::opsgenie::RENOTIFY_HORIZON;
 use super::super::CollectError;
 use super::NAME;

@@ -38,7 +38,7 @@ use async_trait::async_trait;
 use jiff::{SignedDuration, Timestamp};
 
 use super::http::{base_url, HttpClient, RetryPolicy};
-use super::opsgenie::api::Alert;
+use super::opsgenie::model::Alert;
 use super::opsgenie::{classify, Action};
 use super::{CollectError, Collected, Collector, CollectorSettings, RequestStats};
 use crate::config::{Config, ConfigError};
@@ -114,6 +114,14 @@ fn email(raw: Option<String>) -> Result<String, ConfigError> {
         ));
     }
     Ok(e)
+}
+
+/// Whether JSM may still be notifying people about `alert` without a state change: open, not
+/// acknowledged, created less than [`RENOTIFY_HORIZON`] before `window` ends.
+fn may_renotify(alert: &Alert, created: Timestamp, window: &Window) -> bool {
+    !alert.is_closed()
+        && alert.acknowledged != Some(true)
+        && created >= window.until - super::opsgenie::RENOTIFY_HORIZON
 }
 
 /// Standard base64 (RFC 4648, with padding), for the basic auth header: the `base64` crate,
@@ -316,7 +324,7 @@ impl Collector for JsmCollector {
                 // change (by more than the millisecond the API rounds `updatedAt` down to).
                 if k.updated_at == alert.updated_at
                     && updated + SignedDuration::from_millis(1) < k.until
-                    && !alert.may_renotify(created, &window)
+                    && !may_renotify(alert, created, &window)
                 {
                     next_read.insert(alert.id.clone(), known.expect("matched above"));
                     read.push((i, Vec::new()));

@@ -9,6 +9,7 @@ use serde::Deserialize;
 
 use super::super::http::HttpClient;
 use super::super::CollectError;
+use super::model::{Alert, LogRow};
 use super::NAME;
 use crate::event::{Person, Window};
 
@@ -42,60 +43,6 @@ pub(super) struct Page {
 pub(super) struct Paging {
     #[serde(default)]
     pub(super) next: Option<String>,
-}
-
-#[derive(Deserialize)]
-#[serde(rename_all = "camelCase")]
-pub(crate) struct Alert {
-    pub(crate) id: String,
-    pub(crate) created_at: String,
-    pub(crate) updated_at: String,
-    #[serde(default)]
-    pub(crate) priority: Option<String>,
-    #[serde(default)]
-    pub(crate) message: Option<String>,
-    #[serde(default)]
-    pub(crate) integration: Option<Integration>,
-    #[serde(default)]
-    pub(crate) source: Option<String>,
-    /// `open` or `closed`.
-    #[serde(default)]
-    pub(crate) status: Option<String>,
-    #[serde(default)]
-    pub(crate) acknowledged: Option<bool>,
-}
-
-impl Alert {
-    /// Whether Opsgenie may still be notifying people about it without a state change: open,
-    /// not acknowledged, created less than [`RENOTIFY_HORIZON`] before `window` ends.
-    pub(crate) fn may_renotify(&self, created: Timestamp, window: &Window) -> bool {
-        !self
-            .status
-            .as_deref()
-            .is_some_and(|s| s.eq_ignore_ascii_case("closed"))
-            && self.acknowledged != Some(true)
-            && created >= window.until - RENOTIFY_HORIZON
-    }
-}
-
-#[derive(Deserialize)]
-pub(crate) struct Integration {
-    #[serde(default)]
-    pub(crate) name: Option<String>,
-}
-
-#[derive(Deserialize)]
-#[serde(rename_all = "camelCase")]
-pub(super) struct LogRow {
-    #[serde(default)]
-    pub(super) log: String,
-    /// `system`, `alertRecipient`, … (see [`LOG_TEXTS`]).
-    #[serde(default, rename = "type")]
-    pub(super) kind: String,
-    #[serde(default)]
-    pub(super) owner: String,
-    pub(super) created_at: String,
-    pub(super) offset: String,
 }
 
 #[derive(Deserialize)]
@@ -153,7 +100,8 @@ impl Api {
         }
     }
 
-    /// The alerts created before the window ended and updated after it began, each once.
+    /// The alerts created before the window ended and updated since `updated_since` (the
+    /// window's start, or later when the collector knows the alerts updated before), each once.
     ///
     /// Past the 20,000 `offset + limit` cap the query starts again at offset 0 with a lower
     /// bound `createdAt>={the newest createdAt seen}`: the results are sorted by the immutable
@@ -163,11 +111,15 @@ impl Api {
     /// a catch-up), which no split of the window would bring under the cap: the window bounds
     /// only `updatedAt` from below. [`CollectError::WindowTooLarge`] is left for a single
     /// millisecond holding more than the cap, which no query can page through.
-    pub(super) async fn alerts(&self, window: &Window) -> Result<(Vec<Alert>, u64), CollectError> {
+    pub(super) async fn alerts(
+        &self,
+        window: &Window,
+        updated_since: Timestamp,
+    ) -> Result<(Vec<Alert>, u64), CollectError> {
         let base = format!(
             "createdAt<{} AND updatedAt>={}",
             millis(window.until),
-            millis(window.since)
+            millis(updated_since)
         );
         let mut alerts = Vec::new();
         let mut ids: HashSet<String> = HashSet::new();

@@ -5,32 +5,39 @@
 //!   (epoch milliseconds), `sort=createdAt`, `order=asc`, `limit=100`, following `offset`:
 //!   every alert that existed before the window ended and changed after it began. Sorting by
 //!   the immutable `createdAt` keeps pages stable while alerts keep changing.
+//!   After the first listing, `updatedAt>=` starts at the end of the last delivered listing
+//!   (less [`LIST_OVERLAP`]): the alerts updated before it are known already.
 //! - `GET /v2/alerts` with `query=status:open AND createdAt>={until - 1h} AND createdAt<{until}`,
-//!   `sort=createdAt`, `order=desc`, `limit=50` (one request): the newest open alerts, of which
-//!   the unacknowledged ones are read as if they had changed ([`RENOTIFY_HORIZON`]). Whether a
-//!   notification row moves an alert's `updatedAt` is UNCONFIRMED; if it does not, this is
-//!   what still sees escalation steps and repeats of a young unacknowledged alert. Older or
-//!   acknowledged alerts are seen only when their `updatedAt` moves.
+//!   `sort=createdAt`, `order=desc`, `limit=50` (one request, at most every 2 minutes): the
+//!   newest open alerts, of which the unacknowledged ones are looked at even if unchanged
+//!   ([`RENOTIFY_HORIZON`]). Whether a notification row moves an alert's `updatedAt` is
+//!   UNCONFIRMED; if it does not, this is what still sees escalation steps and repeats of a
+//!   young unacknowledged alert.
 //! - `GET /v2/alerts/{id}/logs?identifierType=id&order=asc&direction=next&limit=100`, paged with
-//!   the string `offset` cursor, only for alerts whose `updatedAt` moved since this collector
-//!   last read their logs, or that may still be notifying people as above (remembered in
-//!   memory; after a restart logs are read again and the engine's dedupe drops what was
-//!   counted).
+//!   the string `offset` cursor, from the cursor after the last row already read, when
+//!   [`memory`] says it is due (the alert changed and is quiet, or it may be re-notifying; see
+//!   there for the pacing and the request budget). Rows read are kept until no window to come
+//!   can hold them; after a restart logs are read again and the engine's dedupe drops what was
+//!   counted.
 //! - `GET /v2/users` to turn the usernames in logs into user ids, full names and time zones
 //!   (`timeZone`), kept in the shared [`Directory`] (read at start, hourly, and when a log row
 //!   names someone new at most every ten minutes). A
 //!   name missing from a directory read after its row was written (System, an integration, an
-//!   API key, a removed user) is remembered as nobody and never causes a read by itself.
+//!   API key, a removed user) is remembered as not a user and never causes a read by itself.
+//!   A username the directory does not hold counts under the username itself
+//!   ([`unknown_user`]), so no event is dropped while the directory is stale or unreadable.
 //!
 //! **Emits**: an alert created in the window → `Triggered` (service = integration name,
-//! urgency = priority `p1`..`p5`); log rows in the window, classified by [`logs::classify`]:
+//! urgency = priority `p1`..`p5`); log rows in the window, classified by the [`rules`]:
 //! notifications by channel, acknowledgements, assignments (owner changes), escalations and
-//! closes. A row whose person is not a known user (System, an integration, an API key) counts
+//! closes. A row whose person is not a username (System, an integration, an API key) counts
 //! as nobody's action: an ack or close by nobody still ends the wait for time to acknowledge
 //! and resolve, a notification, assignment or escalation to nobody is dropped. Every event
 //! carries its alert as the [`Incident`] (id, `createdAt`, `message` as title, integration as
 //! service, priority as urgency). Record ids are `{alert id}/created` and
-//! `{alert id}/{log offset}`.
+//! `{alert id}/{log offset}`. The alert's documented `report` and `owner` fields are a safety
+//! net under the rows, with record ids of their own that the matching row shares
+//! ([`events`] explains the rule).
 //!
 //! **Config**: `OPSGENIE_API_KEY` / `OPSGENIE_API_KEY_FILE` (`Authorization: GenieKey …`),
 //! `OPSGENIE_API_URL` (default https://api.opsgenie.com; EU: https://api.eu.opsgenie.com).
@@ -39,36 +46,48 @@
 //! that the listing starts again from offset 0 with `AND createdAt>={newest createdAt read}`
 //! (alerts read twice dropped by id), so a window of any size is read in one call; only a single
 //! millisecond holding more than 20,000 alerts is [`CollectError::WindowTooLarge`]; 429 carries
-//! `X-RateLimit-Period-In-Sec` (handled in `http.rs`); log texts are not documented, so the
-//! patterns live in one anchored table ([`logs::classify`]) and rows that match none are logged at debug
-//! level and not counted; a window is read in one call, so one call can hold every alert of a bulk
+//! `X-RateLimit-Period-In-Sec`, and any answer may say `X-RateLimit-State: THROTTLED` (both
+//! handled in `http.rs`); log texts are not documented, so the rules live in one table
+//! ([`rules`], extended by `PTSD_OPSGENIE_LOG_RULES`), and rows that match none count for
+//! nobody but are counted in `Collected::unmatched_rows` and their shapes kept ([`shapes`],
+//! logged hourly, listed by `ptsd logs`); a window is read in one call, so one call can hold every alert of a bulk
 //! change (memory grows with it). Opsgenie reaches end of support on 2027-04-05 (Atlassian moves
 //! customers to Jira Service Management Operations): this file only knows the three endpoints
 //! above, so a JSM Operations variant is a new base URL, auth header and envelope, not a new
 //! design.
 //!
-//! Files: [`api`] (wire types and paging), [`logs`] (log-text classification), this file (the
-//! collector: which alerts to read, rows → events, the people behind usernames).
+//! Files: [`api`] (HTTP and paging), [`model`] (the alert and log-row objects), [`events`]
+//! (an alert and its rows → events, with the report's safety net), [`rules`] (the log
+//! rules and their file), this file (the collector: which alerts to read, the people behind
+//! usernames). `model`, `events` and `rules` take parsed objects and do no HTTP, so another
+//! collector of the same alert model (JSM Operations) calls them with its own client.
 
 use std::collections::{HashMap, HashSet};
 use std::path::PathBuf;
 
 use async_trait::async_trait;
-use jiff::Timestamp;
+use jiff::{SignedDuration, Timestamp};
 
 use super::directory::Directory;
 use super::http::{base_url, HttpClient, RetryPolicy};
-use super::{CollectError, Collected, Collector, CollectorSettings, RequestStats};
+use super::{CollectError, Collected, Collector, CollectorSettings, LogShape, RequestStats};
 use crate::config::{Config, ConfigError};
 use crate::event::{Event, EventKind, Incident, Person, Window};
 use crate::secret::Secret;
 
 pub mod api;
-pub mod logs;
+pub(crate) mod events;
+pub(crate) mod memory;
+pub(crate) mod model;
+pub mod rules;
+pub(crate) mod shapes;
 
 use api::Api;
 pub use api::{OFFSET_CAP, RENOTIFY_HORIZON, RENOTIFY_MAX};
-pub use logs::{classify, Action, Activity};
+use events::{alert_events, Classified};
+use memory::{AlertState, KeptRow, Pace, ReadNow};
+pub use rules::{classify, Action, Activity, LogRules};
+use shapes::{shape, Shapes};
 
 /// The registry name and `provider` tag.
 pub const NAME: &str = "opsgenie";
@@ -94,6 +113,10 @@ pub struct OpsgenieSettings {
         default_value = "https://api.opsgenie.com"
     )]
     pub opsgenie_api_url: String,
+
+    /// TOML file of log rules (regex on the log row text, optional row type, what it counts, which group is the person or channel) added before the built-in table, or replacing it with mode = "replace"; see the README, and `ptsd logs` to see which rule matches which row.
+    #[arg(long, env = "PTSD_OPSGENIE_LOG_RULES")]
+    pub opsgenie_log_rules: Option<PathBuf>,
 }
 
 impl CollectorSettings for OpsgenieSettings {
@@ -114,6 +137,11 @@ impl CollectorSettings for OpsgenieSettings {
         else {
             return Ok(None);
         };
+        let rules = match &self.opsgenie_log_rules {
+            Some(path) => LogRules::from_file(path)
+                .map_err(|e| ConfigError(format!("PTSD_OPSGENIE_LOG_RULES {e}")))?,
+            None => LogRules::built_in(),
+        };
         let auth = Secret::new(format!("GenieKey {}", key.expose()));
         let http = HttpClient::new(
             NAME,
@@ -123,36 +151,73 @@ impl CollectorSettings for OpsgenieSettings {
         )?;
         Ok(Some(Box::new(OpsgenieCollector {
             api: Api { base, http },
+            rules,
+            shapes: Shapes::default(),
+            names: None,
             users: Directory::default(),
             not_users: HashSet::new(),
-            read: HashMap::new(),
+            alerts: HashMap::new(),
+            pace: Pace::new(
+                config.lateness,
+                config.max_requests_per_minute,
+                config.interval,
+                config.once,
+            ),
+            listed_until: None,
+            listing: None,
+            renotify_listed: None,
         })))
     }
+}
+
+/// The person behind a name the directory does not hold: a username (Opsgenie usernames are
+/// login e-mails, so it has an `@`) counts under the username itself (id, name and e-mail all
+/// the username, lowercased for the id), sanitised like any name by the schema, until the
+/// directory knows it; anything else (`System`, an integration, an API key) is nobody.
+pub(crate) fn unknown_user(who: &str) -> Option<Person> {
+    let who = who.trim();
+    let (local, domain) = who.split_once('@')?;
+    if local.is_empty() || domain.is_empty() || who.contains(char::is_whitespace) {
+        return None;
+    }
+    Some(Person {
+        id: who.to_ascii_lowercase(),
+        name: Some(who.to_string()),
+        email: Some(who.to_string()),
+        time_zone: None,
+    })
 }
 
 /// Reads Opsgenie alerts and logs.
 pub struct OpsgenieCollector {
     api: Api,
+    /// The log rules in force (built-in, extended or replaced by `PTSD_OPSGENIE_LOG_RULES`).
+    rules: LogRules,
+    /// The shapes of the rows read, for `log_rows_unmatched`, the hourly log and `ptsd logs`.
+    shapes: Shapes,
+    /// People's full names in the directory, to mask them in shapes.
+    names: Option<regex::Regex>,
     /// Username (lowercased) → person.
     users: Directory<Person>,
     /// Names (lowercased) known not to be users: missing from a directory read after the row
     /// that named them.
     not_users: HashSet<String>,
-    /// What was read of each alert listed by the last window: see [`LogsRead`].
-    read: HashMap<String, LogsRead>,
+    /// What is known of each alert listed lately ([`memory`]).
+    alerts: HashMap<String, AlertState>,
+    /// When to read logs ([`Pace`]).
+    pace: Pace,
+    /// The end of the last window whose listing was delivered: later listings start there
+    /// (less [`LIST_OVERLAP`]).
+    listed_until: Option<Timestamp>,
+    /// The end of the window listed last (delivered or not).
+    listing: Option<Timestamp>,
+    /// The end of the window that last listed the young open alerts.
+    renotify_listed: Option<Timestamp>,
 }
 
-/// How far an alert's logs were read.
-struct LogsRead {
-    /// The alert's `updatedAt` when its logs were read.
-    updated_at: String,
-    /// The end of the window they were read for.
-    until: Timestamp,
-    /// The offset of the last row older than that window's start: later reads start there.
-    settled: Option<String>,
-    /// The engine delivered everything up to `until` ([`Collector::delivered`]).
-    delivered: bool,
-}
+/// A listing starts this long before the end of the last delivered one: room for clock skew
+/// and for an `updatedAt` that becomes visible late.
+const LIST_OVERLAP: SignedDuration = SignedDuration::from_secs(60);
 
 impl OpsgenieCollector {
     /// Reads the directory again; a failure keeps the old one (and is returned).
@@ -160,41 +225,48 @@ impl OpsgenieCollector {
         let began = Timestamp::now();
         let read = self.api.read_users().await;
         self.users.store(began, read)?;
+        self.names = shapes::names_regex(
+            self.users
+                .entries()
+                .values()
+                .filter_map(|p| p.name.as_deref()),
+        );
         let users = &self.users;
         self.not_users.retain(|n| users.get(n).is_none());
         Ok(())
     }
 
     /// The person behind `who`, named by a row written at `at`; `None` for nobody (System, an
-    /// integration, someone the directory does not hold).
+    /// integration, an API key: a name that is not a username, see [`unknown_user`]). A username
+    /// the directory does not hold (a failed read, someone new) is the username itself.
     async fn person(&mut self, who: &str, at: Timestamp) -> Option<Person> {
-        let key = who.to_ascii_lowercase();
+        let key = who.trim().to_ascii_lowercase();
         if let Some(p) = self.users.get(&key) {
             return Some(p.clone());
         }
         if self.not_users.contains(&key) {
-            return None;
+            return unknown_user(who);
         }
         let read_after_row = self.users.read_after(at);
         if !read_after_row {
             if !self.users.due(true) {
                 // Someone new since the last read: looked up again once the directory allows.
-                return None;
+                return unknown_user(who);
             }
             if let Err(e) = self.refresh_users().await {
-                tracing::warn!(provider = NAME, error = %e, "Cannot read the user list again; rows naming new people count as nobody's for now.");
-                return None;
+                tracing::warn!(provider = NAME, error = %e, "Cannot read the user list again; rows naming new people count under their username for now.");
+                return unknown_user(who);
             }
             if let Some(p) = self.users.get(&key) {
                 return Some(p.clone());
             }
         }
-        tracing::debug!(provider = NAME, who = %who, "Not in the user directory; counted as nobody.");
+        tracing::debug!(provider = NAME, who = %who, "Not in the user directory; counted under the name itself if it is a username.");
         if self.not_users.len() >= NOT_USERS_MAX {
             self.not_users.clear();
         }
         self.not_users.insert(key);
-        None
+        unknown_user(who)
     }
 }
 
@@ -214,19 +286,25 @@ impl Collector for OpsgenieCollector {
                 tracing::warn!(provider = NAME, error = %e, "Cannot read the user list; using the one read before.");
             }
         }
-        let (mut alerts, skipped) = self.api.alerts(&window).await?;
-        let listed: HashSet<String> = alerts.iter().map(|a| a.id.clone()).collect();
-        for a in self.api.renotifiable(&window).await? {
-            if !listed.contains(&a.id) {
-                alerts.push(a);
-            }
-        }
+        // Forget what no window to come can hold (windows only move forward).
+        self.alerts.retain(|_, s| s.prune(window.since));
+        // Alerts unchanged since the last delivered listing are known already.
+        let list_since = self
+            .listed_until
+            .map_or(window.since, |l| window.since.max(l - LIST_OVERLAP));
+        let (mut listed, skipped) = self.api.alerts(&window, list_since).await?;
         let mut out = Collected {
             skipped,
             ..Collected::default()
         };
-        let mut next_read = HashMap::new();
-        for alert in alerts {
+        if self
+            .renotify_listed
+            .is_none_or(|r| r + self.pace.renotify_every <= window.until)
+        {
+            listed.extend(self.api.renotifiable(&window).await?);
+            self.renotify_listed = Some(window.until);
+        }
+        for alert in listed {
             let (Ok(created), Ok(updated)) = (
                 alert.created_at.parse::<Timestamp>(),
                 alert.updated_at.parse::<Timestamp>(),
@@ -235,6 +313,70 @@ impl Collector for OpsgenieCollector {
                 tracing::warn!(provider = NAME, alert = %alert.id, "Skipped an alert with a bad timestamp.");
                 continue;
             };
+            match self.alerts.get_mut(&alert.id) {
+                Some(s) => {
+                    s.alert = alert;
+                    s.created = created;
+                    s.updated = updated;
+                }
+                None => {
+                    self.alerts
+                        .insert(alert.id.clone(), AlertState::new(alert, created, updated));
+                }
+            }
+        }
+        let mut ids: Vec<(Timestamp, String)> = self
+            .alerts
+            .iter()
+            .map(|(id, s)| (s.created, id.clone()))
+            .collect();
+        ids.sort();
+
+        // Read the logs that are due ([`memory`]): new rows only.
+        let mut renotify_reads = 0;
+        for (_, id) in &ids {
+            let state = self.alerts.get_mut(id).expect("listed above");
+            match state.read_now(window.until, &self.pace) {
+                ReadNow::No => continue,
+                ReadNow::Renotify if renotify_reads >= self.pace.renotify_per_poll => continue,
+                ReadNow::Renotify => renotify_reads += 1,
+                ReadNow::Changed => {}
+            }
+            let (rows, malformed) = self.api.logs(id, state.offset.as_deref()).await?;
+            out.skipped += malformed;
+            let last_offset = rows.last().map(|r| r.offset.clone());
+            let mut kept = Vec::with_capacity(rows.len());
+            for row in rows {
+                let Ok(at) = row.created_at.parse::<Timestamp>() else {
+                    out.skipped += 1;
+                    tracing::warn!(provider = NAME, alert = %id, offset = %row.offset, created_at = %row.created_at, "Skipped an alert log row with a bad timestamp.");
+                    continue;
+                };
+                let matched = self.rules.classify(&row.log, &row.kind, &row.owner);
+                // Each row is read once; its shape counts unless it is older than the window.
+                if at >= window.since {
+                    if matched.is_none() {
+                        out.unmatched_rows += 1;
+                        tracing::debug!(provider = NAME, alert = %id, log = %row.log, kind = %row.kind, "Log row matched no rule; not counted.");
+                    }
+                    let rule = matched.as_ref().map(|m| m.rule);
+                    self.shapes.record(
+                        shape(&row.log, &row.owner, self.names.as_ref()),
+                        &row.kind,
+                        rule,
+                    );
+                }
+                let activity = matched.and_then(|m| m.activity);
+                kept.push(KeptRow { at, row, activity });
+            }
+            state.keep(kept, last_offset, window.until);
+        }
+
+        // The window's events, from everything known: rows read now or before.
+        let mut named = Vec::new();
+        for (_, id) in &ids {
+            let state = self.alerts.get_mut(id).expect("listed above");
+            let alert = &state.alert;
             let service = alert
                 .integration
                 .as_ref()
@@ -243,15 +385,15 @@ impl Collector for OpsgenieCollector {
                 .unwrap_or_else(|| "unknown".into());
             let incident = Incident {
                 id: alert.id.clone(),
-                created_at: Some(created),
+                created_at: Some(state.created),
                 title: alert.message.clone(),
                 service: Some(service.clone()),
                 urgency: alert.priority.clone(),
             };
-            if window.contains(created) {
+            if window.contains(state.created) {
                 out.events.push(Event {
                     record_id: format!("{}/created", alert.id),
-                    at: created,
+                    at: state.created,
                     kind: EventKind::Triggered {
                         service,
                         urgency: alert.priority.clone().unwrap_or_else(|| "none".into()),
@@ -259,92 +401,46 @@ impl Collector for OpsgenieCollector {
                     incident: Some(incident.clone()),
                 });
             }
-            // Only what the engine delivered may be skipped: a window read again after a failed
-            // poll must see every row again.
-            let known = self.read.remove(&alert.id).filter(|k| k.delivered);
-            if let Some(k) = known.as_ref() {
-                // Unchanged since its logs were read for a window that ended after its last
-                // change: every row it has was seen then, unless notifications do not move
-                // `updatedAt` and it may still be notifying people.
-                if k.updated_at == alert.updated_at
-                    && updated < k.until
-                    && !alert.may_renotify(created, &window)
-                {
-                    next_read.insert(alert.id.clone(), known.expect("matched above"));
-                    continue;
-                }
+            let classified: Vec<Classified<'_>> = state
+                .rows
+                .iter()
+                .map(|k| Classified {
+                    at: k.at,
+                    row: &k.row,
+                    activity: k.activity.clone(),
+                })
+                .collect();
+            let log_current = state.read_updated_at.as_deref() == Some(alert.updated_at.as_str());
+            for n in alert_events(
+                alert,
+                state.created,
+                &classified,
+                &window,
+                &mut state.seen,
+                log_current,
+            ) {
+                named.push((n, incident.clone()));
             }
-            let from = known.and_then(|k| k.settled);
-            let (rows, malformed) = self.api.logs(&alert.id, from.as_deref()).await?;
-            out.skipped += malformed;
-            let mut settled = from;
-            for row in rows {
-                let Ok(at) = row.created_at.parse::<Timestamp>() else {
-                    out.skipped += 1;
-                    tracing::warn!(provider = NAME, alert = %alert.id, offset = %row.offset, created_at = %row.created_at, "Skipped an alert log row with a bad timestamp.");
-                    continue;
-                };
-                if at < window.since {
-                    settled = Some(row.offset.clone());
-                }
-                if !window.contains(at) {
-                    continue;
-                }
-                let Some(activity) = classify(&row.log, &row.kind, &row.owner) else {
-                    tracing::debug!(provider = NAME, alert = %alert.id, log = %row.log, kind = %row.kind, "Log row not classified; not counted.");
-                    continue;
-                };
-                let record_id = format!("{}/{}", alert.id, row.offset);
-                let event = |kind| Event {
-                    record_id: record_id.clone(),
-                    at,
-                    kind,
-                    incident: Some(incident.clone()),
-                };
-                match activity.action {
-                    // An ack or close by nobody (System, an integration) still ends the wait.
-                    Action::Acknowledged | Action::Closed => {
-                        let user = match activity.people.first() {
-                            Some(who) => self.person(who, at).await,
-                            None => None,
-                        };
-                        out.events
-                            .push(event(if activity.action == Action::Acknowledged {
-                                EventKind::Acknowledged { user }
-                            } else {
-                                EventKind::Resolved { user }
-                            }));
-                    }
-                    // One event per person named, all under the row's record id.
-                    action => {
-                        for who in &activity.people {
-                            let Some(user) = self.person(who, at).await else {
-                                tracing::debug!(provider = NAME, alert = %alert.id, who = %who, "Log row names no known user; not a person's action.");
-                                continue;
-                            };
-                            out.events.push(event(match action {
-                                Action::Notified(channel) => EventKind::Notified { user, channel },
-                                Action::Assigned => EventKind::Assigned { user },
-                                _ => EventKind::Escalated { user },
-                            }));
-                        }
-                    }
-                }
-            }
-            next_read.insert(
-                alert.id.clone(),
-                LogsRead {
-                    updated_at: alert.updated_at.clone(),
-                    until: window.until,
-                    settled,
-                    delivered: false,
-                },
-            );
         }
-        // Alerts not listed this time did not change since the window began: forgetting them
-        // keeps memory bounded; if they change later their logs are read again (and deduped).
-        self.read = next_read;
+        for (n, incident) in named {
+            let person = match n.who.as_deref() {
+                Some(who) => self.person(who, n.at).await,
+                None => None,
+            };
+            if let Some(event) = n.into_event(&incident, person) {
+                out.events.push(event);
+            }
+        }
+        if let Some(top) = self.shapes.report_due(std::time::Instant::now()) {
+            let shapes: Vec<String> = top.iter().map(|(s, n)| format!("{n}× {s:?}")).collect();
+            tracing::info!(provider = NAME, shapes = %shapes.join("; "), "Log rows no rule matched, most frequent shapes since the last report (counted for nobody; see `ptsd logs` and PTSD_OPSGENIE_LOG_RULES).");
+        }
+        self.listing = Some(window.until);
         Ok(out)
+    }
+
+    fn log_shapes(&self) -> Vec<LogShape> {
+        self.shapes.all()
     }
 
     fn take_stats(&mut self) -> RequestStats {
@@ -352,8 +448,10 @@ impl Collector for OpsgenieCollector {
     }
 
     fn delivered(&mut self, until: Timestamp) {
-        for k in self.read.values_mut() {
-            k.delivered |= k.until <= until;
+        // Every alert updated before the listing that read this window is known: later
+        // listings may start there.
+        if self.listing.is_some_and(|l| l <= until) {
+            self.listed_until = self.listing;
         }
     }
 }

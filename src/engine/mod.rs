@@ -116,6 +116,8 @@ struct Tally {
     entries: usize,
     /// Records skipped as malformed.
     skipped: u64,
+    /// Log rows no rule matched.
+    unmatched_rows: u64,
     /// Events counted (new records).
     counted: usize,
     /// Parts delivered.
@@ -312,6 +314,7 @@ async fn poll_all(
             let chunk_stats = c.take_stats();
             poll.skipped += tally.skipped;
             poll.windows_skipped += tally.windows_skipped;
+            poll.unmatched_rows += tally.unmatched_rows;
             let ok = match result {
                 Ok(read) => {
                     *streak = 0;
@@ -322,6 +325,7 @@ async fn poll_all(
                         entries = tally.entries,
                         counted = tally.counted,
                         skipped = tally.skipped,
+                        unmatched_rows = tally.unmatched_rows,
                         parts = tally.parts,
                         requests = chunk_stats.requests(),
                         duration_ms = chunk_started.elapsed().as_millis() as u64,
@@ -449,6 +453,7 @@ async fn poll_chunk(
             Some(Step::Part(window, part)) => {
                 tally.entries += part.events.len();
                 tally.skipped += part.skipped;
+                tally.unmatched_rows += part.unmatched_rows;
                 let part = analyse(settings, desk, name, window, part, read_started, tally);
                 let delivered = off_runtime(desk, move |d| d.deliver(part)).await;
                 match delivered {

@@ -9,7 +9,6 @@ use jiff::Timestamp;
 use serde_json::{json, Map, Value};
 
 use super::super::common::fnv1a;
-use super::logs::og_match_log;
 use super::server::StoredAlert;
 
 /// An alert as the fake stores it. Rendered as Opsgenie's `BaseAlert` (see
@@ -83,7 +82,7 @@ pub(super) fn render_alert(stored: &StoredAlert) -> Value {
     let mut seen = false;
     let mut report = Map::new();
     for row in &stored.logs {
-        match og_match_log(&row.log.log).map(|(text, _)| text.action) {
+        match row.action() {
             Some("acked" | "acked_by_integration") => {
                 acknowledged = true;
                 seen = true;

@@ -54,14 +54,20 @@ pub enum OgFault {
     Status500,
     /// HTTP 200 whose body is the first half of the normal JSON body (invalid JSON).
     Truncated,
+    /// The normal answer, but with `X-RateLimit-State: THROTTLED`,
+    /// `X-RateLimit-Reason: <domain>` and `X-RateLimit-Period-In-Sec: 2`: Opsgenie's rate-limit
+    /// docs say over-limit requests are "rejected with 429 or delayed"; this is the served one
+    /// that says the client is over its limit (UNCONFIRMED values). Recorded as no fault.
+    Throttled,
 }
 
 impl OgFault {
-    fn recorded(self) -> Fault {
+    fn recorded(self) -> Option<Fault> {
         match self {
-            OgFault::Status429 => Fault::Status429 { reset_secs: 1 },
-            OgFault::Status500 => Fault::Status500,
-            OgFault::Truncated => Fault::Truncated,
+            OgFault::Status429 => Some(Fault::Status429 { reset_secs: 1 }),
+            OgFault::Status500 => Some(Fault::Status500),
+            OgFault::Truncated => Some(Fault::Truncated),
+            OgFault::Throttled => None,
         }
     }
 }
@@ -73,6 +79,17 @@ pub(super) struct StoredLog {
     pub(super) log: OgLog,
     /// Served instead of the row's normal JSON (see [`FakeOpsgenie::add_raw_log`]).
     pub(super) raw: Option<Value>,
+    /// What the row means to Opsgenie when its text is not one of [`super::OG_LOG_TEXTS`]
+    /// (see [`FakeOpsgenie::add_log_meaning`]): an [`super::OgLogText::action`].
+    pub(super) meaning: Option<&'static str>,
+}
+
+impl StoredLog {
+    /// The [`super::OgLogText::action`] the row stands for, if any.
+    pub(super) fn action(&self) -> Option<&'static str> {
+        self.meaning
+            .or_else(|| og_match_log(&self.log.log).map(|(text, _)| text.action))
+    }
 }
 
 pub(super) struct StoredAlert {
@@ -205,7 +222,16 @@ impl FakeOpsgenie {
     /// is derived from its `created_at` and the alert's row count, so a row added late with an old
     /// time sorts before cursors already handed out (as a late row would).
     pub fn add_log(&self, alert_id: &str, log: OgLog) {
-        self.insert_log(alert_id, log, None);
+        self.insert_log(alert_id, log, None, None);
+    }
+
+    /// Appends a row whose text is in a wording ptsd's rules may not know, but which means
+    /// `action` (an [`super::OgLogText::action`]: `acked`, `closed`, `unacked`, …) to Opsgenie:
+    /// the alert's derived fields (`acknowledged`, `report.*`) follow it as they follow the
+    /// builders' texts. This is how a real account's unknown wording looks to a poller: the
+    /// documented fields say what happened, the row text does not.
+    pub fn add_log_meaning(&self, alert_id: &str, log: OgLog, action: &'static str) {
+        self.insert_log(alert_id, log, None, Some(action));
     }
 
     /// Appends a row served as the JSON object `raw` (plus `"offset"` unless `raw` has that
@@ -217,12 +243,20 @@ impl FakeOpsgenie {
             owner: raw["owner"].as_str().unwrap_or("").to_string(),
             created_at: at,
         };
-        self.insert_log(alert_id, log, Some(raw));
+        self.insert_log(alert_id, log, Some(raw), None);
     }
 
-    fn insert_log(&self, alert_id: &str, log: OgLog, raw: Option<Value>) {
-        let notification =
-            og_match_log(&log.log).is_some_and(|(text, _)| text.action == "notified");
+    fn insert_log(
+        &self,
+        alert_id: &str,
+        log: OgLog,
+        raw: Option<Value>,
+        meaning: Option<&'static str>,
+    ) {
+        let notification = meaning.map_or_else(
+            || og_match_log(&log.log).is_some_and(|(text, _)| text.action == "notified"),
+            |m| m == "notified",
+        );
         let mut inner = self.state();
         let moves = inner.notifications_move_updated_at || !notification;
         let idx = *inner
@@ -236,7 +270,15 @@ impl FakeOpsgenie {
             stored.alert.updated_at = log.created_at;
         }
         let pos = stored.logs.partition_point(|r| r.offset < offset);
-        stored.logs.insert(pos, StoredLog { offset, log, raw });
+        stored.logs.insert(
+            pos,
+            StoredLog {
+                offset,
+                log,
+                raw,
+                meaning,
+            },
+        );
     }
 
     /// [`FakeOpsgenie::add_alert`] then [`FakeOpsgenie::add_log`] for each row, for every item
@@ -340,6 +382,15 @@ async fn handle(
             "Internal Server Error",
             &request_id,
         ),
+        Some(OgFault::Throttled) => normal_reply(&fake.state(), &request, auth_valid, &request_id)
+            .with_headers(vec![
+                ("X-RateLimit-State", "THROTTLED".to_string()),
+                (
+                    "X-RateLimit-Reason",
+                    rate_limit_domain(&request.path).to_string(),
+                ),
+                ("X-RateLimit-Period-In-Sec", "2".to_string()),
+            ]),
         Some(OgFault::Truncated) | None => {
             let mut r = normal_reply(&fake.state(), &request, auth_valid, &request_id);
             if fault == Some(OgFault::Truncated) {
@@ -362,7 +413,7 @@ async fn handle(
         &reply,
         auth_valid,
         false,
-        fault.map(OgFault::recorded),
+        fault.and_then(OgFault::recorded),
         Instant::now(),
     );
     fake.calls().record(recorded);

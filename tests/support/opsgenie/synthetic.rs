@@ -80,7 +80,8 @@ pub struct OgExpected {
     pub notifications: BTreeMap<(String, String), u64>,
     /// One per "Alert acknowledged via web" row (integration acks excluded).
     pub acks: BTreeMap<String, u64>,
-    /// One per "Alert owner changed to" row.
+    /// One per "Alert owner changed to" row, plus one for an owner who became owner by
+    /// acknowledging (no such row names them; the alert's `owner` does).
     pub assignments: BTreeMap<String, u64>,
     /// One per escalation row (each names one user).
     pub escalations: BTreeMap<String, u64>,
@@ -206,6 +207,12 @@ pub fn og_synthetic(
                 let (_, username, full_name, _) = users[responder];
                 rows.push(og_log_acked(clock.at(t), username));
                 bump(&mut c.acks, full_name.to_string());
+                if responder != primary {
+                    // Acknowledging makes the escalation's responder the owner with no
+                    // "owner changed" row: the alert's `owner` field says so, and a poller
+                    // counts that assignment once (at the acknowledgement).
+                    bump(&mut c.assignments, full_name.to_string());
+                }
                 alert.owner = username.to_string();
                 if clock.rng.chance(10) {
                     rows.push(og_log_unacked(clock.at(t + 60), username));

@@ -1,0 +1,279 @@
+//! What the Opsgenie collector remembers of each alert between windows, and when it reads an
+//! alert's log again ([`Pace`]): the point of this file is to keep the request count low on a
+//! burst and in a catch-up, while every row is still counted, each once.
+//!
+//! - **New rows only.** An alert's log is read from the cursor after the last row read, and
+//!   every row read is kept ([`AlertState::rows`]) until it is older than any window still to
+//!   come (the engine's windows only move forward). Rows later than the window that read them
+//!   are counted by the windows that hold them, from memory: in a catch-up and in
+//!   `ptsd report`, whose one-hour chunks list a long-lived alert again and again, its log is
+//!   read once per run, and again only when its `updatedAt` moves.
+//! - **No chasing.** An alert that changed is read once it has been quiet for [`Pace::quiet`]
+//!   (30 s)
+//!   (its `updatedAt` that far before the window's end), or at the latest [`Pace::chase_every`]
+//!   (60 s) after the change was first seen; both stay under half of `PTSD_LATENESS`, so the rows it
+//!   brings still fall in a window that is read (their counts arrive a little later, each once,
+//!   the engine dropping what overlapping windows repeat). With `--once` there is no later
+//!   window, so nothing waits.
+//! - **Re-notification safety net within the budget.** An open, unacknowledged alert created
+//!   within [`super::RENOTIFY_HORIZON`] may be notifying people without its `updatedAt`
+//!   moving (UNCONFIRMED); its log is read again at most every [`Pace::renotify_every`] (2 min), and at
+//!   most [`Pace::renotify_per_poll`] such reads a window (a quarter of what the request budget
+//!   allows per poll interval). The listing that finds such alerts is made at most every
+//!   [`Pace::renotify_every`] too.
+//!
+//! Times are window times (the window's end), not the wall clock, so a catch-up and a test that
+//! collects windows back to back pace themselves as a live poll would.
+
+use jiff::{SignedDuration, Timestamp};
+
+use super::events::AlertSeen;
+use super::model::{Alert, LogRow};
+use super::rules::Activity;
+
+/// How often logs are read.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct Pace {
+    /// A changed alert is read once unchanged this long.
+    pub(crate) quiet: SignedDuration,
+    /// … or this long after its change was first seen, quiet or not.
+    pub(crate) chase_every: SignedDuration,
+    /// An unchanged alert that may be re-notifying is read again at most this often.
+    pub(crate) renotify_every: SignedDuration,
+    /// Most re-notification reads in one window.
+    pub(crate) renotify_per_poll: usize,
+}
+
+impl Pace {
+    /// The pace for `lateness` (a deferred row must still fall in a later window), the request
+    /// budget `per_minute` (0: none) and poll `interval`; `once`: no later poll, nothing waits.
+    pub(crate) fn new(
+        lateness: std::time::Duration,
+        per_minute: u32,
+        interval: std::time::Duration,
+        once: bool,
+    ) -> Pace {
+        let lateness = SignedDuration::try_from(lateness).unwrap_or(SignedDuration::MAX);
+        let (quiet, chase_every) = if once {
+            (SignedDuration::ZERO, SignedDuration::ZERO)
+        } else {
+            (
+                SignedDuration::from_secs(30).min(lateness / 4),
+                SignedDuration::from_secs(60).min(lateness / 2),
+            )
+        };
+        let renotify_per_poll = if per_minute == 0 {
+            super::RENOTIFY_MAX as usize
+        } else {
+            let per_poll = f64::from(per_minute) * interval.as_secs_f64() / 60.0;
+            ((per_poll / 4.0) as usize).clamp(1, super::RENOTIFY_MAX as usize)
+        };
+        Pace {
+            quiet,
+            chase_every,
+            renotify_every: SignedDuration::from_secs(120),
+            renotify_per_poll,
+        }
+    }
+}
+
+/// One log row read, with its time and what the rules made of it.
+#[derive(Debug, Clone)]
+pub(crate) struct KeptRow {
+    pub(crate) at: Timestamp,
+    pub(crate) row: LogRow,
+    pub(crate) activity: Option<Activity>,
+}
+
+/// What the collector knows of one alert.
+#[derive(Debug)]
+pub(crate) struct AlertState {
+    /// The alert as last listed.
+    pub(crate) alert: Alert,
+    pub(crate) created: Timestamp,
+    pub(crate) updated: Timestamp,
+    /// The alert's `updatedAt` when its log was last read; `None` before the first read.
+    pub(crate) read_updated_at: Option<String>,
+    /// The end of the window whose collect last read its log.
+    pub(crate) read_at: Option<Timestamp>,
+    /// The end of the window that first saw the change not yet read.
+    pub(crate) change_seen: Option<Timestamp>,
+    /// The cursor after the last row read.
+    pub(crate) offset: Option<String>,
+    /// Rows read and not yet older than every window to come, oldest first.
+    pub(crate) rows: Vec<KeptRow>,
+    /// What the rows read so far established (for the report's safety net).
+    pub(crate) seen: AlertSeen,
+}
+
+/// Why a log is read now.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum ReadNow {
+    /// Not now.
+    No,
+    /// It changed since its log was last read (or was never read), and may be read now.
+    Changed,
+    /// It is unchanged but may be re-notifying people, and is due a look.
+    Renotify,
+}
+
+impl AlertState {
+    /// A state for an alert first listed, its log never read.
+    pub(crate) fn new(alert: Alert, created: Timestamp, updated: Timestamp) -> AlertState {
+        AlertState {
+            alert,
+            created,
+            updated,
+            read_updated_at: None,
+            read_at: None,
+            change_seen: None,
+            offset: None,
+            rows: Vec::new(),
+            seen: AlertSeen::default(),
+        }
+    }
+
+    /// Whether to read the log in the window ending `until` (see the module doc).
+    pub(crate) fn read_now(&mut self, until: Timestamp, pace: &Pace) -> ReadNow {
+        let changed = self.read_updated_at.as_deref() != Some(self.alert.updated_at.as_str());
+        if changed {
+            let seen = *self.change_seen.get_or_insert(until);
+            let quiet = self.updated + pace.quiet <= until;
+            return if quiet || seen + pace.chase_every <= until {
+                ReadNow::Changed
+            } else {
+                ReadNow::No
+            };
+        }
+        let renotify = !self.alert.is_closed()
+            && self.alert.acknowledged != Some(true)
+            && self.created >= until - super::RENOTIFY_HORIZON;
+        if renotify
+            && self
+                .read_at
+                .is_none_or(|r| r + pace.renotify_every <= until)
+        {
+            ReadNow::Renotify
+        } else {
+            ReadNow::No
+        }
+    }
+
+    /// Keeps `rows` (read from [`AlertState::offset`], oldest first) as read in the window
+    /// ending `until`.
+    pub(crate) fn keep(
+        &mut self,
+        rows: Vec<KeptRow>,
+        last_offset: Option<String>,
+        until: Timestamp,
+    ) {
+        if last_offset.is_some() {
+            self.offset = last_offset;
+        }
+        self.rows.extend(rows);
+        self.read_updated_at = Some(self.alert.updated_at.clone());
+        self.read_at = Some(until);
+        self.change_seen = None;
+    }
+
+    /// Forgets rows older than `since` (no window to come holds them); `false` when the whole
+    /// alert can be forgotten: unchanged since before `since`, nothing kept, nothing that may
+    /// still re-notify, its log read (a change brings it back, read afresh).
+    pub(crate) fn prune(&mut self, since: Timestamp) -> bool {
+        self.rows.retain(|r| r.at >= since);
+        let may_renotify = !self.alert.is_closed()
+            && self.alert.acknowledged != Some(true)
+            && self.created >= since - super::RENOTIFY_HORIZON;
+        !(self.updated < since
+            && self.rows.is_empty()
+            && !may_renotify
+            && self.read_updated_at.is_some())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn t(secs: i64) -> Timestamp {
+        "2026-03-02T03:00:00Z".parse::<Timestamp>().unwrap() + SignedDuration::from_secs(secs)
+    }
+
+    fn state(created: i64, updated: i64, acknowledged: bool) -> AlertState {
+        let alert: Alert = serde_json::from_value(serde_json::json!({
+            "id": "a", "createdAt": t(created).to_string(), "updatedAt": t(updated).to_string(),
+            "status": "open", "acknowledged": acknowledged,
+        }))
+        .unwrap();
+        AlertState::new(alert, t(created), t(updated))
+    }
+
+    fn relist(s: &mut AlertState, updated: i64) {
+        s.alert.updated_at = t(updated).to_string();
+        s.updated = t(updated);
+    }
+
+    #[test]
+    fn a_changing_alert_is_read_once_quiet_or_once_a_minute() {
+        let pace = Pace::new(
+            std::time::Duration::from_secs(300),
+            120,
+            std::time::Duration::from_secs(2),
+            false,
+        );
+        assert_eq!(
+            (
+                pace.quiet.as_secs(),
+                pace.chase_every.as_secs(),
+                pace.renotify_per_poll
+            ),
+            (30, 60, 1)
+        );
+        let mut s = state(0, 1, true);
+        // Changing every 2 s: not read until it is quiet for 30 s …
+        for now in [2, 4, 6] {
+            relist(&mut s, now - 1);
+            assert_eq!(s.read_now(t(now), &pace), ReadNow::No, "at {now}");
+        }
+        assert_eq!(s.read_now(t(34), &pace), ReadNow::No);
+        assert_eq!(s.read_now(t(35), &pace), ReadNow::Changed);
+        s.keep(Vec::new(), None, t(35));
+        assert_eq!(
+            s.read_now(t(37), &pace),
+            ReadNow::No,
+            "unchanged, acknowledged"
+        );
+        // … or a minute after a change was first seen, quiet or not.
+        for now in (40..100).step_by(2) {
+            relist(&mut s, now - 1);
+            assert_eq!(s.read_now(t(now), &pace), ReadNow::No, "at {now}");
+        }
+        relist(&mut s, 99);
+        assert_eq!(s.read_now(t(100), &pace), ReadNow::Changed);
+    }
+
+    #[test]
+    fn an_unacknowledged_alert_is_looked_at_every_two_minutes() {
+        let pace = Pace::new(
+            std::time::Duration::from_secs(300),
+            0,
+            std::time::Duration::from_secs(2),
+            false,
+        );
+        assert_eq!(pace.renotify_per_poll, 50, "no budget: the listing's 50");
+        let mut s = state(0, 0, false);
+        assert_eq!(s.read_now(t(30), &pace), ReadNow::Changed, "never read");
+        s.keep(Vec::new(), None, t(30));
+        assert_eq!(s.read_now(t(149), &pace), ReadNow::No);
+        assert_eq!(s.read_now(t(150), &pace), ReadNow::Renotify);
+        // --once: nothing waits.
+        let once = Pace::new(
+            std::time::Duration::from_secs(300),
+            120,
+            std::time::Duration::from_secs(60),
+            true,
+        );
+        let mut s = state(0, 100, true);
+        assert_eq!(s.read_now(t(100), &once), ReadNow::Changed);
+    }
+}

@@ -1,0 +1,308 @@
+//! Measurements of the Opsgenie collector's request count (issue 13), recorded in
+//! BENCHMARKS.md; `#[ignore]`d because they take minutes:
+//!
+//! ```sh
+//! cargo test --test opsgenie_burst -- --ignored --nocapture --test-threads 1
+//! ```
+//!
+//! - **Burst**: 150 alerts created in 60 s, their rows arriving in real time at the fake, ptsd
+//!   polling every 2 s with the default budget of 120 requests a minute. Asserts what must hold
+//!   (every event counted exactly; at most 2 log reads per alert) and prints the requests.
+//! - **Catch-up**: 20,000 alerts over 10 hours read by one `--once` run (budget off), and again
+//!   in one-hour chunks: every alert's log read once per run, every event counted.
+
+mod support;
+
+use std::collections::BTreeMap;
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use jiff::{SignedDuration, Timestamp};
+use ptsd::aggregate::MetricBatch;
+use ptsd::collectors;
+use ptsd::engine;
+use ptsd::outputters::{OutputError, Outputter};
+use ptsd::schema::{self, sanitize, Flavor};
+use support::common::SplitMix64;
+use support::*;
+
+const KEY: &str = "og-key-burst-0123456789";
+
+#[derive(Clone, Default)]
+struct Capture(Arc<Mutex<Vec<MetricBatch>>>);
+
+impl Outputter for Capture {
+    fn name(&self) -> &'static str {
+        "capture"
+    }
+    fn write(&mut self, batch: &MetricBatch) -> Result<(), OutputError> {
+        self.0.lock().unwrap().push(batch.clone());
+        Ok(())
+    }
+}
+
+impl Capture {
+    fn counts(&self) -> BTreeMap<String, f64> {
+        let mut out = BTreeMap::new();
+        for b in self.0.lock().unwrap().iter() {
+            for r in schema::render(Flavor::Plain, "ptsd", &b.series) {
+                *out.entry(r.name).or_insert(0.0) += r.value as f64;
+            }
+        }
+        oncall(out)
+    }
+}
+
+fn config(fake: &FakeOpsgenie, extra: &[&str]) -> ptsd::config::Config {
+    let key = secret_file(KEY);
+    let mut argv = vec![
+        "ptsd",
+        "--opsgenie-api-key-file",
+        &key,
+        "--opsgenie-api-url",
+        &fake.url,
+        "--outputs",
+        "stdout",
+    ];
+    argv.extend_from_slice(extra);
+    ptsd::cli::parse_from(argv).expect("config")
+}
+
+/// Log reads per alert id.
+fn log_reads(fake: &FakeOpsgenie) -> BTreeMap<String, usize> {
+    let mut out = BTreeMap::new();
+    for r in fake.requests() {
+        if let Some(id) = r
+            .path
+            .strip_prefix("/v2/alerts/")
+            .and_then(|p| p.strip_suffix("/logs"))
+        {
+            *out.entry(id.to_string()).or_insert(0) += 1;
+        }
+    }
+    out
+}
+
+fn summary(fake: &FakeOpsgenie) -> String {
+    let requests = fake.requests();
+    let reads = log_reads(fake);
+    let listings = requests.iter().filter(|r| r.path == "/v2/alerts").count();
+    let users = requests.iter().filter(|r| r.path == "/v2/users").count();
+    let total_reads: usize = reads.values().sum();
+    format!(
+        "requests {} (alert listings {listings}, users {users}, log reads {total_reads} for {} alerts: max {} per alert, mean {:.2})",
+        requests.len(),
+        reads.len(),
+        reads.values().max().copied().unwrap_or(0),
+        total_reads as f64 / reads.len().max(1) as f64
+    )
+}
+
+/// One burst alert: its rows, times relative to its creation.
+fn burst_alert(
+    i: usize,
+    rng: &mut SplitMix64,
+) -> (OgAlert, Vec<(i64, OgLog)>, BTreeMap<String, f64>) {
+    let users = OG_SYNTHETIC_USERS;
+    let at0 = Timestamp::UNIX_EPOCH;
+    let primary = users[rng.below(3) as usize];
+    let integration = OG_SYNTHETIC_INTEGRATIONS[rng.below(3) as usize];
+    let priority = ["P1", "P2", "P3"][rng.below(3) as usize];
+    let mut alert = OgAlert::new(
+        &format!("b0000000-0000-4000-8000-{i:012}"),
+        &i.to_string(),
+        "burst",
+        priority,
+        integration,
+        at0,
+    );
+    alert.owner = primary.1.to_string();
+    let mut want = BTreeMap::new();
+    let mut add = |k: String| *want.entry(k).or_insert(0.0) += 1.0;
+    let key = |u: &str| sanitize(u, true);
+    add(format!(
+        "ptsd.opsgenie.incidents.{}",
+        priority.to_lowercase()
+    ));
+    add(format!(
+        "ptsd.opsgenie.services.{}.incidents",
+        key(integration)
+    ));
+    let mut rows = vec![
+        (0, og_log_created_via(at0, integration)),
+        (1000, og_log_assigned(at0, primary.1)),
+    ];
+    add(format!(
+        "ptsd.opsgenie.users.{}.assignments",
+        key(primary.2)
+    ));
+    for (k, (method, channel)) in [("SMS", "sms"), ("Voice", "phone"), ("Email", "email")]
+        .into_iter()
+        .take(1 + rng.below(3) as usize)
+        .enumerate()
+    {
+        rows.push((
+            2000 + 700 * k as i64,
+            og_log_notified(at0, primary.1, method),
+        ));
+        add(format!(
+            "ptsd.opsgenie.users.{}.notifications.{channel}",
+            key(primary.2)
+        ));
+    }
+    if rng.chance(40) {
+        let other = users[(users.iter().position(|u| u.1 == primary.1).unwrap() + 1) % 3];
+        rows.push((
+            20_000,
+            og_log_escalated(at0, "Platform_escalation", other.1),
+        ));
+        rows.push((20_500, og_log_notified(at0, other.1, "SMS")));
+        add(format!("ptsd.opsgenie.users.{}.escalations", key(other.2)));
+        add(format!(
+            "ptsd.opsgenie.users.{}.notifications.sms",
+            key(other.2)
+        ));
+    }
+    if rng.chance(85) {
+        rows.push((
+            30_000 + rng.below(30_000) as i64,
+            og_log_acked(at0, primary.1),
+        ));
+        add(format!(
+            "ptsd.opsgenie.users.{}.acknowledgements",
+            key(primary.2)
+        ));
+    }
+    (alert, rows, want)
+}
+
+/// 150 alerts in 60 s, rows arriving in real time; ptsd polls every 2 s on the default budget.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[ignore = "a measurement of about three minutes; see BENCHMARKS.md"]
+async fn burst_of_150_alerts_in_60_s_on_the_default_budget() {
+    let fake = Arc::new(FakeOpsgenie::start(KEY).await);
+    fake.add_users(og_synthetic_users());
+    let mut rng = SplitMix64(150);
+    let start = Timestamp::now() + SignedDuration::from_secs(3);
+    let mut plan: Vec<(Timestamp, Option<OgAlert>, String, Option<OgLog>)> = Vec::new();
+    let mut want: BTreeMap<String, f64> = BTreeMap::new();
+    for i in 0..150 {
+        let (mut alert, rows, w) = burst_alert(i, &mut rng);
+        let t0 = start + SignedDuration::from_millis(400 * i as i64);
+        alert.created_at = t0;
+        alert.updated_at = t0;
+        let id = alert.id.clone();
+        plan.push((t0, Some(alert), id.clone(), None));
+        for (ms, mut row) in rows {
+            row.created_at = t0 + SignedDuration::from_millis(ms);
+            plan.push((row.created_at, None, id.clone(), Some(row)));
+        }
+        for (k, v) in w {
+            *want.entry(k).or_insert(0.0) += v;
+        }
+    }
+    plan.sort_by_key(|p| (p.0, p.1.is_none()));
+    let events: f64 = want.values().sum();
+    let last_row = plan.last().unwrap().0;
+    let feeder = {
+        let fake = fake.clone();
+        tokio::spawn(async move {
+            for (at, alert, id, row) in plan {
+                if let Ok(wait) = Duration::try_from(at.duration_since(Timestamp::now())) {
+                    tokio::time::sleep(wait).await;
+                }
+                match (alert, row) {
+                    (Some(a), _) => fake.add_alert(a),
+                    (None, Some(r)) => fake.add_log(&id, r),
+                    _ => {}
+                }
+            }
+        })
+    };
+    let capture = Capture::default();
+    let cfg = config(&fake, &["--interval", "2s"]);
+    let (stop_tx, stop_rx) = tokio::sync::oneshot::channel::<()>();
+    let daemon = tokio::spawn(engine::run(
+        engine::Settings::from_config(&cfg).unwrap(),
+        vec![collectors::build("opsgenie", &cfg).unwrap().unwrap()],
+        vec![Box::new(capture.clone())],
+        async move {
+            let _ = stop_rx.await;
+        },
+    ));
+    feeder.await.unwrap();
+    let burst_end = Instant::now();
+    let deadline = burst_end + Duration::from_secs(180);
+    while capture.counts() != want && Instant::now() < deadline {
+        tokio::time::sleep(Duration::from_millis(250)).await;
+    }
+    let caught_up = burst_end.elapsed();
+    let _ = stop_tx.send(());
+    daemon.await.unwrap().unwrap();
+    eprintln!(
+        "burst: {events} events over {} s of rows; all counted {:.1} s after the last row; {}",
+        last_row.duration_since(start).as_secs(),
+        caught_up.as_secs_f64(),
+        summary(&fake)
+    );
+    assert_eq!(capture.counts(), want);
+    let reads = log_reads(&fake);
+    assert_eq!(reads.len(), 150);
+    assert!(reads.values().all(|n| *n <= 2), "{}", summary(&fake));
+}
+
+/// 20,000 alerts over 10 hours, read in one `--once` run in one-hour chunks (budget off).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[ignore = "a measurement of a few minutes; see BENCHMARKS.md"]
+async fn catch_up_of_20000_alerts() {
+    let fake = FakeOpsgenie::start(KEY).await;
+    fake.add_users(og_synthetic_users());
+    let (alerts, expected) = og_synthetic(
+        20_000,
+        Timestamp::now() - SignedDuration::from_hours(12),
+        Duration::from_millis(1800),
+        20,
+    );
+    fake.add_alerts_with_logs(alerts);
+    let rows = expected.logs;
+    for window in ["1h", "12h"] {
+        fake.clear_requests();
+        let cfg = config(
+            &fake,
+            &[
+                "--once",
+                "--backfill",
+                "13h",
+                "--max-requests-per-minute",
+                "0",
+                "--max-window",
+                window,
+            ],
+        );
+        let capture = Capture::default();
+        let began = Instant::now();
+        engine::run(
+            engine::Settings::from_config(&cfg).unwrap(),
+            vec![collectors::build("opsgenie", &cfg).unwrap().unwrap()],
+            vec![Box::new(capture.clone())],
+            std::future::pending::<()>(),
+        )
+        .await
+        .unwrap();
+        eprintln!(
+            "catch-up, PTSD_MAX_WINDOW={window}: 20000 alerts, {rows} log rows in {:.1} s; {}",
+            began.elapsed().as_secs_f64(),
+            summary(&fake)
+        );
+        let counted: f64 = capture
+            .counts()
+            .iter()
+            .filter(|(k, _)| k.starts_with("ptsd.opsgenie.incidents."))
+            .map(|(_, v)| v)
+            .sum();
+        assert_eq!(counted, 20_000.0);
+        let reads = log_reads(&fake);
+        assert_eq!(reads.len(), 20_000);
+        assert!(reads.values().all(|n| *n == 1), "{}", summary(&fake));
+    }
+}
