@@ -247,6 +247,10 @@ pub struct Collected {
     /// Activity-log rows of the window that no log rule matched (counted for nobody), each row
     /// once per run of the collector; the engine reports them as `log_rows_unmatched`.
     pub unmatched_rows: u64,
+    /// Parts the collector singled out and skipped because they failed the same persistent way
+    /// poll after poll (an alert whose log is refused); the engine adds them to
+    /// `windows_skipped`.
+    pub parts_skipped: u64,
 }
 
 /// One distinct shape of activity-log row (digits, e-mails and names masked), how many rows

@@ -106,7 +106,10 @@ impl Collector for Scripted {
                 total: Some(events.len() as u64),
             });
         }
-        Ok(Collected { events, skipped: 0 })
+        Ok(Collected {
+            events,
+            ..Collected::default()
+        })
     }
 }
 

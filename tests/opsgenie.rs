@@ -1198,3 +1198,83 @@ fn both_collectors_at_once_into_the_real_statsd() {
     assert_eq!(got, want);
     assert_eq!(peer.bad_lines(), 0.0);
 }
+
+/// One alert whose log answers 404 poll after poll (deleted, or out of the key's reach) would
+/// hold the provider's cursor for ever: after `POISON_AFTER` polls its rows are skipped, named in
+/// an error log and counted in `windows_skipped`, and everything else is counted.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_alert_whose_log_stays_refused_is_singled_out_and_skipped() {
+    let fake = FakeOpsgenie::start(KEY).await;
+    fake.add_users(og_synthetic_users());
+    let (alerts, expected) = og_synthetic(
+        6,
+        Timestamp::now() - SignedDuration::from_secs(3600),
+        Duration::from_secs(120),
+        17,
+    );
+    let poisoned = alerts[2].0.id.clone();
+    fake.add_alerts_with_logs(alerts);
+    for _ in 0..50 {
+        fake.inject(&format!("/v2/alerts/{poisoned}/logs"), OgFault::Status404);
+    }
+    let cfg = config(
+        &fake,
+        &[
+            "--backfill",
+            "2h",
+            "--interval",
+            "1s",
+            "--max-requests-per-minute",
+            "0",
+        ],
+    );
+    let capture = Capture::default();
+    let seen = capture.clone();
+    let stop = async move {
+        let deadline = std::time::Instant::now() + Duration::from_secs(30);
+        while seen
+            .plain_totals()
+            .keys()
+            .all(|k| !k.starts_with("ptsd.opsgenie.incidents"))
+        {
+            assert!(std::time::Instant::now() < deadline, "nothing delivered");
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+    };
+    engine::run(
+        engine::Settings::from_config(&cfg).expect("settings"),
+        vec![collector(&cfg)],
+        vec![Box::new(capture.clone())],
+        stop,
+    )
+    .await
+    .expect("engine runs");
+    let totals = capture.plain_totals();
+    let incidents: f64 = totals
+        .iter()
+        .filter(|(k, _)| k.starts_with("ptsd.opsgenie.incidents."))
+        .map(|(_, v)| v)
+        .sum();
+    assert_eq!(
+        incidents, expected.incidents as f64,
+        "every alert's creation"
+    );
+    let refused = fake
+        .requests()
+        .iter()
+        .filter(|r| r.path.starts_with(&format!("/v2/alerts/{poisoned}/logs")) && r.status == 404)
+        .count();
+    assert!(
+        refused >= ptsd::collectors::opsgenie::POISON_AFTER as usize,
+        "{refused}"
+    );
+    let mut skipped = 0;
+    for b in capture.0.lock().unwrap().iter() {
+        for r in schema::render(Flavor::Plain, "ptsd", &b.series) {
+            if r.name == "ptsd.ptsd.opsgenie.windows_skipped" {
+                skipped += r.value;
+            }
+        }
+    }
+    assert_eq!(skipped, 1, "the alert skipped once");
+}

@@ -39,7 +39,7 @@ use jiff::{SignedDuration, Timestamp};
 
 use super::http::{base_url, HttpClient, RetryPolicy};
 use super::opsgenie::model::Alert;
-use super::opsgenie::{classify, Action};
+use super::opsgenie::{Action, Activity, LogRules, OpsgenieSettings};
 use super::{CollectError, Collected, Collector, CollectorSettings, RequestStats};
 use crate::config::{Config, ConfigError};
 use crate::event::{Event, EventKind, Incident, Window};
@@ -163,7 +163,17 @@ impl CollectorSettings for JsmSettings {
         )?;
         let mut hosts: Vec<String> = site.into_iter().collect();
         hosts.push(format!("{gateway}/ex/jira/{cloud}"));
+        // The same log rules as the Opsgenie collector (`PTSD_OPSGENIE_LOG_RULES`): one alert
+        // model, one table of row wordings.
+        let rules = match crate::config::component_options::<OpsgenieSettings>(config, "opsgenie")?
+            .opsgenie_log_rules
+        {
+            Some(path) => LogRules::from_file(&path)
+                .map_err(|e| ConfigError(format!("PTSD_OPSGENIE_LOG_RULES {e}")))?,
+            None => LogRules::built_in(),
+        };
         Ok(Some(Box::new(JsmCollector {
+            rules,
             api: Api {
                 base: format!("{gateway}/jsm/ops/api/{cloud}"),
                 http,
@@ -176,6 +186,8 @@ impl CollectorSettings for JsmSettings {
 
 /// Reads JSM Operations alerts and their activity.
 pub struct JsmCollector {
+    /// The Opsgenie log rules (built-in, or as `PTSD_OPSGENIE_LOG_RULES` makes them).
+    rules: LogRules,
     api: Api,
     people: People,
     /// What was read of each alert listed by the last window.
@@ -199,6 +211,7 @@ fn events_of(
     service: &str,
     rows: &[LogRow],
     window: &Window,
+    (rules, unmatched): (&LogRules, &mut u64),
     person: &dyn Fn(&str) -> Option<crate::event::Person>,
 ) -> Vec<Event> {
     let mut out = Vec::new();
@@ -224,13 +237,13 @@ fn events_of(
         });
     }
     for row in rows.iter().filter(|r| window.contains(r.at)) {
-        let activity = match row.kind.as_deref() {
-            Some(kind) => classify(&row.log, kind, &row.owner),
-            None => classify(&row.log, "system", &row.owner)
-                .or_else(|| classify(&row.log, "alertRecipient", &row.owner)),
+        let Some(matched) = classify(rules, row) else {
+            *unmatched += 1;
+            tracing::debug!(provider = NAME, alert = %alert.id, log = %row.log, "Log row matched no rule; not counted.");
+            continue;
         };
-        let Some(activity) = activity else {
-            tracing::debug!(provider = NAME, alert = %alert.id, log = %row.log, "Log row not classified; not counted.");
+        // A rule for a row that counts nothing (viewed, a note, …).
+        let Some(activity) = matched else {
             continue;
         };
         let event = |kind| Event {
@@ -263,18 +276,26 @@ fn events_of(
     out
 }
 
+/// What the log rules make of `row`: `None` when no rule matches, `Some(None)` for a rule that
+/// counts nothing. Rows with no `type` are tried as `system`, then as `alertRecipient` (JSM's row
+/// form is not documented).
+fn classify(rules: &LogRules, row: &LogRow) -> Option<Option<Activity>> {
+    let kinds: &[&str] = match row.kind.as_deref() {
+        Some(kind) => &[kind][..],
+        None => &["system", "alertRecipient"],
+    };
+    kinds
+        .iter()
+        .find_map(|kind| rules.classify(&row.log, kind, &row.owner))
+        .map(|m| m.activity)
+}
+
 /// The names a row may count for (for look-ups before counting).
-fn named(rows: &[LogRow]) -> Vec<String> {
-    let mut out = Vec::new();
-    for r in rows {
-        for kind in [r.kind.as_deref().unwrap_or("system"), "alertRecipient"] {
-            if let Some(a) = classify(&r.log, kind, &r.owner) {
-                out.extend(a.people);
-                break;
-            }
-        }
-    }
-    out
+fn named(rules: &LogRules, rows: &[LogRow]) -> Vec<String> {
+    rows.iter()
+        .filter_map(|r| classify(rules, r).flatten())
+        .flat_map(|a| a.people)
+        .collect()
 }
 
 #[async_trait]
@@ -355,15 +376,21 @@ impl Collector for JsmCollector {
             );
             read.push((i, rows));
         }
-        let names: Vec<String> = read.iter().flat_map(|(_, rows)| named(rows)).collect();
+        let rules = &self.rules;
+        let names: Vec<String> = read.iter().flat_map(|(_, rows)| named(rules, rows)).collect();
         self.people.prepare(&self.api.http, &names).await;
         let people = &self.people;
         for (i, rows) in &read {
             let a = &alerts[*i];
-            out.events
-                .extend(events_of(&a.alert, &a.service(), rows, &window, &|w| {
-                    people.person(w)
-                }));
+            let classifier = (rules, &mut out.unmatched_rows);
+            out.events.extend(events_of(
+                &a.alert,
+                &a.service(),
+                rows,
+                &window,
+                classifier,
+                &|w| people.person(w),
+            ));
         }
         self.read = next_read;
         Ok(out)

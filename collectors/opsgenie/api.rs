@@ -60,6 +60,16 @@ fn millis(t: Timestamp) -> String {
     t.as_millisecond().to_string()
 }
 
+/// `t` in epoch milliseconds, rounded up: an exclusive upper bound. Opsgenie keeps times to the
+/// millisecond, so an alert created at `12.3456` s reads as `12.345`, inside a window that ends
+/// at `12.3457` s; `createdAt<12345` would leave it out of that window, and the next window
+/// (from `12.3457` s) would not take it either.
+fn millis_up(t: Timestamp) -> String {
+    let ms = t.as_millisecond();
+    let floor = Timestamp::from_millisecond(ms).unwrap_or(t);
+    (if floor < t { ms + 1 } else { ms }).to_string()
+}
+
 impl Api {
     pub(super) fn url(&self, path: &str) -> String {
         format!("{}{}", self.base, path)
@@ -118,7 +128,7 @@ impl Api {
     ) -> Result<(Vec<Alert>, u64), CollectError> {
         let base = format!(
             "createdAt<{} AND updatedAt>={}",
-            millis(window.until),
+            millis_up(window.until),
             millis(updated_since)
         );
         let mut alerts = Vec::new();
@@ -212,7 +222,7 @@ impl Api {
         let query = format!(
             "status:open AND createdAt>={} AND createdAt<{}",
             millis(window.until - RENOTIFY_HORIZON),
-            millis(window.until)
+            millis_up(window.until)
         );
         let page = self.alerts_page(query, "desc", RENOTIFY_MAX, 0).await?;
         // A malformed alert is the main listing's to count as skipped, if it changed.
@@ -279,5 +289,21 @@ impl Api {
             }
             cursor = last;
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn an_upper_bound_rounds_up_to_the_millisecond() {
+        let t = Timestamp::from_millisecond(12_345).unwrap();
+        assert_eq!(millis_up(t), "12345");
+        assert_eq!(
+            millis_up(t + jiff::SignedDuration::from_micros(100)),
+            "12346"
+        );
+        assert_eq!(millis(t + jiff::SignedDuration::from_micros(100)), "12345");
     }
 }

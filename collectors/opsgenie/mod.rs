@@ -166,6 +166,7 @@ impl CollectorSettings for OpsgenieSettings {
             listed_until: None,
             listing: None,
             renotify_listed: None,
+            refused_logs: HashMap::new(),
         })))
     }
 }
@@ -213,6 +214,24 @@ pub struct OpsgenieCollector {
     listing: Option<Timestamp>,
     /// The end of the window that last listed the young open alerts.
     renotify_listed: Option<Timestamp>,
+    /// Alerts whose log was refused (403/404) in consecutive polls, and how many: from
+    /// [`POISON_AFTER`] on, their rows are skipped instead of failing the window.
+    refused_logs: HashMap<String, u32>,
+}
+
+/// After this many polls in a row in which one alert's log was refused (403, 404: an alert
+/// deleted or out of the key's reach), its rows are skipped (an error log line naming it, and
+/// `windows_skipped`) instead of failing the window for every alert, for ever. Bad weather
+/// (5xx, 429, timeouts) never skips anything.
+pub const POISON_AFTER: u32 = 5;
+
+/// Whether `e` refuses one alert's log, not the whole key (401) or the weather.
+fn refuses_this_alert(e: &CollectError) -> bool {
+    match e {
+        CollectError::Refused { status, .. } => *status != 429,
+        CollectError::Unauthorized { status, .. } => *status == 403,
+        _ => false,
+    }
 }
 
 /// A listing starts this long before the end of the last delivered one: room for clock skew
@@ -342,7 +361,24 @@ impl Collector for OpsgenieCollector {
                 ReadNow::Renotify => renotify_reads += 1,
                 ReadNow::Changed => {}
             }
-            let (rows, malformed) = self.api.logs(id, state.offset.as_deref()).await?;
+            let (rows, malformed) = match self.api.logs(id, state.offset.as_deref()).await {
+                Ok(read) => {
+                    self.refused_logs.remove(id);
+                    read
+                }
+                Err(e) if refuses_this_alert(&e) => {
+                    let refused = self.refused_logs.entry(id.clone()).or_default();
+                    *refused += 1;
+                    if *refused < POISON_AFTER {
+                        return Err(e);
+                    }
+                    tracing::error!(provider = NAME, alert = %id, error = %e, polls = *refused, "This alert's log was refused poll after poll; its new rows are skipped (its creation and the report's acknowledgement and close still count).");
+                    out.parts_skipped += 1;
+                    state.keep(Vec::new(), None, window.until);
+                    continue;
+                }
+                Err(e) => return Err(e),
+            };
             out.skipped += malformed;
             let last_offset = rows.last().map(|r| r.offset.clone());
             let mut kept = Vec::with_capacity(rows.len());

@@ -454,6 +454,7 @@ async fn poll_chunk(
                 tally.entries += part.events.len();
                 tally.skipped += part.skipped;
                 tally.unmatched_rows += part.unmatched_rows;
+                tally.windows_skipped += part.parts_skipped;
                 let part = analyse(settings, desk, name, window, part, read_started, tally);
                 let delivered = off_runtime(desk, move |d| d.deliver(part)).await;
                 match delivered {

@@ -54,6 +54,9 @@ pub enum OgFault {
     Status500,
     /// HTTP 200 whose body is the first half of the normal JSON body (invalid JSON).
     Truncated,
+    /// HTTP 404 with body `{"message":"Alert with id [..] does not exist", "took", "requestId"}`
+    /// (an alert deleted, or out of the key's reach, while listings still show it).
+    Status404,
     /// The normal answer, but with `X-RateLimit-State: THROTTLED`,
     /// `X-RateLimit-Reason: <domain>` and `X-RateLimit-Period-In-Sec: 2`: Opsgenie's rate-limit
     /// docs say over-limit requests are "rejected with 429 or delayed"; this is the served one
@@ -67,7 +70,7 @@ impl OgFault {
             OgFault::Status429 => Some(Fault::Status429 { reset_secs: 1 }),
             OgFault::Status500 => Some(Fault::Status500),
             OgFault::Truncated => Some(Fault::Truncated),
-            OgFault::Throttled => None,
+            OgFault::Status404 | OgFault::Throttled => None,
         }
     }
 }
@@ -380,6 +383,11 @@ async fn handle(
         Some(OgFault::Status500) => og_error(
             StatusCode::INTERNAL_SERVER_ERROR,
             "Internal Server Error",
+            &request_id,
+        ),
+        Some(OgFault::Status404) => og_error(
+            StatusCode::NOT_FOUND,
+            "Alert with id [..] does not exist",
             &request_id,
         ),
         Some(OgFault::Throttled) => normal_reply(&fake.state(), &request, auth_valid, &request_id)

@@ -83,6 +83,9 @@ pub struct OgExpected {
     /// One per "Alert owner changed to" row, plus one for an owner who became owner by
     /// acknowledging (no such row names them; the alert's `owner` does).
     pub assignments: BTreeMap<String, u64>,
+    /// Of `assignments`, those only the alert's `owner` field tells (owner by acknowledging):
+    /// what a poller without the report's safety net cannot count.
+    pub owners_by_ack: BTreeMap<String, u64>,
     /// One per escalation row (each names one user).
     pub escalations: BTreeMap<String, u64>,
     /// One per "Alert closed via web" row (closes by an integration excluded).
@@ -212,6 +215,7 @@ pub fn og_synthetic(
                     // "owner changed" row: the alert's `owner` field says so, and a poller
                     // counts that assignment once (at the acknowledgement).
                     bump(&mut c.assignments, full_name.to_string());
+                    bump(&mut c.owners_by_ack, full_name.to_string());
                 }
                 alert.owner = username.to_string();
                 if clock.rng.chance(10) {
