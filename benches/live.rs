@@ -14,10 +14,12 @@
 //!   entries that became visible since the previous poll; the first poll has nothing to count),
 //! - the old behaviour (before the count, commit 2b97d17): every poll reads its whole window,
 //!   `[cursor - PTSD_LATENESS, now]`, one second wider on each side: `max(1, ceil(n / 100))`
-//!   pages where `n` is what that window held when the poll began; worked out from the same log;
-//! PASS/FAIL that the on-call counters received equal those of the entries fed (every entry
+//!   pages where `n` is what that window held when the poll began; worked out from the same log
+//!   (`PTSD_BENCH_BIN=<old build>` runs that commit's binary on the same feed instead).
+//!
+//! And PASS/FAIL that the on-call counters received equal those of the entries fed (every entry
 //! once, the late ones included), the child's CPU (`wait4`) and its peak RSS (`VmHWM` from
-//! `/proc/{pid}/status`, with `RssAnon` / `RssFile` at the end).
+//! `/proc/{pid}/status`, with `RssAnon` / `RssFile` and the resident KiB by mapping at the end).
 //!
 //! Why: the targets (a live poll at the floor when nothing arrived late; under 10 MiB
 //! peak RSS) depend on the feed and the machine, so they are measured and recorded in
@@ -374,7 +376,7 @@ fn smaps(pid: libc::pid_t) -> String {
         }
     }
     let mut v: Vec<(String, u64)> = by.into_iter().filter(|(_, k)| *k > 0).collect();
-    v.sort_by(|a, b| b.1.cmp(&a.1));
+    v.sort_by_key(|b| std::cmp::Reverse(b.1));
     let parts: Vec<String> = v.iter().map(|(n, k)| format!("{n} {k} KiB")).collect();
     parts.join(", ")
 }
