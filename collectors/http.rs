@@ -480,7 +480,10 @@ impl HttpClient {
         if resp.content_length().is_some_and(|n| n > max as u64) {
             return Err(BodyError::TooLarge);
         }
-        let mut body = Vec::new();
+        // Sized once when the length is announced (it is at most `max` here): no doubling
+        // growth, no copy, no spare capacity held while the page is parsed.
+        let announced = resp.content_length().map_or(0, |n| n as usize);
+        let mut body = Vec::with_capacity(announced);
         while let Some(chunk) = resp.chunk().await.map_err(BodyError::Transport)? {
             if body.len() + chunk.len() > max {
                 return Err(BodyError::TooLarge);

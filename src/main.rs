@@ -13,6 +13,7 @@ use ptsd::report::ReportRequest;
 use ptsd::{cli, collectors, engine, outputters, report};
 
 fn main() -> ExitCode {
+    tune_malloc();
     // One thread runs everything async (ptsd polls one provider at a time); blocking work
     // (resolving STATSD_HOST, a flush, the fsync'd state write) goes to tokio's blocking pool.
     let runtime = match tokio::runtime::Builder::new_current_thread()
@@ -29,6 +30,23 @@ fn main() -> ExitCode {
     // A blocking step abandoned at shutdown (a hung resolver) must not hold the exit.
     runtime.shutdown_timeout(std::time::Duration::from_millis(200));
     code
+}
+
+/// glibc's malloc set for a small daemon that lives for months (measured in BENCHMARKS.md,
+/// "Live polling"): a fixed mmap threshold, so a page body of 64 KiB or more is mapped and
+/// given back when it is dropped (by default glibc raises the threshold to the largest block
+/// freed, after which such bodies stay in the heap), the trim threshold at its default (a fixed
+/// mmap threshold would otherwise leave it where the dynamic one had put it), and one arena
+/// for all threads (the blocking pool's threads would each get their own). It changes where
+/// memory comes from, never what ptsd does. musl (the Docker image) has its own allocator.
+fn tune_malloc() {
+    #[cfg(all(target_os = "linux", target_env = "gnu"))]
+    // SAFETY: mallopt only sets allocator parameters; called first in main, before any thread.
+    unsafe {
+        libc::mallopt(libc::M_MMAP_THRESHOLD, 64 << 10);
+        libc::mallopt(libc::M_TRIM_THRESHOLD, 128 << 10);
+        libc::mallopt(libc::M_ARENA_MAX, 1);
+    }
 }
 
 async fn async_main() -> ExitCode {
