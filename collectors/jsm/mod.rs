@@ -377,7 +377,10 @@ impl Collector for JsmCollector {
             read.push((i, rows));
         }
         let rules = &self.rules;
-        let names: Vec<String> = read.iter().flat_map(|(_, rows)| named(rules, rows)).collect();
+        let names: Vec<String> = read
+            .iter()
+            .flat_map(|(_, rows)| named(rules, rows))
+            .collect();
         self.people.prepare(&self.api.http, &names).await;
         let people = &self.people;
         for (i, rows) in &read {
