@@ -912,10 +912,9 @@ fn recount(alerts: &[(OgAlert, Vec<OgLog>)], users: &[Value]) -> OgExpected {
             })
         });
         if !alert.owner.is_empty() && !assigned && (by_owner("acked") || by_owner("closed")) {
-            bump(
-                &mut c.assignments,
-                person(&alert.owner).expect("owner is a user"),
-            );
+            let owner = person(&alert.owner).expect("owner is a user");
+            bump(&mut c.assignments, owner.clone());
+            bump(&mut c.owners_by_ack, owner);
         }
     }
     c
