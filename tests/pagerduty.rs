@@ -479,6 +479,33 @@ async fn a_token_that_may_not_read_users_still_starts() {
     );
 }
 
+/// The engine polling `fake` live (every second, a minute of lateness, a minute of backfill)
+/// into a capture, until the sender is used; the handle ends with the engine's result.
+fn live_engine(
+    fake: &FakePagerDuty,
+) -> (
+    Capture,
+    tokio::sync::oneshot::Sender<()>,
+    tokio::task::JoinHandle<Result<(), engine::EngineError>>,
+) {
+    let cfg = config(
+        fake,
+        &["--backfill", "1m", "--interval", "1s", "--lateness", "1m"],
+    );
+    let capture = Capture::default();
+    let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
+    let settings = engine::Settings::from_config(&cfg).expect("settings");
+    let engine = tokio::spawn(engine::run(
+        settings,
+        vec![collector(&cfg)],
+        vec![Box::new(capture.clone())],
+        async move {
+            let _ = stopped.await;
+        },
+    ));
+    (capture, stop, engine)
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn late_entries_are_counted_once_on_a_later_poll() {
     let fake = FakePagerDuty::start(TOKEN).await;
@@ -497,21 +524,7 @@ async fn late_entries_are_counted_once_on_a_later_poll() {
         &inc,
     )]);
     fake.set_visibility_delay("RLATE", Duration::from_secs(12));
-    let cfg = config(
-        &fake,
-        &["--backfill", "1m", "--interval", "1s", "--lateness", "1m"],
-    );
-    let capture = Capture::default();
-    let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
-    let settings = engine::Settings::from_config(&cfg).expect("settings");
-    let engine = tokio::spawn(engine::run(
-        settings,
-        vec![collector(&cfg)],
-        vec![Box::new(capture.clone())],
-        async move {
-            let _ = stopped.await;
-        },
-    ));
+    let (capture, stop, engine) = live_engine(&fake);
     // Poll the captured totals until the late entry was counted (or give up after 10 s).
     let deadline = Instant::now() + Duration::from_secs(10);
     while capture.plain_totals().get("ptsd.pagerduty.incidents.low") != Some(&2)
@@ -669,21 +682,7 @@ async fn a_live_poll_counts_before_it_reads_again_and_reads_only_what_is_new() {
         })
         .collect();
     fake.add_entries(old);
-    let cfg = config(
-        &fake,
-        &["--backfill", "1m", "--interval", "1s", "--lateness", "1m"],
-    );
-    let capture = Capture::default();
-    let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
-    let settings = engine::Settings::from_config(&cfg).expect("settings");
-    let engine = tokio::spawn(engine::run(
-        settings,
-        vec![collector(&cfg)],
-        vec![Box::new(capture.clone())],
-        async move {
-            let _ = stopped.await;
-        },
-    ));
+    let (capture, stop, engine) = live_engine(&fake);
     let high = |c: &Capture| {
         c.plain_totals()
             .get("ptsd.pagerduty.incidents.high")
