@@ -112,6 +112,7 @@ fn seeded(fake: &FakeJsm, n: usize, seed: u64) -> OgExpected {
         Timestamp::now() - SignedDuration::from_secs(6 * 3600),
         Duration::from_secs(120),
         seed,
+        fake.serves_report(),
     );
     fake.add_alerts_with_logs(alerts);
     expected
@@ -191,6 +192,7 @@ async fn paged_through(paging: LogPaging) {
         now - SignedDuration::from_hours(7),
         Duration::from_secs(60),
         11,
+        false,
     );
     fake.add_alerts_with_logs(alerts);
     let mut want = plain_for("jsm", &expected);
@@ -265,6 +267,139 @@ async fn alerts_and_logs_are_paged_through_by_link() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn alerts_and_logs_are_paged_through_by_row_key() {
     paged_through(LogPaging::RowKey).await;
+}
+
+/// JSM's documented alert sample has no `report`; when the alerts carry one (Opsgenie's alert
+/// model), the shared safety net counts from it as for Opsgenie: here the owners whom only the
+/// alert's `owner` and `report.acknowledgedBy` name, each once.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_report_when_jsm_sends_one_is_the_safety_net_under_the_rows() {
+    let start = Timestamp::now() - SignedDuration::from_secs(6 * 3600);
+    let spacing = Duration::from_secs(120);
+    let (_, without) = jsm_synthetic(40, start, spacing, 5, false);
+    let (_, with) = jsm_synthetic(40, start, spacing, 5, true);
+    assert_ne!(
+        with.assignments, without.assignments,
+        "the seed has owners only the report tells"
+    );
+    for serve in [false, true] {
+        let fake = FakeJsm::start(CLOUD, EMAIL, TOKEN).await;
+        fake.set_serve_report(serve);
+        let expected = seeded(&fake, 40, 5);
+        let cfg = config(&fake, &["--once", "--backfill", "9h"]);
+        let capture = run_once(&cfg).await;
+        assert_eq!(
+            capture.plain_totals(),
+            plain_for("jsm", &expected),
+            "report served: {serve}"
+        );
+    }
+}
+
+/// Rows of a wording no rule knows are counted in `log_rows_unmatched` and kept as shapes for
+/// `ptsd logs`, as for Opsgenie (the same rules and shapes).
+#[tokio::test(flavor = "current_thread")]
+async fn unmatched_rows_are_counted_and_shown_as_shapes() {
+    use ptsd::event::Window;
+    let fake = FakeJsm::start(CLOUD, EMAIL, TOKEN).await;
+    fake.add_users(jsm_synthetic_users());
+    let now = Timestamp::now();
+    let t = |ago: i64| now - SignedDuration::from_secs(ago);
+    let [ada, _, _] = JSM_ACCOUNT_IDS;
+    fake.add_alert(OgAlert::new("new", "1", "x", "P3", "Prometheus", t(600)));
+    fake.add_log("new", og_log_notified(t(590), ada, "SMS"));
+    for (i, ago) in [580, 570].into_iter().enumerate() {
+        fake.add_raw_log(
+            "new",
+            t(ago),
+            serde_json::json!({"offset": format!("u{i}"), "log": format!("Paged {ada} through the new app {i}"),
+            "logType": "alertRecipient", "owner": ada, "createdAt": t(ago).to_string()}),
+        );
+    }
+    let cfg = config(&fake, &["--once"]);
+    let mut c = collector(&cfg);
+    c.check().await.unwrap();
+    let got = c.collect(Window::new(t(900), t(0))).await.unwrap();
+    assert_eq!(got.unmatched_rows, 2);
+    let shapes = c.log_shapes();
+    let unmatched: Vec<_> = shapes.iter().filter(|s| s.rule.is_none()).collect();
+    assert_eq!(unmatched.len(), 1, "{shapes:?}");
+    assert_eq!(unmatched[0].rows, 2);
+    assert_eq!(unmatched[0].kind, "alertRecipient");
+    assert!(
+        !unmatched[0].shape.contains(ada),
+        "the account id is masked: {}",
+        unmatched[0].shape
+    );
+    assert!(shapes.iter().any(|s| s.rule.is_some()), "{shapes:?}");
+}
+
+/// An alert whose log JSM refuses (404) poll after poll is skipped after
+/// `POISON_AFTER` polls, as Opsgenie's is; every other alert counts.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_alert_whose_log_stays_refused_is_skipped_after_a_few_polls() {
+    let fake = FakeJsm::start(CLOUD, EMAIL, TOKEN).await;
+    let expected = seeded(&fake, 6, 17);
+    let poisoned = fake.alert_ids()[2].clone();
+    for _ in 0..50 {
+        fake.inject(&format!("{ALERTS}/{poisoned}/logs"), JsmFault::Status404);
+    }
+    let cfg = config(
+        &fake,
+        &[
+            "--backfill",
+            "7h",
+            "--interval",
+            "1s",
+            "--max-requests-per-minute",
+            "0",
+        ],
+    );
+    let capture = Capture::default();
+    let seen = capture.clone();
+    let want = expected.incidents as f64;
+    let incidents = |c: &Capture| -> f64 {
+        c.plain_totals()
+            .iter()
+            .filter(|(k, _)| k.starts_with("ptsd.jsm.incidents."))
+            .map(|(_, v)| v)
+            .sum()
+    };
+    let skipped = |c: &Capture| -> f64 {
+        c.0.lock()
+            .unwrap()
+            .iter()
+            .flat_map(|b| schema::render(Flavor::Plain, "ptsd", &b.series))
+            .filter(|r| r.name == "ptsd.ptsd.jsm.windows_skipped")
+            .map(|r| r.value as f64)
+            .sum()
+    };
+    let stop = async move {
+        let deadline = std::time::Instant::now() + Duration::from_secs(40);
+        while !(incidents(&seen) == want && skipped(&seen) >= 1.0) {
+            assert!(std::time::Instant::now() < deadline, "not all delivered");
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+    };
+    engine::run(
+        engine::Settings::from_config(&cfg).expect("settings"),
+        vec![collector(&cfg)],
+        vec![Box::new(capture.clone())],
+        stop,
+    )
+    .await
+    .expect("engine runs");
+    assert_eq!(incidents(&capture), want, "every alert's creation");
+    let refused = fake
+        .requests()
+        .iter()
+        .filter(|r| r.path.ends_with(&format!("/{poisoned}/logs")) && r.status == 404)
+        .count();
+    assert!(
+        refused >= ptsd::collectors::opsgenie::POISON_AFTER as usize,
+        "{refused}"
+    );
+    assert_eq!(skipped(&capture), 1.0, "the alert skipped once");
 }
 
 /// A classic token: the gateway's user API refuses it, the site serves it. With

@@ -11,14 +11,15 @@
 //!   else `key`); with no `links` object at all a full page still continues;
 //! - a log row's type may be `type` or `logType`, its time an ISO-8601 string or epoch ms.
 
-use std::collections::HashSet;
-
 use jiff::Timestamp;
 use serde::Deserialize;
 use serde_json::Value;
 
 use super::super::http::HttpClient;
-use super::super::opsgenie::model::Alert;
+use super::super::opsgenie::listing::{
+    list_alerts, renotify_query, unacknowledged, ListedPage, PageRules,
+};
+use super::super::opsgenie::model::{Alert, LogRow};
 use super::super::opsgenie::RENOTIFY_HORIZON;
 use super::super::CollectError;
 use super::NAME;
@@ -85,44 +86,6 @@ pub(super) struct Links {
     pub(super) next: Option<String>,
 }
 
-/// A JSM alert: Opsgenie's alert model (shared, see [`Alert`]) plus the flat integration
-/// fields JSM sends instead of Opsgenie's nested `integration` object.
-#[derive(Deserialize)]
-#[serde(rename_all = "camelCase")]
-pub(super) struct JsmAlert {
-    #[serde(flatten)]
-    pub(super) alert: Alert,
-    #[serde(default)]
-    pub(super) integration_name: Option<String>,
-}
-
-impl JsmAlert {
-    /// The service an incident counts under: the integration's name (nested or flat), else
-    /// the alert's source, else `unknown`.
-    pub(super) fn service(&self) -> String {
-        self.alert
-            .integration
-            .as_ref()
-            .and_then(|i| i.name.clone())
-            .or_else(|| self.integration_name.clone())
-            .or_else(|| self.alert.source.clone())
-            .filter(|s| !s.trim().is_empty())
-            .unwrap_or_else(|| "unknown".into())
-    }
-}
-
-/// One activity log row, read tolerantly from its JSON.
-#[derive(Debug, Clone)]
-pub(super) struct LogRow {
-    pub(super) log: String,
-    /// `type` or `logType`; `None` when the row has neither.
-    pub(super) kind: Option<String>,
-    pub(super) owner: String,
-    pub(super) at: Timestamp,
-    /// The row's key: `offset`, else `id`, else `key`.
-    pub(super) cursor: String,
-}
-
 /// Why a row could not be read.
 pub(super) enum BadRow {
     /// No key to page or deduplicate by (skipped).
@@ -153,21 +116,25 @@ fn time_of(v: &Value) -> Option<Timestamp> {
     }
 }
 
-impl LogRow {
-    pub(super) fn from_json(v: &Value) -> Result<LogRow, BadRow> {
-        let cursor = cursor_of(v).ok_or(BadRow::NoCursor)?;
-        let Some(at) = time_of(v) else {
-            let raw = v.get("createdAt").map(Value::to_string).unwrap_or_default();
-            return Err(BadRow::BadTime { cursor, raw });
-        };
-        Ok(LogRow {
-            log: text(v, &["log", "message"]).unwrap_or_default(),
-            kind: text(v, &["type", "logType"]),
-            owner: text(v, &["owner"]).unwrap_or_default(),
-            at,
-            cursor,
-        })
-    }
+/// One activity row read tolerantly from its JSON into the shared row: the key is `offset`,
+/// else `id`, else `key`; the type `type` or `logType` (`""` for neither); the time an ISO-8601
+/// string or epoch ms (kept as ISO-8601).
+pub(super) fn log_row(v: &Value) -> Result<LogRow, BadRow> {
+    let offset = cursor_of(v).ok_or(BadRow::NoCursor)?;
+    let Some(at) = time_of(v) else {
+        let raw = v.get("createdAt").map(Value::to_string).unwrap_or_default();
+        return Err(BadRow::BadTime {
+            cursor: offset,
+            raw,
+        });
+    };
+    Ok(LogRow {
+        log: text(v, &["log", "message"]).unwrap_or_default(),
+        kind: text(v, &["type", "logType"]).unwrap_or_default(),
+        owner: text(v, &["owner"]).unwrap_or_default(),
+        created_at: at.to_string(),
+        offset,
+    })
 }
 
 /// The `after` parameter of a `links.next` URL (relative or absolute), if it has one.
@@ -176,21 +143,6 @@ pub(super) fn after_param(next: &str) -> Option<String> {
     let url = base.join(next).ok()?;
     let after = url.query_pairs().find(|(k, _)| k == "after")?.1;
     (!after.is_empty()).then(|| after.into_owned())
-}
-
-/// `t` in epoch milliseconds, rounded down (a lower bound: `>=` keeps everything from `t`).
-fn millis(t: Timestamp) -> String {
-    t.as_millisecond().to_string()
-}
-
-/// `t` in epoch milliseconds, rounded up (an exclusive upper bound). The API keeps times to the
-/// millisecond, so an alert created at `12.3456` s reads as `12.345`, inside a window ending at
-/// `12.3457` s; `createdAt<12345` would leave it out of that window and the next would not take
-/// it either.
-fn millis_up(t: Timestamp) -> String {
-    let ms = t.as_millisecond();
-    let floor = Timestamp::from_millisecond(ms).unwrap_or(t);
-    (if floor < t { ms + 1 } else { ms }).to_string()
 }
 
 /// One site's JSM Operations API.
@@ -234,100 +186,37 @@ impl Api {
             .map(|_| ())
     }
 
-    /// The alerts created before the window ended and updated after it began, each once, and
-    /// how many were malformed. Past the offset cap the query restarts at offset 0 with
-    /// `AND createdAt>={newest createdAt read}` (as the Opsgenie collector does), so any number
-    /// of alerts is read; only more than the cap in one millisecond is
-    /// [`CollectError::WindowTooLarge`].
+    /// The alerts created before the window ended and updated since `updated_since`, each
+    /// once, and how many were malformed; past the offset cap as [`list_alerts`] says.
     pub(super) async fn alerts(
         &self,
         window: &Window,
-    ) -> Result<(Vec<JsmAlert>, u64), CollectError> {
-        let base = format!(
-            "createdAt<{} AND updatedAt>={}",
-            millis_up(window.until),
-            millis(window.since)
-        );
-        let mut alerts = Vec::new();
-        let mut ids: HashSet<String> = HashSet::new();
-        let mut skipped = 0;
-        let mut lower: Option<i64> = None;
-        let mut span: Option<(i64, i64)> = None;
-        let mut offset = 0u64;
-        loop {
-            if offset + PAGE_SIZE >= OFFSET_CAP {
-                match span {
-                    Some((oldest, newest)) if oldest < newest => {
-                        tracing::debug!(provider = NAME, created_from = newest, read = alerts.len(), "The 20,000 offset cap is near; listing again from the newest createdAt read.");
-                        lower = Some(newest);
-                        span = None;
-                        offset = 0;
-                    }
-                    _ => {
-                        tracing::error!(provider = NAME, created_at = ?span.map(|s| s.0), "More than 20,000 alerts share one createdAt millisecond; the JSM API cannot page through them.");
-                        return Err(CollectError::WindowTooLarge {
-                            provider: NAME,
-                            total: None,
-                        });
-                    }
-                }
-            }
-            let query = match lower {
-                None => base.clone(),
-                Some(ms) => format!("{base} AND createdAt>={ms}"),
-            };
+        updated_since: Timestamp,
+    ) -> Result<(Vec<Alert>, u64), CollectError> {
+        let paging = PageRules {
+            provider: NAME,
+            size: PAGE_SIZE,
+            max_end: OFFSET_CAP - 1,
+        };
+        list_alerts(&paging, window, updated_since, |query, offset| async move {
             let page = self.alerts_page(query, "asc", PAGE_SIZE, offset).await?;
-            let n = page.values.len() as u64;
-            for a in page.values {
-                let created = a
-                    .get("createdAt")
-                    .and_then(Value::as_str)
-                    .and_then(|c| c.parse::<Timestamp>().ok())
-                    .map(Timestamp::as_millisecond);
-                if let Some(ms) = created {
-                    span = Some(span.map_or((ms, ms), |(lo, hi)| (lo.min(ms), hi.max(ms))));
-                }
-                if let Some(id) = a.get("id").and_then(Value::as_str) {
-                    if !ids.insert(id.to_string()) {
-                        continue;
-                    }
-                }
-                match serde_json::from_value::<JsmAlert>(a) {
-                    Ok(a) => alerts.push(a),
-                    Err(e) => {
-                        skipped += 1;
-                        tracing::warn!(provider = NAME, error = %e, "Skipped a malformed alert.");
-                    }
-                }
-            }
-            offset += n;
-            let more =
-                page.links.and_then(|l| l.next).is_some() || page.count.is_some_and(|c| offset < c);
-            if n == 0 || !more {
-                return Ok((alerts, skipped));
-            }
-        }
+            let read = offset + page.values.len() as u64;
+            Ok(ListedPage {
+                more: page.links.and_then(|l| l.next).is_some()
+                    || page.count.is_some_and(|c| read < c),
+                values: page.values,
+            })
+        })
+        .await
     }
 
     /// Up to [`RENOTIFY_MAX`] open, unacknowledged alerts created within [`RENOTIFY_HORIZON`]
     /// before the window's end, whether or not they changed (see the Opsgenie collector: whether
     /// a notification moves `updatedAt` is not documented).
-    pub(super) async fn renotifiable(
-        &self,
-        window: &Window,
-    ) -> Result<Vec<JsmAlert>, CollectError> {
-        let query = format!(
-            "status:open AND createdAt>={} AND createdAt<{}",
-            millis(window.until - RENOTIFY_HORIZON),
-            millis_up(window.until)
-        );
+    pub(super) async fn renotifiable(&self, window: &Window) -> Result<Vec<Alert>, CollectError> {
+        let query = renotify_query(window, RENOTIFY_HORIZON);
         let page = self.alerts_page(query, "desc", RENOTIFY_MAX, 0).await?;
-        Ok(page
-            .values
-            .into_iter()
-            .filter_map(|a| serde_json::from_value::<JsmAlert>(a).ok())
-            .filter(|a| a.alert.acknowledged != Some(true))
-            .collect())
+        Ok(unacknowledged(page.values))
     }
 
     /// Every activity row of `alert_id` after the cursor `from`, in the order served, and how
@@ -350,7 +239,7 @@ impl Api {
             let n = page.values.len() as u64;
             let last = page.values.iter().rev().find_map(cursor_of);
             for v in &page.values {
-                match LogRow::from_json(v) {
+                match log_row(v) {
                     Ok(r) => rows.push(r),
                     Err(BadRow::NoCursor) => {
                         skipped += 1;
@@ -379,15 +268,6 @@ impl Api {
 mod tests {
     use super::*;
     use serde_json::json;
-
-    #[test]
-    fn an_upper_bound_rounds_up_to_the_millisecond() {
-        let t: Timestamp = "2026-03-02T10:00:12.345600Z".parse().unwrap();
-        assert_eq!(millis(t), "1772445612345");
-        assert_eq!(millis_up(t), "1772445612346");
-        let whole: Timestamp = "2026-03-02T10:00:12.345Z".parse().unwrap();
-        assert_eq!(millis_up(whole), "1772445612345");
-    }
 
     #[test]
     fn after_from_relative_and_absolute_links() {
@@ -433,44 +313,48 @@ mod tests {
 
     #[test]
     fn rows_are_read_under_either_field_name() {
-        let a = LogRow::from_json(&json!({"offset": "1_2", "log": "Alert acknowledged via web",
+        let a = log_row(&json!({"offset": "1_2", "log": "Alert acknowledged via web",
             "type": "system", "owner": "5b10ac8d82e05b22cc7d4ef5", "createdAt": "2026-03-02T10:00:00Z"}))
         .ok()
         .unwrap();
-        assert_eq!(
-            (a.cursor.as_str(), a.kind.as_deref()),
-            ("1_2", Some("system"))
-        );
-        let b = LogRow::from_json(&json!({"id": "r9", "log": "x", "logType": "alertRecipient",
+        assert_eq!((a.offset.as_str(), a.kind.as_str()), ("1_2", "system"));
+        let b = log_row(&json!({"id": "r9", "log": "x", "logType": "alertRecipient",
             "createdAt": 1_772_445_600_000_i64}))
         .ok()
         .unwrap();
-        assert_eq!(b.cursor, "r9");
-        assert_eq!(b.kind.as_deref(), Some("alertRecipient"));
-        assert_eq!(b.at.as_millisecond(), 1_772_445_600_000);
+        assert_eq!(b.offset, "r9");
+        assert_eq!(b.kind, "alertRecipient");
+        assert_eq!(
+            b.created_at.parse::<Timestamp>().unwrap().as_millisecond(),
+            1_772_445_600_000
+        );
+        let c = log_row(&json!({"key": "k", "createdAt": "2026-03-02T10:00:00Z"}))
+            .ok()
+            .unwrap();
+        assert_eq!(c.kind, "", "no type: rules of any type may match");
         assert!(matches!(
-            LogRow::from_json(&json!({"log": "x", "createdAt": "2026-03-02T10:00:00Z"})),
+            log_row(&json!({"log": "x", "createdAt": "2026-03-02T10:00:00Z"})),
             Err(BadRow::NoCursor)
         ));
         assert!(matches!(
-            LogRow::from_json(&json!({"offset": "1", "createdAt": "yesterday"})),
+            log_row(&json!({"offset": "1", "createdAt": "yesterday"})),
             Err(BadRow::BadTime { .. })
         ));
     }
 
     #[test]
     fn the_service_is_the_integration_nested_or_flat() {
-        let flat: JsmAlert =
+        let flat: Alert =
             serde_json::from_value(json!({"id": "a", "createdAt": "2026-03-02T10:00:00Z",
             "updatedAt": "2026-03-02T10:00:00Z", "integrationName": "Datadog EU", "source": "dd"}))
             .unwrap();
         assert_eq!(flat.service(), "Datadog EU");
-        let nested: JsmAlert =
+        let nested: Alert =
             serde_json::from_value(json!({"id": "a", "createdAt": "2026-03-02T10:00:00Z",
             "updatedAt": "2026-03-02T10:00:00Z", "integration": {"name": "Prometheus"}}))
             .unwrap();
         assert_eq!(nested.service(), "Prometheus");
-        let bare: JsmAlert =
+        let bare: Alert =
             serde_json::from_value(json!({"id": "a", "createdAt": "2026-03-02T10:00:00Z",
             "updatedAt": "2026-03-02T10:00:00Z"}))
             .unwrap();

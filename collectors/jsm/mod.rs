@@ -2,9 +2,12 @@
 //! activity logs → on-call events, with `provider=jsm`.
 //!
 //! JSM Operations is Opsgenie's alert model behind another host, auth and envelope, so this
-//! collector shares Opsgenie's alert model (`Alert`, wrapped by `api::JsmAlert` for JSM's
-//! flat integration fields) and log classification ([`classify`]); every call into them is in
-//! this file (`events_of`, `named`), so the shared model can be re-pointed in one place.
+//! collector is the Opsgenie collector's [`AlertCollector`] with another [`AlertSource`]
+//! ([`Jsm`]: this API and these people). Everything the alert model implies is shared: the
+//! alert and row objects, the log rules (`PTSD_OPSGENIE_LOG_RULES`) and unmatched shapes
+//! (`log_rows_unmatched`, the hourly log, `ptsd logs`), the report's safety net, the memory
+//! that reads only new rows and paces changing alerts, and the skip of an alert whose log
+//! stays refused. This folder holds only what is JSM's own.
 //!
 //! **Reads** (base `{JSM_API_URL}/jsm/ops/api/{JSM_CLOUD_ID}`, HTTP basic auth with
 //! `JSM_EMAIL` and `JSM_API_TOKEN`)
@@ -12,17 +15,19 @@
 //!   end rounded up; Opsgenie's search syntax), `sort=createdAt`, `order=asc`, `size=100`, `offset`; results in
 //!   `values`, total in `count`, more in `links.next`. Restarted from the newest `createdAt`
 //!   before `offset + size` reaches 20,000 (`api::Api::alerts`).
-//! - `GET /v1/alerts` with `query=status:open AND createdAt>=…`, newest 50 (one request): young
-//!   unacknowledged alerts are read as if changed, as the Opsgenie collector does.
-//! - `GET /v1/alerts/{id}/logs?size=100&after={cursor}`: only for alerts that changed since
-//!   their logs were read and delivered, from the last row older than the window read before.
+//! - `GET /v1/alerts` with `query=status:open AND createdAt>=…`, newest 50 (one request, at
+//!   most every 2 minutes): young unacknowledged alerts are looked at, as Opsgenie's are.
+//! - `GET /v1/alerts/{id}/logs?size=100&after={cursor}`: when the shared memory says it is due
+//!   (the alert changed and is quiet, or may be re-notifying), from the last row older than the
+//!   window that read it before.
 //! - `GET /rest/api/3/user/bulk?accountId=…` (Jira's user API, on the site or the gateway):
 //!   names, e-mails and time zones of the account ids rows name ([`users`]).
 //!
 //! **Emits**: as the Opsgenie collector: an alert created in the window → `Triggered`
 //! (service = integration name, urgency = priority); classified log rows → notifications,
-//! acknowledgements, assignments, escalations, closes. Record ids `{alert id}/created` and
-//! `{alert id}/{row key}`.
+//! acknowledgements, assignments, escalations, closes; the alert's `report` and `owner`, when
+//! JSM sends them, as the safety net. Record ids `{alert id}/created`, `{alert id}/{row key}`
+//! and the report's.
 //!
 //! **Config**: `JSM_API_TOKEN` / `JSM_API_TOKEN_FILE` (turns it on), `JSM_EMAIL`,
 //! `JSM_CLOUD_ID`, `JSM_API_URL` (default `https://api.atlassian.com`), `JSM_SITE_URL` (optional:
@@ -31,24 +36,24 @@
 //! **Quirks**: the log row form and the paging fields are not fully documented; [`api`] accepts
 //! both readings of each. A 404 at the start-up check means the cloud id is wrong and stops ptsd.
 
-use std::collections::{HashMap, HashSet};
 use std::path::PathBuf;
 
 use async_trait::async_trait;
-use jiff::{SignedDuration, Timestamp};
+use jiff::Timestamp;
+use regex::Regex;
 
 use super::http::{base_url, HttpClient, RetryPolicy};
-use super::opsgenie::model::Alert;
-use super::opsgenie::{Action, Activity, LogRules, OpsgenieSettings};
-use super::{CollectError, Collected, Collector, CollectorSettings, RequestStats};
+use super::opsgenie::model::{Alert, LogRow};
+use super::opsgenie::{log_rules, AlertCollector, AlertSource, OpsgenieSettings};
+use super::{CollectError, Collector, CollectorSettings, RequestStats};
 use crate::config::{Config, ConfigError};
-use crate::event::{Event, EventKind, Incident, Window};
+use crate::event::{Person, Window};
 use crate::secret::Secret;
 
 pub mod api;
 pub mod users;
 
-use api::{Api, LogRow};
+use api::Api;
 use users::People;
 
 /// The registry name and `provider` tag.
@@ -116,14 +121,6 @@ fn email(raw: Option<String>) -> Result<String, ConfigError> {
     Ok(e)
 }
 
-/// Whether JSM may still be notifying people about `alert` without a state change: open, not
-/// acknowledged, created less than [`RENOTIFY_HORIZON`] before `window` ends.
-fn may_renotify(alert: &Alert, created: Timestamp, window: &Window) -> bool {
-    !alert.is_closed()
-        && alert.acknowledged != Some(true)
-        && created >= window.until - super::opsgenie::RENOTIFY_HORIZON
-}
-
 /// Standard base64 (RFC 4648, with padding), for the basic auth header: the `base64` crate,
 /// already in the tree through reqwest.
 fn base64(bytes: &[u8]) -> String {
@@ -165,144 +162,31 @@ impl CollectorSettings for JsmSettings {
         hosts.push(format!("{gateway}/ex/jira/{cloud}"));
         // The same log rules as the Opsgenie collector (`PTSD_OPSGENIE_LOG_RULES`): one alert
         // model, one table of row wordings.
-        let rules = match crate::config::component_options::<OpsgenieSettings>(config, "opsgenie")?
-            .opsgenie_log_rules
-        {
-            Some(path) => LogRules::from_file(&path)
-                .map_err(|e| ConfigError(format!("PTSD_OPSGENIE_LOG_RULES {e}")))?,
-            None => LogRules::built_in(),
-        };
-        Ok(Some(Box::new(JsmCollector {
-            rules,
+        let rules = log_rules(
+            crate::config::component_options::<OpsgenieSettings>(config, "opsgenie")?
+                .opsgenie_log_rules
+                .as_deref(),
+        )?;
+        let source = Jsm {
             api: Api {
                 base: format!("{gateway}/jsm/ops/api/{cloud}"),
                 http,
             },
             people: People::new(hosts),
-            read: HashMap::new(),
-        })))
+        };
+        Ok(Some(Box::new(AlertCollector::new(source, rules, config))))
     }
 }
 
-/// Reads JSM Operations alerts and their activity.
-pub struct JsmCollector {
-    /// The Opsgenie log rules (built-in, or as `PTSD_OPSGENIE_LOG_RULES` makes them).
-    rules: LogRules,
+/// JSM's side of the alert collector: its API, and the people behind account ids.
+pub struct Jsm {
     api: Api,
     people: People,
-    /// What was read of each alert listed by the last window.
-    read: HashMap<String, LogsRead>,
-}
-
-/// How far an alert's logs were read (as in the Opsgenie collector).
-struct LogsRead {
-    updated_at: String,
-    until: Timestamp,
-    /// The key of the last row older than that window's start, when rows came oldest first.
-    settled: Option<String>,
-    delivered: bool,
-}
-
-/// Glue to the Opsgenie model: one alert's incident and its rows inside `window` → events.
-/// `person` turns a name from a row into a person (`None` = nobody). Rows with no `type` are
-/// tried as `system`, then as `alertRecipient` (JSM's row form is not documented).
-fn events_of(
-    alert: &Alert,
-    service: &str,
-    rows: &[LogRow],
-    window: &Window,
-    (rules, unmatched): (&LogRules, &mut u64),
-    person: &dyn Fn(&str) -> Option<crate::event::Person>,
-) -> Vec<Event> {
-    let mut out = Vec::new();
-    let Ok(created) = alert.created_at.parse::<Timestamp>() else {
-        return out;
-    };
-    let incident = Incident {
-        id: alert.id.clone(),
-        created_at: Some(created),
-        title: alert.message.clone(),
-        service: Some(service.to_string()),
-        urgency: alert.priority.clone(),
-    };
-    if window.contains(created) {
-        out.push(Event {
-            record_id: format!("{}/created", alert.id),
-            at: created,
-            kind: EventKind::Triggered {
-                service: service.to_string(),
-                urgency: alert.priority.clone().unwrap_or_else(|| "none".into()),
-            },
-            incident: Some(incident.clone()),
-        });
-    }
-    for row in rows.iter().filter(|r| window.contains(r.at)) {
-        let Some(matched) = classify(rules, row) else {
-            *unmatched += 1;
-            tracing::debug!(provider = NAME, alert = %alert.id, log = %row.log, "Log row matched no rule; not counted.");
-            continue;
-        };
-        // A rule for a row that counts nothing (viewed, a note, …).
-        let Some(activity) = matched else {
-            continue;
-        };
-        let event = |kind| Event {
-            record_id: format!("{}/{}", alert.id, row.cursor),
-            at: row.at,
-            kind,
-            incident: Some(incident.clone()),
-        };
-        match activity.action {
-            Action::Acknowledged | Action::Closed => {
-                let user = activity.people.first().and_then(|w| person(w));
-                out.push(event(if activity.action == Action::Acknowledged {
-                    EventKind::Acknowledged { user }
-                } else {
-                    EventKind::Resolved { user }
-                }));
-            }
-            action => {
-                for who in &activity.people {
-                    let Some(user) = person(who) else { continue };
-                    out.push(event(match action {
-                        Action::Notified(channel) => EventKind::Notified { user, channel },
-                        Action::Assigned => EventKind::Assigned { user },
-                        _ => EventKind::Escalated { user },
-                    }));
-                }
-            }
-        }
-    }
-    out
-}
-
-/// What the log rules make of `row`: `None` when no rule matches, `Some(None)` for a rule that
-/// counts nothing. Rows with no `type` are tried as `system`, then as `alertRecipient` (JSM's row
-/// form is not documented).
-fn classify(rules: &LogRules, row: &LogRow) -> Option<Option<Activity>> {
-    let kinds: &[&str] = match row.kind.as_deref() {
-        Some(kind) => &[kind][..],
-        None => &["system", "alertRecipient"],
-    };
-    kinds
-        .iter()
-        .find_map(|kind| rules.classify(&row.log, kind, &row.owner))
-        .map(|m| m.activity)
-}
-
-/// The names a row may count for (for look-ups before counting).
-fn named(rules: &LogRules, rows: &[LogRow]) -> Vec<String> {
-    rows.iter()
-        .filter_map(|r| classify(rules, r).flatten())
-        .flat_map(|a| a.people)
-        .collect()
 }
 
 #[async_trait]
-impl Collector for JsmCollector {
-    fn name(&self) -> &'static str {
-        NAME
-    }
+impl AlertSource for Jsm {
+    const NAME: &'static str = NAME;
 
     async fn check(&mut self) -> Result<(), CollectError> {
         match self.api.check().await {
@@ -315,98 +199,41 @@ impl Collector for JsmCollector {
         }
     }
 
-    async fn collect(&mut self, window: Window) -> Result<Collected, CollectError> {
-        let (mut alerts, skipped) = self.api.alerts(&window).await?;
-        let listed: HashSet<String> = alerts.iter().map(|a| a.alert.id.clone()).collect();
-        for a in self.api.renotifiable(&window).await? {
-            if !listed.contains(&a.alert.id) {
-                alerts.push(a);
-            }
-        }
-        let mut out = Collected {
-            skipped,
-            ..Collected::default()
-        };
-        let mut next_read = HashMap::new();
-        let mut read: Vec<(usize, Vec<LogRow>)> = Vec::new();
-        for (i, a) in alerts.iter().enumerate() {
-            let alert = &a.alert;
-            let (Ok(created), Ok(updated)) = (
-                alert.created_at.parse::<Timestamp>(),
-                alert.updated_at.parse::<Timestamp>(),
-            ) else {
-                out.skipped += 1;
-                tracing::warn!(provider = NAME, alert = %alert.id, "Skipped an alert with a bad timestamp.");
-                continue;
-            };
-            let known = self.read.remove(&alert.id).filter(|k| k.delivered);
-            if let Some(k) = known.as_ref() {
-                // Unchanged since its logs were read for a window that ended after its last
-                // change (by more than the millisecond the API rounds `updatedAt` down to).
-                if k.updated_at == alert.updated_at
-                    && updated + SignedDuration::from_millis(1) < k.until
-                    && !may_renotify(alert, created, &window)
-                {
-                    next_read.insert(alert.id.clone(), known.expect("matched above"));
-                    read.push((i, Vec::new()));
-                    continue;
-                }
-            }
-            let from = known.and_then(|k| k.settled);
-            let (rows, malformed) = self.api.logs(&alert.id, from.as_deref()).await?;
-            out.skipped += malformed;
-            let ascending = rows.windows(2).all(|w| w[0].at <= w[1].at);
-            let settled = if ascending {
-                rows.iter()
-                    .rev()
-                    .find(|r| r.at < window.since)
-                    .map(|r| r.cursor.clone())
-                    .or(from)
-            } else {
-                None
-            };
-            next_read.insert(
-                alert.id.clone(),
-                LogsRead {
-                    updated_at: alert.updated_at.clone(),
-                    until: window.until,
-                    settled,
-                    delivered: false,
-                },
-            );
-            read.push((i, rows));
-        }
-        let rules = &self.rules;
-        let names: Vec<String> = read
+    async fn alerts(
+        &self,
+        window: &Window,
+        updated_since: Timestamp,
+    ) -> Result<(Vec<Alert>, u64), CollectError> {
+        self.api.alerts(window, updated_since).await
+    }
+
+    async fn renotifiable(&self, window: &Window) -> Result<Vec<Alert>, CollectError> {
+        self.api.renotifiable(window).await
+    }
+
+    async fn logs(
+        &self,
+        alert_id: &str,
+        from: Option<&str>,
+    ) -> Result<(Vec<LogRow>, u64), CollectError> {
+        self.api.logs(alert_id, from).await
+    }
+
+    async fn people(&mut self, names: &[(String, Timestamp)]) -> Vec<Option<Person>> {
+        let ids: Vec<String> = names.iter().map(|(who, _)| who.clone()).collect();
+        self.people.prepare(&self.api.http, &ids).await;
+        names
             .iter()
-            .flat_map(|(_, rows)| named(rules, rows))
-            .collect();
-        self.people.prepare(&self.api.http, &names).await;
-        let people = &self.people;
-        for (i, rows) in &read {
-            let a = &alerts[*i];
-            let classifier = (rules, &mut out.unmatched_rows);
-            out.events.extend(events_of(
-                &a.alert,
-                &a.service(),
-                rows,
-                &window,
-                classifier,
-                &|w| people.person(w),
-            ));
-        }
-        self.read = next_read;
-        Ok(out)
+            .map(|(who, _)| self.people.person(who))
+            .collect()
+    }
+
+    fn name_mask(&self) -> Option<&Regex> {
+        self.people.name_mask()
     }
 
     fn take_stats(&mut self) -> RequestStats {
         self.api.http.take_stats()
-    }
-
-    fn delivered(&mut self, until: Timestamp) {
-        for k in self.read.values_mut() {
-            k.delivered |= k.until <= until;
-        }
     }
 }
 

@@ -21,6 +21,7 @@ use serde_json::Value;
 
 use super::super::directory::{Directory, RETRY};
 use super::super::http::HttpClient;
+use super::super::opsgenie::shapes::names_regex;
 use super::super::CollectError;
 use super::api::UNAUTHORIZED_HINT;
 use super::NAME;
@@ -71,6 +72,8 @@ pub(super) struct People {
     hosts: Vec<String>,
     host: usize,
     failed: Option<Instant>,
+    /// The display names known, masked in row shapes.
+    names: Option<regex::Regex>,
 }
 
 impl People {
@@ -82,6 +85,7 @@ impl People {
             hosts,
             host: 0,
             failed: None,
+            names: None,
         }
     }
 
@@ -131,12 +135,23 @@ impl People {
                 self.missing.retain(|id| !found.contains_key(id));
                 all.extend(found);
                 let _ = self.dir.store::<CollectError>(began, Ok(all));
+                self.names = names_regex(
+                    self.dir
+                        .entries()
+                        .values()
+                        .filter_map(|p| p.name.as_deref()),
+                );
             }
             Err(e) => {
                 self.failed = Some(Instant::now());
                 tracing::warn!(provider = NAME, error = %e, "Cannot look people up in the Jira user API; they count under their account ids for now.");
             }
         }
+    }
+
+    /// The display names known, as one regex (for masking row shapes).
+    pub(super) fn name_mask(&self) -> Option<&regex::Regex> {
+        self.names.as_ref()
     }
 
     /// The person behind `who` (an account id, an e-mail address), or `None` for nobody.

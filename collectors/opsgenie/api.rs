@@ -2,13 +2,14 @@
 //! (`/v2/alerts` with its restart past the offset cap, the newest open alerts, an alert's
 //! `/logs` with their string cursor) and the user list. No counting happens here.
 
-use std::collections::{HashMap, HashSet};
+use std::collections::HashMap;
 
 use jiff::{SignedDuration, Timestamp};
 use serde::Deserialize;
 
 use super::super::http::HttpClient;
 use super::super::CollectError;
+use super::listing::{list_alerts, renotify_query, unacknowledged, ListedPage, PageRules};
 use super::model::{Alert, LogRow};
 use super::NAME;
 use crate::event::{Person, Window};
@@ -56,20 +57,6 @@ pub(super) struct User {
     pub(super) time_zone: Option<String>,
 }
 
-fn millis(t: Timestamp) -> String {
-    t.as_millisecond().to_string()
-}
-
-/// `t` in epoch milliseconds, rounded up: an exclusive upper bound. Opsgenie keeps times to the
-/// millisecond, so an alert created at `12.3456` s reads as `12.345`, inside a window that ends
-/// at `12.3457` s; `createdAt<12345` would leave it out of that window, and the next window
-/// (from `12.3457` s) would not take it either.
-fn millis_up(t: Timestamp) -> String {
-    let ms = t.as_millisecond();
-    let floor = Timestamp::from_millisecond(ms).unwrap_or(t);
-    (if floor < t { ms + 1 } else { ms }).to_string()
-}
-
 impl Api {
     pub(super) fn url(&self, path: &str) -> String {
         format!("{}{}", self.base, path)
@@ -111,86 +98,26 @@ impl Api {
     }
 
     /// The alerts created before the window ended and updated since `updated_since` (the
-    /// window's start, or later when the collector knows the alerts updated before), each once.
-    ///
-    /// Past the 20,000 `offset + limit` cap the query starts again at offset 0 with a lower
-    /// bound `createdAt>={the newest createdAt seen}`: the results are sorted by the immutable
-    /// `createdAt`, so that bound skips what was read, and being inclusive it keeps the alerts
-    /// that share that millisecond (those read already are dropped by id). So any number of
-    /// alerts can be read, including old alerts all updated inside the window (a bulk close,
-    /// a catch-up), which no split of the window would bring under the cap: the window bounds
-    /// only `updatedAt` from below. [`CollectError::WindowTooLarge`] is left for a single
-    /// millisecond holding more than the cap, which no query can page through.
+    /// window's start, or later when the collector knows the alerts updated before), each once,
+    /// and how many were malformed; past the offset cap as [`list_alerts`] says.
     pub(super) async fn alerts(
         &self,
         window: &Window,
         updated_since: Timestamp,
     ) -> Result<(Vec<Alert>, u64), CollectError> {
-        let base = format!(
-            "createdAt<{} AND updatedAt>={}",
-            millis_up(window.until),
-            millis(updated_since)
-        );
-        let mut alerts = Vec::new();
-        let mut ids: HashSet<String> = HashSet::new();
-        let mut skipped = 0;
-        // The `createdAt` lower bound (epoch ms) after a restart, and the oldest and newest
-        // `createdAt` the current query returned.
-        let mut lower: Option<i64> = None;
-        let mut span: Option<(i64, i64)> = None;
-        let mut offset = 0u64;
-        loop {
-            if offset + PAGE_LIMIT > OFFSET_CAP {
-                match span {
-                    Some((oldest, newest)) if oldest < newest => {
-                        tracing::debug!(provider = NAME, created_from = newest, read = alerts.len(), "The 20,000 offset cap is near; listing again from the newest createdAt read.");
-                        lower = Some(newest);
-                        span = None;
-                        offset = 0;
-                    }
-                    _ => {
-                        tracing::error!(provider = NAME, created_at = ?span.map(|s| s.0), "More than 20,000 alerts share one createdAt millisecond; Opsgenie's API cannot page through them.");
-                        return Err(CollectError::WindowTooLarge {
-                            provider: NAME,
-                            total: None,
-                        });
-                    }
-                }
-            }
-            let query = match lower {
-                None => base.clone(),
-                Some(ms) => format!("{base} AND createdAt>={ms}"),
-            };
+        let paging = PageRules {
+            provider: NAME,
+            size: PAGE_LIMIT,
+            max_end: OFFSET_CAP,
+        };
+        list_alerts(&paging, window, updated_since, |query, offset| async move {
             let page = self.alerts_page(query, "asc", PAGE_LIMIT, offset).await?;
-            let n = page.data.len() as u64;
-            for a in page.data {
-                let created = a
-                    .get("createdAt")
-                    .and_then(serde_json::Value::as_str)
-                    .and_then(|c| c.parse::<Timestamp>().ok())
-                    .map(Timestamp::as_millisecond);
-                if let Some(ms) = created {
-                    span = Some(span.map_or((ms, ms), |(lo, hi)| (lo.min(ms), hi.max(ms))));
-                }
-                if let Some(id) = a.get("id").and_then(serde_json::Value::as_str) {
-                    if !ids.insert(id.to_string()) {
-                        // Listed again after a restart (same millisecond) or a shifted page.
-                        continue;
-                    }
-                }
-                match serde_json::from_value::<Alert>(a) {
-                    Ok(a) => alerts.push(a),
-                    Err(e) => {
-                        skipped += 1;
-                        tracing::warn!(provider = NAME, error = %e, "Skipped a malformed alert.");
-                    }
-                }
-            }
-            offset += n;
-            if n == 0 || page.paging.and_then(|p| p.next).is_none() {
-                return Ok((alerts, skipped));
-            }
-        }
+            Ok(ListedPage {
+                more: page.paging.and_then(|p| p.next).is_some(),
+                values: page.data,
+            })
+        })
+        .await
     }
 
     /// One page of `GET /v2/alerts` matching `query`, sorted by `createdAt` in `order`.
@@ -219,19 +146,9 @@ impl Api {
     /// Up to [`RENOTIFY_MAX`] open, unacknowledged alerts created within [`RENOTIFY_HORIZON`]
     /// before the window's end, newest first, whether or not they changed in the window.
     pub(super) async fn renotifiable(&self, window: &Window) -> Result<Vec<Alert>, CollectError> {
-        let query = format!(
-            "status:open AND createdAt>={} AND createdAt<{}",
-            millis(window.until - RENOTIFY_HORIZON),
-            millis_up(window.until)
-        );
+        let query = renotify_query(window, RENOTIFY_HORIZON);
         let page = self.alerts_page(query, "desc", RENOTIFY_MAX, 0).await?;
-        // A malformed alert is the main listing's to count as skipped, if it changed.
-        Ok(page
-            .data
-            .into_iter()
-            .filter_map(|a| serde_json::from_value::<Alert>(a).ok())
-            .filter(|a| a.acknowledged != Some(true))
-            .collect())
+        Ok(unacknowledged(page.data))
     }
 
     /// Every log row of `alert_id` after `from` (an offset), oldest first, and how many rows
@@ -289,21 +206,5 @@ impl Api {
             }
             cursor = last;
         }
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn an_upper_bound_rounds_up_to_the_millisecond() {
-        let t = Timestamp::from_millisecond(12_345).unwrap();
-        assert_eq!(millis_up(t), "12345");
-        assert_eq!(
-            millis_up(t + jiff::SignedDuration::from_micros(100)),
-            "12346"
-        );
-        assert_eq!(millis(t + jiff::SignedDuration::from_micros(100)), "12345");
     }
 }

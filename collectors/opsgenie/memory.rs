@@ -2,9 +2,11 @@
 //! alert's log again ([`Pace`]): the point of this file is to keep the request count low on a
 //! burst and in a catch-up, while every row is still counted, each once.
 //!
-//! - **New rows only.** An alert's log is read from the cursor after the last row read, and
-//!   every row read is kept ([`AlertState::rows`]) until it is older than any window still to
-//!   come (the engine's windows only move forward). Rows later than the window that read them
+//! - **New rows only.** An alert's log is read from a settled cursor: after the last row older
+//!   than the window that read it ([`AlertState::settle`]; no window to come can hold such a
+//!   row, so a row that shows up late with an earlier key is still read). Every row read is kept
+//!   ([`AlertState::rows`]) until it is older than any window still to come (the engine's
+//!   windows only move forward), and a row read again is recognised by its key. Rows later than the window that read them
 //!   are counted by the windows that hold them, from memory: in a catch-up and in
 //!   `ptsd report`, whose one-hour chunks list a long-lived alert again and again, its log is
 //!   read once per run, and again only when its `updatedAt` moves.
@@ -98,7 +100,8 @@ pub(crate) struct AlertState {
     pub(crate) read_at: Option<Timestamp>,
     /// The end of the window that first saw the change not yet read.
     pub(crate) change_seen: Option<Timestamp>,
-    /// The cursor after the last row read.
+    /// Where the next read of the log starts: the key of the last row older than the window
+    /// that read it ([`AlertState::settle`]); `None`: from the start.
     pub(crate) offset: Option<String>,
     /// Rows read and not yet older than every window to come, oldest first.
     pub(crate) rows: Vec<KeptRow>,
@@ -159,18 +162,41 @@ impl AlertState {
         }
     }
 
-    /// Keeps `rows` (read from [`AlertState::offset`], oldest first) as read in the window
-    /// ending `until`.
-    pub(crate) fn keep(
+    /// Moves [`AlertState::offset`] after a read of the window starting `since` that returned
+    /// `read` (each row's time and key, in the order served): to the last row older than `since`
+    /// when the rows came oldest first (no window to come can hold those, so a row that shows up
+    /// late, keyed before rows already read, is still read next time); to the start when they
+    /// did not (the whole log is read again, the rows kept already dropped by key).
+    pub(crate) fn settle<'r>(
         &mut self,
-        rows: Vec<KeptRow>,
-        last_offset: Option<String>,
-        until: Timestamp,
+        read: impl Iterator<Item = (Timestamp, &'r str)> + Clone,
+        since: Timestamp,
     ) {
-        if last_offset.is_some() {
-            self.offset = last_offset;
+        let mut prev: Option<Timestamp> = None;
+        let ascending = read.clone().all(|(at, _)| {
+            let ok = prev.is_none_or(|p| p <= at);
+            prev = Some(at);
+            ok
+        });
+        if !ascending {
+            self.offset = None;
+            return;
         }
+        if let Some((_, key)) = read.filter(|(at, _)| *at < since).last() {
+            self.offset = Some(key.to_string());
+        }
+    }
+
+    /// The keys of the rows kept, to recognise a row read again from a settled cursor.
+    pub(crate) fn kept_keys(&self) -> std::collections::HashSet<String> {
+        self.rows.iter().map(|r| r.row.offset.clone()).collect()
+    }
+
+    /// Keeps `rows` (read from [`AlertState::offset`], not kept before) as read in the window
+    /// ending `until`.
+    pub(crate) fn keep(&mut self, rows: Vec<KeptRow>, until: Timestamp) {
         self.rows.extend(rows);
+        self.rows.sort_by_key(|r| r.at);
         self.read_updated_at = Some(self.alert.updated_at.clone());
         self.read_at = Some(until);
         self.change_seen = None;
@@ -237,7 +263,7 @@ mod tests {
         }
         assert_eq!(s.read_now(t(34), &pace), ReadNow::No);
         assert_eq!(s.read_now(t(35), &pace), ReadNow::Changed);
-        s.keep(Vec::new(), None, t(35));
+        s.keep(Vec::new(), t(35));
         assert_eq!(
             s.read_now(t(37), &pace),
             ReadNow::No,
@@ -253,6 +279,20 @@ mod tests {
     }
 
     #[test]
+    fn the_next_read_starts_after_the_last_row_older_than_the_window() {
+        let mut s = state(0, 100, true);
+        let read = [(t(10), "k10"), (t(50), "k50"), (t(90), "k90")];
+        s.settle(read.iter().copied(), t(60));
+        assert_eq!(s.offset.as_deref(), Some("k50"));
+        // Nothing older than the window in this read: the cursor stays.
+        s.settle([(t(95), "k95")].iter().copied(), t(60));
+        assert_eq!(s.offset.as_deref(), Some("k50"));
+        // Rows not oldest first: read from the start next time.
+        s.settle([(t(90), "k90"), (t(10), "k10")].iter().copied(), t(60));
+        assert_eq!(s.offset, None);
+    }
+
+    #[test]
     fn an_unacknowledged_alert_is_looked_at_every_two_minutes() {
         let pace = Pace::new(
             std::time::Duration::from_secs(300),
@@ -263,7 +303,7 @@ mod tests {
         assert_eq!(pace.renotify_per_poll, 50, "no budget: the listing's 50");
         let mut s = state(0, 0, false);
         assert_eq!(s.read_now(t(30), &pace), ReadNow::Changed, "never read");
-        s.keep(Vec::new(), None, t(30));
+        s.keep(Vec::new(), t(30));
         assert_eq!(s.read_now(t(149), &pace), ReadNow::No);
         assert_eq!(s.read_now(t(150), &pace), ReadNow::Renotify);
         // --once: nothing waits.

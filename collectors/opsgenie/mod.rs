@@ -6,7 +6,7 @@
 //!   every alert that existed before the window ended and changed after it began. Sorting by
 //!   the immutable `createdAt` keeps pages stable while alerts keep changing.
 //!   After the first listing, `updatedAt>=` starts at the end of the last delivered listing
-//!   (less [`LIST_OVERLAP`]): the alerts updated before it are known already.
+//!   (less a minute): the alerts updated before it are known already.
 //! - `GET /v2/alerts` with `query=status:open AND createdAt>={until - 1h} AND createdAt<{until}`,
 //!   `sort=createdAt`, `order=desc`, `limit=50` (one request, at most every 2 minutes): the
 //!   newest open alerts, of which the unacknowledged ones are looked at even if unchanged
@@ -56,27 +56,33 @@
 //! above, so a JSM Operations variant is a new base URL, auth header and envelope, not a new
 //! design.
 //!
-//! Files: [`api`] (HTTP and paging), [`model`] (the alert and log-row objects), [`events`]
-//! (an alert and its rows → events, with the report's safety net), [`rules`] (the log
-//! rules and their file), this file (the collector: which alerts to read, the people behind
-//! usernames). `model`, `events` and `rules` take parsed objects and do no HTTP, so another
-//! collector of the same alert model (JSM Operations) calls them with its own client.
+//! Files: this file (the settings, and [`Opsgenie`]: the API and the people behind usernames,
+//! as an [`AlertSource`]) and [`api`] (HTTP and paging) are Opsgenie's own. The rest is the
+//! alert model's, shared with the JSM Operations collector (`../jsm/`, which is another
+//! [`AlertSource`] of the same [`AlertCollector`]): [`collector`] (which alerts to read, the
+//! refused-log skip), [`memory`] (new rows only, pacing), [`listing`] (the listing past the
+//! 20,000 cap), [`model`] (the alert and log-row objects), [`events`] (an alert and its rows →
+//! events, with the report's safety net), [`rules`] (the log rules and their file) and
+//! [`shapes`] (unmatched row shapes).
 
-use std::collections::{HashMap, HashSet};
-use std::path::PathBuf;
+use std::collections::HashSet;
+use std::path::{Path, PathBuf};
 
 use async_trait::async_trait;
-use jiff::{SignedDuration, Timestamp};
+use jiff::Timestamp;
+use regex::Regex;
 
 use super::directory::Directory;
 use super::http::{base_url, HttpClient, RetryPolicy};
-use super::{CollectError, Collected, Collector, CollectorSettings, LogShape, RequestStats};
+use super::{CollectError, Collector, CollectorSettings, RequestStats};
 use crate::config::{Config, ConfigError};
-use crate::event::{Event, EventKind, Incident, Person, Window};
+use crate::event::{Person, Window};
 use crate::secret::Secret;
 
 pub mod api;
+pub(crate) mod collector;
 pub(crate) mod events;
+pub(crate) mod listing;
 pub(crate) mod memory;
 pub(crate) mod model;
 pub mod rules;
@@ -84,10 +90,10 @@ pub(crate) mod shapes;
 
 use api::Api;
 pub use api::{OFFSET_CAP, RENOTIFY_HORIZON, RENOTIFY_MAX};
-use events::{alert_events, Classified};
-use memory::{AlertState, KeptRow, Pace, ReadNow};
+pub use collector::POISON_AFTER;
+pub(crate) use collector::{AlertCollector, AlertSource};
+use model::{Alert, LogRow};
 pub use rules::{classify, Action, Activity, LogRules};
-use shapes::{shape, Shapes};
 
 /// The registry name and `provider` tag.
 pub const NAME: &str = "opsgenie";
@@ -137,11 +143,7 @@ impl CollectorSettings for OpsgenieSettings {
         else {
             return Ok(None);
         };
-        let rules = match &self.opsgenie_log_rules {
-            Some(path) => LogRules::from_file(path)
-                .map_err(|e| ConfigError(format!("PTSD_OPSGENIE_LOG_RULES {e}")))?,
-            None => LogRules::built_in(),
-        };
+        let rules = log_rules(self.opsgenie_log_rules.as_deref())?;
         let auth = Secret::new(format!("GenieKey {}", key.expose()));
         let http = HttpClient::new(
             NAME,
@@ -149,25 +151,23 @@ impl CollectorSettings for OpsgenieSettings {
             "application/json",
             RetryPolicy::from_config(config),
         )?;
-        Ok(Some(Box::new(OpsgenieCollector {
+        let source = Opsgenie {
             api: Api { base, http },
-            rules,
-            shapes: Shapes::default(),
             names: None,
             users: Directory::default(),
             not_users: HashSet::new(),
-            alerts: HashMap::new(),
-            pace: Pace::new(
-                config.lateness,
-                config.max_requests_per_minute,
-                config.interval,
-                config.once,
-            ),
-            listed_until: None,
-            listing: None,
-            renotify_listed: None,
-            refused_logs: HashMap::new(),
-        })))
+        };
+        Ok(Some(Box::new(AlertCollector::new(source, rules, config))))
+    }
+}
+
+/// The log rules in force: the built-in table, extended or replaced by the file
+/// `PTSD_OPSGENIE_LOG_RULES` names (the Opsgenie and JSM collectors share them).
+pub(crate) fn log_rules(path: Option<&Path>) -> Result<LogRules, ConfigError> {
+    match path {
+        Some(path) => LogRules::from_file(path)
+            .map_err(|e| ConfigError(format!("PTSD_OPSGENIE_LOG_RULES {e}"))),
+        None => Ok(LogRules::built_in()),
     }
 }
 
@@ -189,56 +189,19 @@ pub(crate) fn unknown_user(who: &str) -> Option<Person> {
     })
 }
 
-/// Reads Opsgenie alerts and logs.
-pub struct OpsgenieCollector {
+/// Opsgenie's side of the alert collector: its API, and the people behind usernames.
+pub struct Opsgenie {
     api: Api,
-    /// The log rules in force (built-in, extended or replaced by `PTSD_OPSGENIE_LOG_RULES`).
-    rules: LogRules,
-    /// The shapes of the rows read, for `log_rows_unmatched`, the hourly log and `ptsd logs`.
-    shapes: Shapes,
     /// People's full names in the directory, to mask them in shapes.
-    names: Option<regex::Regex>,
+    names: Option<Regex>,
     /// Username (lowercased) → person.
     users: Directory<Person>,
     /// Names (lowercased) known not to be users: missing from a directory read after the row
     /// that named them.
     not_users: HashSet<String>,
-    /// What is known of each alert listed lately ([`memory`]).
-    alerts: HashMap<String, AlertState>,
-    /// When to read logs ([`Pace`]).
-    pace: Pace,
-    /// The end of the last window whose listing was delivered: later listings start there
-    /// (less [`LIST_OVERLAP`]).
-    listed_until: Option<Timestamp>,
-    /// The end of the window listed last (delivered or not).
-    listing: Option<Timestamp>,
-    /// The end of the window that last listed the young open alerts.
-    renotify_listed: Option<Timestamp>,
-    /// Alerts whose log was refused (403/404) in consecutive polls, and how many: from
-    /// [`POISON_AFTER`] on, their rows are skipped instead of failing the window.
-    refused_logs: HashMap<String, u32>,
 }
 
-/// After this many polls in a row in which one alert's log was refused (403, 404: an alert
-/// deleted or out of the key's reach), its rows are skipped (an error log line naming it, and
-/// `windows_skipped`) instead of failing the window for every alert, for ever. Bad weather
-/// (5xx, 429, timeouts) never skips anything.
-pub const POISON_AFTER: u32 = 5;
-
-/// Whether `e` refuses one alert's log, not the whole key (401) or the weather.
-fn refuses_this_alert(e: &CollectError) -> bool {
-    match e {
-        CollectError::Refused { status, .. } => *status != 429,
-        CollectError::Unauthorized { status, .. } => *status == 403,
-        _ => false,
-    }
-}
-
-/// A listing starts this long before the end of the last delivered one: room for clock skew
-/// and for an `updatedAt` that becomes visible late.
-const LIST_OVERLAP: SignedDuration = SignedDuration::from_secs(60);
-
-impl OpsgenieCollector {
+impl Opsgenie {
     /// Reads the directory again; a failure keeps the old one (and is returned).
     async fn refresh_users(&mut self) -> Result<(), CollectError> {
         let began = Timestamp::now();
@@ -290,204 +253,54 @@ impl OpsgenieCollector {
 }
 
 #[async_trait]
-impl Collector for OpsgenieCollector {
-    fn name(&self) -> &'static str {
-        NAME
-    }
+impl AlertSource for Opsgenie {
+    const NAME: &'static str = NAME;
 
     async fn check(&mut self) -> Result<(), CollectError> {
         self.refresh_users().await
     }
 
-    async fn collect(&mut self, window: Window) -> Result<Collected, CollectError> {
+    async fn refresh(&mut self) {
         if self.users.due(false) {
             if let Err(e) = self.refresh_users().await {
                 tracing::warn!(provider = NAME, error = %e, "Cannot read the user list; using the one read before.");
             }
         }
-        // Forget what no window to come can hold (windows only move forward).
-        self.alerts.retain(|_, s| s.prune(window.since));
-        // Alerts unchanged since the last delivered listing are known already.
-        let list_since = self
-            .listed_until
-            .map_or(window.since, |l| window.since.max(l - LIST_OVERLAP));
-        let (mut listed, skipped) = self.api.alerts(&window, list_since).await?;
-        let mut out = Collected {
-            skipped,
-            ..Collected::default()
-        };
-        if self
-            .renotify_listed
-            .is_none_or(|r| r + self.pace.renotify_every <= window.until)
-        {
-            listed.extend(self.api.renotifiable(&window).await?);
-            self.renotify_listed = Some(window.until);
-        }
-        for alert in listed {
-            let (Ok(created), Ok(updated)) = (
-                alert.created_at.parse::<Timestamp>(),
-                alert.updated_at.parse::<Timestamp>(),
-            ) else {
-                out.skipped += 1;
-                tracing::warn!(provider = NAME, alert = %alert.id, "Skipped an alert with a bad timestamp.");
-                continue;
-            };
-            match self.alerts.get_mut(&alert.id) {
-                Some(s) => {
-                    s.alert = alert;
-                    s.created = created;
-                    s.updated = updated;
-                }
-                None => {
-                    self.alerts
-                        .insert(alert.id.clone(), AlertState::new(alert, created, updated));
-                }
-            }
-        }
-        let mut ids: Vec<(Timestamp, String)> = self
-            .alerts
-            .iter()
-            .map(|(id, s)| (s.created, id.clone()))
-            .collect();
-        ids.sort();
-
-        // Read the logs that are due ([`memory`]): new rows only.
-        let mut renotify_reads = 0;
-        for (_, id) in &ids {
-            let state = self.alerts.get_mut(id).expect("listed above");
-            match state.read_now(window.until, &self.pace) {
-                ReadNow::No => continue,
-                ReadNow::Renotify if renotify_reads >= self.pace.renotify_per_poll => continue,
-                ReadNow::Renotify => renotify_reads += 1,
-                ReadNow::Changed => {}
-            }
-            let (rows, malformed) = match self.api.logs(id, state.offset.as_deref()).await {
-                Ok(read) => {
-                    self.refused_logs.remove(id);
-                    read
-                }
-                Err(e) if refuses_this_alert(&e) => {
-                    let refused = self.refused_logs.entry(id.clone()).or_default();
-                    *refused += 1;
-                    if *refused < POISON_AFTER {
-                        return Err(e);
-                    }
-                    tracing::error!(provider = NAME, alert = %id, error = %e, polls = *refused, "This alert's log was refused poll after poll; its new rows are skipped (its creation and the report's acknowledgement and close still count).");
-                    out.parts_skipped += 1;
-                    state.keep(Vec::new(), None, window.until);
-                    continue;
-                }
-                Err(e) => return Err(e),
-            };
-            out.skipped += malformed;
-            let last_offset = rows.last().map(|r| r.offset.clone());
-            let mut kept = Vec::with_capacity(rows.len());
-            for row in rows {
-                let Ok(at) = row.created_at.parse::<Timestamp>() else {
-                    out.skipped += 1;
-                    tracing::warn!(provider = NAME, alert = %id, offset = %row.offset, created_at = %row.created_at, "Skipped an alert log row with a bad timestamp.");
-                    continue;
-                };
-                let matched = self.rules.classify(&row.log, &row.kind, &row.owner);
-                // Each row is read once; its shape counts unless it is older than the window.
-                if at >= window.since {
-                    if matched.is_none() {
-                        out.unmatched_rows += 1;
-                        tracing::debug!(provider = NAME, alert = %id, log = %row.log, kind = %row.kind, "Log row matched no rule; not counted.");
-                    }
-                    let rule = matched.as_ref().map(|m| m.rule);
-                    self.shapes.record(
-                        shape(&row.log, &row.owner, self.names.as_ref()),
-                        &row.kind,
-                        rule,
-                    );
-                }
-                let activity = matched.and_then(|m| m.activity);
-                kept.push(KeptRow { at, row, activity });
-            }
-            state.keep(kept, last_offset, window.until);
-        }
-
-        // The window's events, from everything known: rows read now or before.
-        let mut named = Vec::new();
-        for (_, id) in &ids {
-            let state = self.alerts.get_mut(id).expect("listed above");
-            let alert = &state.alert;
-            let service = alert
-                .integration
-                .as_ref()
-                .and_then(|i| i.name.clone())
-                .or(alert.source.clone())
-                .unwrap_or_else(|| "unknown".into());
-            let incident = Incident {
-                id: alert.id.clone(),
-                created_at: Some(state.created),
-                title: alert.message.clone(),
-                service: Some(service.clone()),
-                urgency: alert.priority.clone(),
-            };
-            if window.contains(state.created) {
-                out.events.push(Event {
-                    record_id: format!("{}/created", alert.id),
-                    at: state.created,
-                    kind: EventKind::Triggered {
-                        service,
-                        urgency: alert.priority.clone().unwrap_or_else(|| "none".into()),
-                    },
-                    incident: Some(incident.clone()),
-                });
-            }
-            let classified: Vec<Classified<'_>> = state
-                .rows
-                .iter()
-                .map(|k| Classified {
-                    at: k.at,
-                    row: &k.row,
-                    activity: k.activity.clone(),
-                })
-                .collect();
-            let log_current = state.read_updated_at.as_deref() == Some(alert.updated_at.as_str());
-            for n in alert_events(
-                alert,
-                state.created,
-                &classified,
-                &window,
-                &mut state.seen,
-                log_current,
-            ) {
-                named.push((n, incident.clone()));
-            }
-        }
-        for (n, incident) in named {
-            let person = match n.who.as_deref() {
-                Some(who) => self.person(who, n.at).await,
-                None => None,
-            };
-            if let Some(event) = n.into_event(&incident, person) {
-                out.events.push(event);
-            }
-        }
-        if let Some(top) = self.shapes.report_due(std::time::Instant::now()) {
-            let shapes: Vec<String> = top.iter().map(|(s, n)| format!("{n}× {s:?}")).collect();
-            tracing::info!(provider = NAME, shapes = %shapes.join("; "), "Log rows no rule matched, most frequent shapes since the last report (counted for nobody; see `ptsd logs` and PTSD_OPSGENIE_LOG_RULES).");
-        }
-        self.listing = Some(window.until);
-        Ok(out)
     }
 
-    fn log_shapes(&self) -> Vec<LogShape> {
-        self.shapes.all()
+    async fn alerts(
+        &self,
+        window: &Window,
+        updated_since: Timestamp,
+    ) -> Result<(Vec<Alert>, u64), CollectError> {
+        self.api.alerts(window, updated_since).await
+    }
+
+    async fn renotifiable(&self, window: &Window) -> Result<Vec<Alert>, CollectError> {
+        self.api.renotifiable(window).await
+    }
+
+    async fn logs(
+        &self,
+        alert_id: &str,
+        from: Option<&str>,
+    ) -> Result<(Vec<LogRow>, u64), CollectError> {
+        self.api.logs(alert_id, from).await
+    }
+
+    async fn people(&mut self, names: &[(String, Timestamp)]) -> Vec<Option<Person>> {
+        let mut out = Vec::with_capacity(names.len());
+        for (who, at) in names {
+            out.push(self.person(who, *at).await);
+        }
+        out
+    }
+
+    fn name_mask(&self) -> Option<&Regex> {
+        self.names.as_ref()
     }
 
     fn take_stats(&mut self) -> RequestStats {
         self.api.http.take_stats()
-    }
-
-    fn delivered(&mut self, until: Timestamp) {
-        // Every alert updated before the listing that read this window is known: later
-        // listings may start there.
-        if self.listing.is_some_and(|l| l <= until) {
-            self.listed_until = self.listing;
-        }
     }
 }

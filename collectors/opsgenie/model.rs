@@ -20,6 +20,10 @@ pub(crate) struct Alert {
     pub(crate) message: Option<String>,
     #[serde(default)]
     pub(crate) integration: Option<Integration>,
+    /// JSM Operations sends the integration flat (`integrationName`) instead of Opsgenie's
+    /// nested `integration.name`.
+    #[serde(default)]
+    pub(crate) integration_name: Option<String>,
     #[serde(default)]
     pub(crate) source: Option<String>,
     /// `open` or `closed`.
@@ -82,6 +86,18 @@ impl Report {
 }
 
 impl Alert {
+    /// The service an incident counts under: the integration's name (nested or flat), else
+    /// the alert's source, else `unknown`.
+    pub(crate) fn service(&self) -> String {
+        self.integration
+            .as_ref()
+            .and_then(|i| i.name.clone())
+            .or_else(|| self.integration_name.clone())
+            .or_else(|| self.source.clone())
+            .filter(|s| !s.trim().is_empty())
+            .unwrap_or_else(|| "unknown".into())
+    }
+
     /// The owner's username, if any.
     pub(crate) fn owner(&self) -> Option<&str> {
         self.owner
@@ -103,19 +119,20 @@ pub(crate) fn after(created: Timestamp, ms: i64) -> Option<Timestamp> {
     created.checked_add(SignedDuration::from_millis(ms)).ok()
 }
 
-/// One activity-log row (`GET /v2/alerts/{id}/logs` item).
+/// One activity-log row (`GET /v2/alerts/{id}/logs` item; JSM's rows are read into it too).
 #[derive(Deserialize, Debug, Clone)]
 #[serde(rename_all = "camelCase")]
 pub(crate) struct LogRow {
     #[serde(default)]
     pub(crate) log: String,
-    /// `system`, `alertRecipient`, `alertAction`, … (a coarse category, not an action).
+    /// `system`, `alertRecipient`, `alertAction`, … (a coarse category, not an action); `""`
+    /// when the row has none (rules of any type may match it).
     #[serde(default, rename = "type")]
     pub(crate) kind: String,
     /// A username, `System`, or an integration's name.
     #[serde(default)]
     pub(crate) owner: String,
     pub(crate) created_at: String,
-    /// The row's cursor (an opaque string that sorts in time order).
+    /// The row's cursor (an opaque key; Opsgenie's sort in time order).
     pub(crate) offset: String,
 }

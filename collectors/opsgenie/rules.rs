@@ -91,7 +91,8 @@ pub struct LogRule {
     /// Shown by `ptsd logs`: `built-in:<name>` or the file's `name` (else `rule <n>`).
     pub name: String,
     regex: Regex,
-    /// Only rows of this type (case-insensitive); any type when `None`.
+    /// Only rows of this type (case-insensitive); any type when `None`. A row with no type
+    /// (JSM Operations may send none) is matched by rules of any type.
     kind: Option<String>,
     counts: Counts,
     person: Source,
@@ -253,7 +254,7 @@ impl LogRule {
     /// What this rule makes of a row, or `None` when it does not match.
     fn apply(&self, text: &str, kind: &str, owner: &str) -> Option<Option<Activity>> {
         if let Some(k) = &self.kind {
-            if !k.eq_ignore_ascii_case(kind.trim()) {
+            if !kind.trim().is_empty() && !k.eq_ignore_ascii_case(kind.trim()) {
                 return None;
             }
         }
@@ -769,6 +770,11 @@ channel = "push"
             act(Action::Acknowledged, &[ADA])
         );
         assert_eq!(got("Took it", "system"), None, "type restricts");
+        assert_eq!(
+            got("Took it", ""),
+            act(Action::Acknowledged, &[ADA]),
+            "a row with no type is matched by a rule of any type"
+        );
         assert_eq!(
             got("Handed to grace@example.com", "x"),
             act(Action::Assigned, &["grace@example.com"])

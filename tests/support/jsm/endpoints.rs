@@ -100,7 +100,7 @@ pub(super) fn list_alerts(state: &JsmState, q: &[(String, String)]) -> Reply {
         let count = hits.len() as u64;
         let values: Vec<Value> = hits[page_range(hits.len(), offset, size)]
             .iter()
-            .map(|a| render_alert(a))
+            .map(|a| render_alert(a, state.serve_report))
             .collect();
         let mut body = json!({ "values": values, "count": count });
         if !state.alert_links {

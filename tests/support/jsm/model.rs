@@ -8,7 +8,7 @@ use jiff::Timestamp;
 use serde_json::{json, Value};
 
 use super::super::opsgenie::{
-    og_synthetic, og_time, OgAlert, OgExpected, OgLog, OG_SYNTHETIC_USERS,
+    og_match_log, og_report, og_synthetic, og_time, OgAlert, OgExpected, OgLog, OG_SYNTHETIC_USERS,
 };
 use super::server::StoredAlert;
 
@@ -66,20 +66,23 @@ pub fn jsm_row(log: OgLog) -> OgLog {
 }
 
 /// [`og_synthetic`] with people named by account id: the same lifecycles and the same expected
-/// counts (keyed by display name), less the owners only the alert's `owner` field tells (the JSM
-/// collector does not apply the report's safety net yet).
+/// counts (keyed by display name). Without `report` (the fake's default, as JSM's documented
+/// sample), less the owners only the alert's `report` and `owner` fields tell together: the
+/// safety net counts them only when the alert carries a report.
 pub fn jsm_synthetic(
     n: usize,
     start: Timestamp,
     spacing: Duration,
     seed: u64,
+    report: bool,
 ) -> (Vec<(OgAlert, Vec<OgLog>)>, OgExpected) {
     let (items, mut expected) = og_synthetic(n, start, spacing, seed);
-    for (who, n) in std::mem::take(&mut expected.owners_by_ack) {
-        if let Some(a) = expected.assignments.get_mut(&who) {
+    let owners_by_ack = std::mem::take(&mut expected.owners_by_ack);
+    for (who, n) in owners_by_ack.iter().filter(|_| !report) {
+        if let Some(a) = expected.assignments.get_mut(who) {
             *a -= n;
             if *a == 0 {
-                expected.assignments.remove(&who);
+                expected.assignments.remove(who);
             }
         }
     }
@@ -95,7 +98,8 @@ pub fn jsm_synthetic(
 
 /// An alert as `GET /v1/alerts` lists it (fields as in the documented sample: flat
 /// `integrationName` / `integrationType`, `acknowledged` from the latest ack/unack row).
-pub(super) fn render_alert(stored: &StoredAlert) -> Value {
+/// With `report`, Opsgenie's `report` object too ([`og_report`]; the other reading).
+pub(super) fn render_alert(stored: &StoredAlert, report: bool) -> Value {
     let a = &stored.alert;
     let mut acknowledged = false;
     for r in &stored.rows {
@@ -105,7 +109,7 @@ pub(super) fn render_alert(stored: &StoredAlert) -> Value {
             acknowledged = false;
         }
     }
-    json!({
+    let mut alert = json!({
         "id": a.id,
         "tinyId": a.tiny_id,
         "createdAt": og_time(a.created_at),
@@ -127,5 +131,13 @@ pub(super) fn render_alert(stored: &StoredAlert) -> Value {
         "responders": [],
         "actions": [],
         "seen": acknowledged,
-    })
+    });
+    if report {
+        let rows = stored.rows.iter().map(|r| {
+            let action = og_match_log(&r.log.log).map(|(text, _)| text.action);
+            (action, r.log.created_at, r.log.owner.as_str())
+        });
+        alert["report"] = Value::Object(og_report(a, rows));
+    }
+    alert
 }

@@ -38,14 +38,18 @@ pub enum JsmFault {
     Status500,
     /// HTTP 200 whose body is the first half of the normal one (invalid JSON).
     Truncated,
+    /// HTTP 404 with `{"code":404,"message":"Alert not found"}` (an alert deleted, or out of
+    /// the account's reach, while listings still show it).
+    Status404,
 }
 
 impl JsmFault {
-    fn recorded(self) -> Fault {
+    fn recorded(self) -> Option<Fault> {
         match self {
-            JsmFault::Status429 => Fault::Status429 { reset_secs: 1 },
-            JsmFault::Status500 => Fault::Status500,
-            JsmFault::Truncated => Fault::Truncated,
+            JsmFault::Status429 => Some(Fault::Status429 { reset_secs: 1 }),
+            JsmFault::Status500 => Some(Fault::Status500),
+            JsmFault::Truncated => Some(Fault::Truncated),
+            JsmFault::Status404 => None,
         }
     }
 }
@@ -90,6 +94,8 @@ pub struct JsmState {
     pub(super) gateway_refuses_users: bool,
     /// Whether alert pages carry `links` (else only `count` says that more remain).
     pub(super) alert_links: bool,
+    /// Whether alerts carry Opsgenie's `report` object (the documented sample shows none).
+    pub(super) serve_report: bool,
 }
 
 /// Standard base64 with padding (RFC 4648), written here so that the fake checks the header
@@ -218,6 +224,27 @@ impl FakeJsm {
         self.state().log_paging = paging;
     }
 
+    /// Whether alerts carry a `report` ([`FakeJsm::set_serve_report`]).
+    pub fn serves_report(&self) -> bool {
+        self.state().serve_report
+    }
+
+    /// The ids of the alerts added, in the order added.
+    pub fn alert_ids(&self) -> Vec<String> {
+        self.state()
+            .alerts
+            .iter()
+            .map(|a| a.alert.id.clone())
+            .collect()
+    }
+
+    /// Serves each alert with Opsgenie's `report` (`ackTime`, `acknowledgedBy`, `closeTime`,
+    /// `closedBy`, from its rows): the other reading of JSM's alert object, whose documented
+    /// sample has none.
+    pub fn set_serve_report(&self, report: bool) {
+        self.state().serve_report = report;
+    }
+
     /// Leaves `links` out of alert pages, so that only `count` says that more remain (the other
     /// reading of the envelope).
     pub fn set_alert_links(&self, links: bool) {
@@ -241,6 +268,7 @@ impl JsmState {
             log_paging: LogPaging::Link,
             gateway_refuses_users: false,
             alert_links: true,
+            serve_report: false,
         }
     }
 }
@@ -272,6 +300,7 @@ async fn handle(
         Some(JsmFault::Status500) => {
             error(StatusCode::INTERNAL_SERVER_ERROR, "Internal Server Error")
         }
+        Some(JsmFault::Status404) => error(StatusCode::NOT_FOUND, "Alert not found"),
         Some(JsmFault::Truncated) | None => {
             let mut r = route(&fake.state(), &request, auth_valid);
             if fault.is_some() {
@@ -288,7 +317,7 @@ async fn handle(
         &reply,
         auth_valid,
         false,
-        fault.map(JsmFault::recorded),
+        fault.and_then(JsmFault::recorded),
         Instant::now(),
     );
     fake.calls().record(recorded);

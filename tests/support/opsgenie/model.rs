@@ -76,35 +76,26 @@ fn derived_id(kind: &str, name: &str) -> String {
 /// The `BaseAlert` JSON of a stored alert (derived fields: see [`FakeOpsgenie`]).
 pub(super) fn render_alert(stored: &StoredAlert) -> Value {
     let a = &stored.alert;
-    let since_creation =
-        |at: Timestamp| (at.as_millisecond() - a.created_at.as_millisecond()).max(0);
     let mut acknowledged = false;
     let mut seen = false;
-    let mut report = Map::new();
     for row in &stored.logs {
         match row.action() {
             Some("acked" | "acked_by_integration") => {
                 acknowledged = true;
                 seen = true;
-                if !report.contains_key("ackTime") {
-                    report.insert("ackTime".into(), json!(since_creation(row.log.created_at)));
-                    report.insert("acknowledgedBy".into(), json!(row.log.owner));
-                }
             }
             Some("unacked") => acknowledged = false,
             Some("viewed") => seen = true,
-            Some("closed" | "closed_by_integration")
-                if a.status == "closed" && !report.contains_key("closeTime") =>
-            {
-                report.insert(
-                    "closeTime".into(),
-                    json!(since_creation(row.log.created_at)),
-                );
-                report.insert("closedBy".into(), json!(row.log.owner));
-            }
             _ => {}
         }
     }
+    let report = og_report(
+        a,
+        stored
+            .logs
+            .iter()
+            .map(|r| (r.action(), r.log.created_at, r.log.owner.as_str())),
+    );
     let integration = &a.integration_name;
     let team_id = derived_id("team", integration);
     json!({
@@ -133,6 +124,34 @@ pub(super) fn render_alert(stored: &StoredAlert) -> Value {
         "report": report,
         "ownerTeamId": team_id,
     })
+}
+
+/// The `report` an alert's rows (each as its action, time and owner, oldest first) make:
+/// `ackTime` / `acknowledgedBy` from the first acknowledgement, `closeTime` / `closedBy` from
+/// the close of a closed alert, times in milliseconds from creation.
+pub fn og_report<'r>(
+    a: &OgAlert,
+    rows: impl Iterator<Item = (Option<&'static str>, Timestamp, &'r str)>,
+) -> Map<String, Value> {
+    let since_creation =
+        |at: Timestamp| (at.as_millisecond() - a.created_at.as_millisecond()).max(0);
+    let mut report = Map::new();
+    for (action, at, owner) in rows {
+        match action {
+            Some("acked" | "acked_by_integration") if !report.contains_key("ackTime") => {
+                report.insert("ackTime".into(), json!(since_creation(at)));
+                report.insert("acknowledgedBy".into(), json!(owner));
+            }
+            Some("closed" | "closed_by_integration")
+                if a.status == "closed" && !report.contains_key("closeTime") =>
+            {
+                report.insert("closeTime".into(), json!(since_creation(at)));
+                report.insert("closedBy".into(), json!(owner));
+            }
+            _ => {}
+        }
+    }
+    report
 }
 
 /// A user object as `GET /v2/users` returns it. `time_zone` `""` leaves `timeZone` out (a real

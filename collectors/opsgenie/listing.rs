@@ -1,0 +1,171 @@
+//! The alert listing of the Opsgenie alert model, shared by Opsgenie (`/v2/alerts`) and JSM
+//! Operations (`/v1/alerts`): the window's query in epoch milliseconds, and the walk past the
+//! 20,000 `offset + size` cap that both APIs put on their listing. Each API hands in how it
+//! fetches one page; the walk, the dedupe by id and the skipped count are here once.
+
+use std::collections::HashSet;
+use std::future::Future;
+
+use jiff::Timestamp;
+use serde_json::Value;
+
+use super::super::CollectError;
+use super::model::Alert;
+use crate::event::Window;
+
+/// `t` in epoch milliseconds, rounded down (a lower bound: `>=` keeps everything from `t`).
+pub(crate) fn millis(t: Timestamp) -> String {
+    t.as_millisecond().to_string()
+}
+
+/// `t` in epoch milliseconds, rounded up: an exclusive upper bound. Both APIs keep times to the
+/// millisecond, so an alert created at `12.3456` s reads as `12.345`, inside a window that ends
+/// at `12.3457` s; `createdAt<12345` would leave it out of that window, and the next window
+/// (from `12.3457` s) would not take it either.
+pub(crate) fn millis_up(t: Timestamp) -> String {
+    let ms = t.as_millisecond();
+    let floor = Timestamp::from_millisecond(ms).unwrap_or(t);
+    (if floor < t { ms + 1 } else { ms }).to_string()
+}
+
+/// The query of the young open alerts that may still be notifying people: created within
+/// `horizon` before the window's end.
+pub(crate) fn renotify_query(window: &Window, horizon: jiff::SignedDuration) -> String {
+    format!(
+        "status:open AND createdAt>={} AND createdAt<{}",
+        millis(window.until - horizon),
+        millis_up(window.until)
+    )
+}
+
+/// One page of a listing as an API served it.
+pub(crate) struct ListedPage {
+    /// The alerts, as JSON (each parsed here, so one malformed alert skips only itself).
+    pub(crate) values: Vec<Value>,
+    /// Whether the API says more pages follow.
+    pub(crate) more: bool,
+}
+
+/// How one API pages its listing.
+pub(crate) struct PageRules {
+    /// The `provider` tag of log lines and errors.
+    pub(crate) provider: &'static str,
+    /// Alerts per page.
+    pub(crate) size: u64,
+    /// The largest `offset + size` the API accepts (Opsgenie: 20,000; JSM: "lower than 20K").
+    pub(crate) max_end: u64,
+}
+
+/// Every alert created before `window` ended and updated since `updated_since`, each once, and
+/// how many were malformed (skipped, each logged). `page(query, offset)` fetches one page of
+/// the listing sorted by `createdAt` ascending.
+///
+/// Before `offset + size` would pass the cap, the query starts again at offset 0 with a lower
+/// bound `createdAt>={the newest createdAt read}`: the results are sorted by the immutable
+/// `createdAt`, so that bound skips what was read, and being inclusive it keeps the alerts that
+/// share that millisecond (those read already are dropped by id). So any number of alerts can be
+/// read, including old alerts all updated inside the window (a bulk close, a catch-up), which
+/// no split of the window would bring under the cap: the window bounds only `updatedAt` from
+/// below. [`CollectError::WindowTooLarge`] is left for a single millisecond holding more than
+/// the cap, which no query can page through.
+pub(crate) async fn list_alerts<F, Fut>(
+    paging: &PageRules,
+    window: &Window,
+    updated_since: Timestamp,
+    mut page: F,
+) -> Result<(Vec<Alert>, u64), CollectError>
+where
+    F: FnMut(String, u64) -> Fut,
+    Fut: Future<Output = Result<ListedPage, CollectError>>,
+{
+    let provider = paging.provider;
+    let base = format!(
+        "createdAt<{} AND updatedAt>={}",
+        millis_up(window.until),
+        millis(updated_since)
+    );
+    let mut alerts = Vec::new();
+    let mut ids: HashSet<String> = HashSet::new();
+    let mut skipped = 0;
+    // The `createdAt` lower bound (epoch ms) after a restart, and the oldest and newest
+    // `createdAt` the current query returned.
+    let mut lower: Option<i64> = None;
+    let mut span: Option<(i64, i64)> = None;
+    let mut offset = 0u64;
+    loop {
+        if offset + paging.size > paging.max_end {
+            match span {
+                Some((oldest, newest)) if oldest < newest => {
+                    tracing::debug!(provider, created_from = newest, read = alerts.len(), "The 20,000 offset cap is near; listing again from the newest createdAt read.");
+                    lower = Some(newest);
+                    span = None;
+                    offset = 0;
+                }
+                _ => {
+                    tracing::error!(provider, created_at = ?span.map(|s| s.0), "More than 20,000 alerts share one createdAt millisecond; the API cannot page through them.");
+                    return Err(CollectError::WindowTooLarge {
+                        provider,
+                        total: None,
+                    });
+                }
+            }
+        }
+        let query = match lower {
+            None => base.clone(),
+            Some(ms) => format!("{base} AND createdAt>={ms}"),
+        };
+        let served = page(query, offset).await?;
+        let n = served.values.len() as u64;
+        for a in served.values {
+            let created = a
+                .get("createdAt")
+                .and_then(Value::as_str)
+                .and_then(|c| c.parse::<Timestamp>().ok())
+                .map(Timestamp::as_millisecond);
+            if let Some(ms) = created {
+                span = Some(span.map_or((ms, ms), |(lo, hi)| (lo.min(ms), hi.max(ms))));
+            }
+            if let Some(id) = a.get("id").and_then(Value::as_str) {
+                if !ids.insert(id.to_string()) {
+                    // Listed again after a restart (same millisecond) or a shifted page.
+                    continue;
+                }
+            }
+            match serde_json::from_value::<Alert>(a) {
+                Ok(a) => alerts.push(a),
+                Err(e) => {
+                    skipped += 1;
+                    tracing::warn!(provider, error = %e, "Skipped a malformed alert.");
+                }
+            }
+        }
+        offset += n;
+        if n == 0 || !served.more {
+            return Ok((alerts, skipped));
+        }
+    }
+}
+
+/// The young open alerts of one page (newest first), unacknowledged ones only. A malformed
+/// alert is the main listing's to count as skipped, if it changed.
+pub(crate) fn unacknowledged(values: Vec<Value>) -> Vec<Alert> {
+    values
+        .into_iter()
+        .filter_map(|a| serde_json::from_value::<Alert>(a).ok())
+        .filter(|a| a.acknowledged != Some(true))
+        .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn an_upper_bound_rounds_up_to_the_millisecond() {
+        let t: Timestamp = "2026-03-02T10:00:12.345600Z".parse().unwrap();
+        assert_eq!(millis(t), "1772445612345");
+        assert_eq!(millis_up(t), "1772445612346");
+        let whole: Timestamp = "2026-03-02T10:00:12.345Z".parse().unwrap();
+        assert_eq!(millis_up(whole), "1772445612345");
+    }
+}
