@@ -11,6 +11,7 @@
 //!   else `key`); with no `links` object at all a full page still continues;
 //! - a log row's type may be `type` or `logType`, its time an ISO-8601 string or epoch ms.
 
+use async_trait::async_trait;
 use jiff::Timestamp;
 use serde::Deserialize;
 use serde_json::Value;
@@ -20,6 +21,7 @@ use super::super::opsgenie::listing::{
     list_alerts, renotify_query, unacknowledged, ListedPage, PageRules,
 };
 use super::super::opsgenie::model::{Alert, LogRow};
+use super::super::opsgenie::AlertApi;
 use super::super::opsgenie::RENOTIFY_HORIZON;
 use super::super::CollectError;
 use super::NAME;
@@ -146,7 +148,7 @@ pub(super) fn after_param(next: &str) -> Option<String> {
 }
 
 /// One site's JSM Operations API.
-pub(super) struct Api {
+pub(crate) struct Api {
     /// `{JSM_API_URL}/jsm/ops/api/{cloudId}`, without a trailing slash.
     pub(super) base: String,
     pub(super) http: HttpClient,
@@ -185,10 +187,13 @@ impl Api {
             .await
             .map(|_| ())
     }
+}
 
+#[async_trait]
+impl AlertApi for Api {
     /// The alerts created before the window ended and updated since `updated_since`, each
     /// once, and how many were malformed; past the offset cap as [`list_alerts`] says.
-    pub(super) async fn alerts(
+    async fn alerts(
         &self,
         window: &Window,
         updated_since: Timestamp,
@@ -213,7 +218,7 @@ impl Api {
     /// Up to [`RENOTIFY_MAX`] open, unacknowledged alerts created within [`RENOTIFY_HORIZON`]
     /// before the window's end, whether or not they changed (see the Opsgenie collector: whether
     /// a notification moves `updatedAt` is not documented).
-    pub(super) async fn renotifiable(&self, window: &Window) -> Result<Vec<Alert>, CollectError> {
+    async fn renotifiable(&self, window: &Window) -> Result<Vec<Alert>, CollectError> {
         let query = renotify_query(window, RENOTIFY_HORIZON);
         let page = self.alerts_page(query, "desc", RENOTIFY_MAX, 0).await?;
         Ok(unacknowledged(page.values))
@@ -221,7 +226,7 @@ impl Api {
 
     /// Every activity row of `alert_id` after the cursor `from`, in the order served, and how
     /// many rows were malformed (skipped, each logged).
-    pub(super) async fn logs(
+    async fn logs(
         &self,
         alert_id: &str,
         from: Option<&str>,

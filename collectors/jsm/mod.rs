@@ -43,11 +43,10 @@ use jiff::Timestamp;
 use regex::Regex;
 
 use super::http::{base_url, HttpClient, RetryPolicy};
-use super::opsgenie::model::{Alert, LogRow};
 use super::opsgenie::{log_rules, AlertCollector, AlertSource, OpsgenieSettings};
 use super::{CollectError, Collector, CollectorSettings, RequestStats};
 use crate::config::{Config, ConfigError};
-use crate::event::{Person, Window};
+use crate::event::Person;
 use crate::secret::Secret;
 
 pub mod api;
@@ -187,6 +186,11 @@ pub struct Jsm {
 #[async_trait]
 impl AlertSource for Jsm {
     const NAME: &'static str = NAME;
+    type Api = Api;
+
+    fn api(&self) -> &Api {
+        &self.api
+    }
 
     async fn check(&mut self) -> Result<(), CollectError> {
         match self.api.check().await {
@@ -197,26 +201,6 @@ impl AlertSource for Jsm {
             }),
             other => other,
         }
-    }
-
-    async fn alerts(
-        &self,
-        window: &Window,
-        updated_since: Timestamp,
-    ) -> Result<(Vec<Alert>, u64), CollectError> {
-        self.api.alerts(window, updated_since).await
-    }
-
-    async fn renotifiable(&self, window: &Window) -> Result<Vec<Alert>, CollectError> {
-        self.api.renotifiable(window).await
-    }
-
-    async fn logs(
-        &self,
-        alert_id: &str,
-        from: Option<&str>,
-    ) -> Result<(Vec<LogRow>, u64), CollectError> {
-        self.api.logs(alert_id, from).await
     }
 
     async fn people(&mut self, names: &[(String, Timestamp)]) -> Vec<Option<Person>> {

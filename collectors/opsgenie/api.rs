@@ -4,11 +4,13 @@
 
 use std::collections::HashMap;
 
+use async_trait::async_trait;
 use jiff::{SignedDuration, Timestamp};
 use serde::Deserialize;
 
 use super::super::http::HttpClient;
 use super::super::CollectError;
+use super::collector::AlertApi;
 use super::listing::{list_alerts, renotify_query, unacknowledged, ListedPage, PageRules};
 use super::model::{Alert, LogRow};
 use super::NAME;
@@ -27,7 +29,7 @@ const UNAUTHORIZED_HINT: &str =
     "; check OPSGENIE_API_KEY, and for an EU account set OPSGENIE_API_URL=https://api.eu.opsgenie.com";
 
 /// The API of one Opsgenie account.
-pub(super) struct Api {
+pub(crate) struct Api {
     /// Base URL, without its trailing slash.
     pub(super) base: String,
     pub(super) http: HttpClient,
@@ -97,29 +99,6 @@ impl Api {
         }
     }
 
-    /// The alerts created before the window ended and updated since `updated_since` (the
-    /// window's start, or later when the collector knows the alerts updated before), each once,
-    /// and how many were malformed; past the offset cap as [`list_alerts`] says.
-    pub(super) async fn alerts(
-        &self,
-        window: &Window,
-        updated_since: Timestamp,
-    ) -> Result<(Vec<Alert>, u64), CollectError> {
-        let paging = PageRules {
-            provider: NAME,
-            size: PAGE_LIMIT,
-            max_end: OFFSET_CAP,
-        };
-        list_alerts(&paging, window, updated_since, |query, offset| async move {
-            let page = self.alerts_page(query, "asc", PAGE_LIMIT, offset).await?;
-            Ok(ListedPage {
-                more: page.paging.and_then(|p| p.next).is_some(),
-                values: page.data,
-            })
-        })
-        .await
-    }
-
     /// One page of `GET /v2/alerts` matching `query`, sorted by `createdAt` in `order`.
     pub(super) async fn alerts_page(
         &self,
@@ -142,10 +121,36 @@ impl Api {
             )
             .await
     }
+}
+
+#[async_trait]
+impl AlertApi for Api {
+    /// The alerts created before the window ended and updated since `updated_since` (the
+    /// window's start, or later when the collector knows the alerts updated before), each once,
+    /// and how many were malformed; past the offset cap as [`list_alerts`] says.
+    async fn alerts(
+        &self,
+        window: &Window,
+        updated_since: Timestamp,
+    ) -> Result<(Vec<Alert>, u64), CollectError> {
+        let paging = PageRules {
+            provider: NAME,
+            size: PAGE_LIMIT,
+            max_end: OFFSET_CAP,
+        };
+        list_alerts(&paging, window, updated_since, |query, offset| async move {
+            let page = self.alerts_page(query, "asc", PAGE_LIMIT, offset).await?;
+            Ok(ListedPage {
+                more: page.paging.and_then(|p| p.next).is_some(),
+                values: page.data,
+            })
+        })
+        .await
+    }
 
     /// Up to [`RENOTIFY_MAX`] open, unacknowledged alerts created within [`RENOTIFY_HORIZON`]
     /// before the window's end, newest first, whether or not they changed in the window.
-    pub(super) async fn renotifiable(&self, window: &Window) -> Result<Vec<Alert>, CollectError> {
+    async fn renotifiable(&self, window: &Window) -> Result<Vec<Alert>, CollectError> {
         let query = renotify_query(window, RENOTIFY_HORIZON);
         let page = self.alerts_page(query, "desc", RENOTIFY_MAX, 0).await?;
         Ok(unacknowledged(page.data))
@@ -153,7 +158,7 @@ impl Api {
 
     /// Every log row of `alert_id` after `from` (an offset), oldest first, and how many rows
     /// were malformed (skipped, each logged).
-    pub(super) async fn logs(
+    async fn logs(
         &self,
         alert_id: &str,
         from: Option<&str>,

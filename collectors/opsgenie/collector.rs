@@ -21,19 +21,9 @@ use super::shapes::{shape, Shapes};
 use crate::config::Config;
 use crate::event::{Event, EventKind, Incident, Person, Window};
 
-/// One provider of the Opsgenie alert model: its API and its people.
+/// One provider's alert API: the two listings and an alert's log.
 #[async_trait]
-pub(crate) trait AlertSource: Send {
-    /// The registry name and `provider` tag.
-    const NAME: &'static str;
-
-    /// The start-up check: credentials, the account or site, reachability.
-    async fn check(&mut self) -> Result<(), CollectError>;
-
-    /// Housekeeping at the start of each read (a directory due again); failures are the
-    /// source's to log, and keep what it had.
-    async fn refresh(&mut self) {}
-
+pub(crate) trait AlertApi: Send + Sync {
     /// The alerts created before `window` ended and updated since `updated_since`, each once,
     /// and how many were malformed.
     async fn alerts(
@@ -53,6 +43,24 @@ pub(crate) trait AlertSource: Send {
         alert_id: &str,
         from: Option<&str>,
     ) -> Result<(Vec<LogRow>, u64), CollectError>;
+}
+
+/// One provider of the Opsgenie alert model: its API and its people.
+#[async_trait]
+pub(crate) trait AlertSource: Send {
+    /// The registry name and `provider` tag.
+    const NAME: &'static str;
+    type Api: AlertApi;
+
+    /// The provider's alert API.
+    fn api(&self) -> &Self::Api;
+
+    /// The start-up check: credentials, the account or site, reachability.
+    async fn check(&mut self) -> Result<(), CollectError>;
+
+    /// Housekeeping at the start of each read (a directory due again); failures are the
+    /// source's to log, and keep what it had.
+    async fn refresh(&mut self) {}
 
     /// The people behind `names` (each with the time of the row naming it), in the same order;
     /// `None` for nobody (`System`, an integration). A person the directory does not know yet
@@ -134,13 +142,13 @@ impl<S: AlertSource> AlertCollector<S> {
         let list_since = self
             .listed_until
             .map_or(window.since, |l| window.since.max(l - LIST_OVERLAP));
-        let (mut listed, skipped) = self.source.alerts(window, list_since).await?;
+        let (mut listed, skipped) = self.source.api().alerts(window, list_since).await?;
         out.skipped += skipped;
         if self
             .renotify_listed
             .is_none_or(|r| r + self.pace.renotify_every <= window.until)
         {
-            listed.extend(self.source.renotifiable(window).await?);
+            listed.extend(self.source.api().renotifiable(window).await?);
             self.renotify_listed = Some(window.until);
         }
         for alert in listed {
@@ -175,7 +183,7 @@ impl<S: AlertSource> AlertCollector<S> {
         out: &mut Collected,
     ) -> Result<(), CollectError> {
         let from = self.alerts[id].offset.clone();
-        let (rows, malformed) = match self.source.logs(id, from.as_deref()).await {
+        let (rows, malformed) = match self.source.api().logs(id, from.as_deref()).await {
             Ok(read) => {
                 self.refused_logs.remove(id);
                 read

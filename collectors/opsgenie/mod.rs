@@ -76,7 +76,7 @@ use super::directory::Directory;
 use super::http::{base_url, HttpClient, RetryPolicy};
 use super::{CollectError, Collector, CollectorSettings, RequestStats};
 use crate::config::{Config, ConfigError};
-use crate::event::{Person, Window};
+use crate::event::Person;
 use crate::secret::Secret;
 
 pub mod api;
@@ -91,8 +91,7 @@ pub(crate) mod shapes;
 use api::Api;
 pub use api::{OFFSET_CAP, RENOTIFY_HORIZON, RENOTIFY_MAX};
 pub use collector::POISON_AFTER;
-pub(crate) use collector::{AlertCollector, AlertSource};
-use model::{Alert, LogRow};
+pub(crate) use collector::{AlertApi, AlertCollector, AlertSource};
 pub use rules::{classify, Action, Activity, LogRules};
 
 /// The registry name and `provider` tag.
@@ -255,6 +254,11 @@ impl Opsgenie {
 #[async_trait]
 impl AlertSource for Opsgenie {
     const NAME: &'static str = NAME;
+    type Api = Api;
+
+    fn api(&self) -> &Api {
+        &self.api
+    }
 
     async fn check(&mut self) -> Result<(), CollectError> {
         self.refresh_users().await
@@ -266,26 +270,6 @@ impl AlertSource for Opsgenie {
                 tracing::warn!(provider = NAME, error = %e, "Cannot read the user list; using the one read before.");
             }
         }
-    }
-
-    async fn alerts(
-        &self,
-        window: &Window,
-        updated_since: Timestamp,
-    ) -> Result<(Vec<Alert>, u64), CollectError> {
-        self.api.alerts(window, updated_since).await
-    }
-
-    async fn renotifiable(&self, window: &Window) -> Result<Vec<Alert>, CollectError> {
-        self.api.renotifiable(window).await
-    }
-
-    async fn logs(
-        &self,
-        alert_id: &str,
-        from: Option<&str>,
-    ) -> Result<(Vec<LogRow>, u64), CollectError> {
-        self.api.logs(alert_id, from).await
     }
 
     async fn people(&mut self, names: &[(String, Timestamp)]) -> Vec<Option<Person>> {
