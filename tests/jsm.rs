@@ -12,12 +12,9 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use jiff::{SignedDuration, Timestamp};
-use ptsd::aggregate::MetricBatch;
 use ptsd::collectors::{self, Collector};
 use ptsd::config::Config;
-use ptsd::engine;
-use ptsd::outputters::{OutputError, Outputter};
-use ptsd::schema::{self, sanitize, Flavor};
+use ptsd::schema::sanitize;
 use support::common::bump;
 use support::*;
 
@@ -50,31 +47,6 @@ fn collector(config: &Config) -> Box<dyn Collector> {
     collectors::build("jsm", config)
         .expect("builds")
         .expect("configured")
-}
-
-#[derive(Clone, Default)]
-struct Capture(Arc<Mutex<Vec<MetricBatch>>>);
-
-impl Outputter for Capture {
-    fn name(&self) -> &'static str {
-        "capture"
-    }
-    fn write(&mut self, batch: &MetricBatch) -> Result<(), OutputError> {
-        self.0.lock().unwrap().push(batch.clone());
-        Ok(())
-    }
-}
-
-impl Capture {
-    fn plain_totals(&self) -> BTreeMap<String, f64> {
-        let mut out = BTreeMap::new();
-        for b in self.0.lock().unwrap().iter() {
-            for r in schema::render(Flavor::Plain, "ptsd", &b.series) {
-                *out.entry(r.name).or_insert(0.0) += r.value as f64;
-            }
-        }
-        oncall(out)
-    }
 }
 
 /// The plain keys a correct run sends for `e` under provider `provider`.
@@ -119,16 +91,7 @@ fn seeded(fake: &FakeJsm, n: usize, seed: u64) -> OgExpected {
 }
 
 async fn run_once(config: &Config) -> Capture {
-    let capture = Capture::default();
-    engine::run(
-        engine::Settings::from_config(config).expect("settings"),
-        vec![collector(config)],
-        vec![Box::new(capture.clone())],
-        std::future::pending::<()>(),
-    )
-    .await
-    .expect("engine runs");
-    capture
+    support::run_once(config, collector(config)).await
 }
 
 const ALERTS: &str = "/jsm/ops/api/0c5a7c2e-1234-4f00-9a00-0123456789ab/v1/alerts";
@@ -145,7 +108,7 @@ async fn engine_counts_exactly_what_jsm_recorded() {
     let expected = seeded(&fake, 40, 3);
     let cfg = config(&fake, &["--once", "--backfill", "9h"]);
     let capture = run_once(&cfg).await;
-    assert_eq!(capture.plain_totals(), plain_for("jsm", &expected));
+    assert_eq!(capture.counts(), plain_for("jsm", &expected));
     let requests = fake.requests();
     let mut looked_up = Vec::new();
     for r in &requests {
@@ -238,7 +201,7 @@ async fn paged_through(paging: LogPaging) {
         ],
     );
     let capture = run_once(&cfg).await;
-    assert_eq!(capture.plain_totals(), want, "{paging:?}");
+    assert_eq!(capture.counts(), want, "{paging:?}");
     let requests = fake.requests();
     let offsets: Vec<&str> = requests
         .iter()
@@ -289,7 +252,7 @@ async fn a_report_when_jsm_sends_one_is_the_safety_net_under_the_rows() {
         let cfg = config(&fake, &["--once", "--backfill", "9h"]);
         let capture = run_once(&cfg).await;
         assert_eq!(
-            capture.plain_totals(),
+            capture.counts(),
             plain_for("jsm", &expected),
             "report served: {serve}"
         );
@@ -355,41 +318,21 @@ async fn an_alert_whose_log_stays_refused_is_skipped_after_a_few_polls() {
             "0",
         ],
     );
-    let capture = Capture::default();
-    let seen = capture.clone();
     let want = expected.incidents as f64;
-    let incidents = |c: &Capture| -> f64 {
-        c.plain_totals()
-            .iter()
-            .filter(|(k, _)| k.starts_with("ptsd.jsm.incidents."))
-            .map(|(_, v)| v)
-            .sum()
-    };
-    let skipped = |c: &Capture| -> f64 {
-        c.0.lock()
-            .unwrap()
-            .iter()
-            .flat_map(|b| schema::render(Flavor::Plain, "ptsd", &b.series))
-            .filter(|r| r.name == "ptsd.ptsd.jsm.windows_skipped")
-            .map(|r| r.value as f64)
-            .sum()
-    };
-    let stop = async move {
-        let deadline = std::time::Instant::now() + Duration::from_secs(40);
-        while !(incidents(&seen) == want && skipped(&seen) >= 1.0) {
-            assert!(std::time::Instant::now() < deadline, "not all delivered");
-            tokio::time::sleep(Duration::from_millis(50)).await;
-        }
-    };
-    engine::run(
-        engine::Settings::from_config(&cfg).expect("settings"),
-        vec![collector(&cfg)],
-        vec![Box::new(capture.clone())],
-        stop,
+    let skipped = "ptsd.ptsd.jsm.windows_skipped";
+    let capture = run_until(
+        &cfg,
+        collector(&cfg),
+        Duration::from_secs(40),
+        "every incident and the skip",
+        move |c| c.sum_of("ptsd.jsm.incidents.") == want && c.total(skipped) >= 1.0,
     )
-    .await
-    .expect("engine runs");
-    assert_eq!(incidents(&capture), want, "every alert's creation");
+    .await;
+    assert_eq!(
+        capture.sum_of("ptsd.jsm.incidents."),
+        want,
+        "every alert's creation"
+    );
     let refused = fake
         .requests()
         .iter()
@@ -399,7 +342,7 @@ async fn an_alert_whose_log_stays_refused_is_skipped_after_a_few_polls() {
         refused >= ptsd::collectors::opsgenie::POISON_AFTER as usize,
         "{refused}"
     );
-    assert_eq!(skipped(&capture), 1.0, "the alert skipped once");
+    assert_eq!(capture.total(skipped), 1.0, "the alert skipped once");
 }
 
 /// A classic token: the gateway's user API refuses it, the site serves it. With
@@ -415,7 +358,7 @@ async fn people_come_from_the_site_or_count_under_their_ids() {
         &["--once", "--backfill", "9h", "--jsm-site-url", &site],
     );
     let capture = run_once(&cfg).await;
-    assert_eq!(capture.plain_totals(), plain_for("jsm", &expected));
+    assert_eq!(capture.counts(), plain_for("jsm", &expected));
     let bulk: Vec<(String, u16)> = fake
         .requests()
         .iter()
@@ -433,7 +376,7 @@ async fn people_come_from_the_site_or_count_under_their_ids() {
     fake.set_gateway_refuses_users(true);
     let expected = seeded(&fake, 20, 4);
     let cfg = config(&fake, &["--once", "--backfill", "9h"]);
-    let got = run_once(&cfg).await.plain_totals();
+    let got = run_once(&cfg).await.counts();
     let want = plain_for("jsm", &expected);
     // Every person's count arrives, under the account id instead of the name.
     let by_id = |k: &str| {
@@ -456,7 +399,7 @@ async fn a_429_with_retry_after_and_a_500_are_waited_out() {
     fake.inject("/jsm/ops/api/", JsmFault::Truncated);
     let cfg = config(&fake, &["--once", "--backfill", "9h"]);
     let capture = run_once(&cfg).await;
-    assert_eq!(capture.plain_totals(), plain_for("jsm", &expected));
+    assert_eq!(capture.counts(), plain_for("jsm", &expected));
     let requests = fake.requests();
     let statuses: Vec<u16> = requests.iter().map(|r| r.status).collect();
     assert_eq!(&statuses[..3], [429, 500, 200], "{statuses:?}");
@@ -511,7 +454,7 @@ async fn alerts_past_the_cap_are_all_counted() {
         ],
     );
     let capture = run_once(&cfg).await;
-    assert_eq!(capture.plain_totals(), want);
+    assert_eq!(capture.counts(), want);
     let mut restarted = false;
     for r in fake.requests().iter().filter(|r| r.path == ALERTS) {
         let offset: u64 = r.param("offset").unwrap().parse().unwrap();
@@ -670,15 +613,9 @@ async fn unreadable_rows_are_skipped_logged_and_counted() {
     let _guard = tracing::subscriber::set_default(subscriber);
     let cfg = config(&fake, &["--once", "--backfill", "1h"]);
     let capture = run_once(&cfg).await;
-    let mut all = BTreeMap::new();
-    for b in capture.0.lock().unwrap().iter() {
-        for r in schema::render(Flavor::Plain, "ptsd", &b.series) {
-            *all.entry(r.name).or_insert(0.0) += r.value as f64;
-        }
-    }
-    assert_eq!(all.get("ptsd.ptsd.jsm.entries_skipped"), Some(&2.0));
+    assert_eq!(capture.total("ptsd.ptsd.jsm.entries_skipped"), 2.0);
     assert_eq!(
-        capture.plain_totals(),
+        capture.counts(),
         BTreeMap::from([
             ("ptsd.jsm.incidents.p3".to_string(), 1.0),
             ("ptsd.jsm.services.prometheus.incidents".to_string(), 1.0),

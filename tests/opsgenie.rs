@@ -9,14 +9,11 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use jiff::{SignedDuration, Timestamp};
-use ptsd::aggregate::MetricBatch;
 use ptsd::collectors::opsgenie::{classify, Action, Activity};
 use ptsd::collectors::{self, CollectError, Collector};
 use ptsd::config::Config;
-use ptsd::engine;
 use ptsd::event::Channel;
 use ptsd::event::Window;
-use ptsd::outputters::{OutputError, Outputter};
 use ptsd::schema::{self, sanitize, Flavor};
 use support::*;
 
@@ -56,31 +53,6 @@ fn collector(config: &Config) -> Box<dyn Collector> {
     collectors::build("opsgenie", config)
         .expect("builds")
         .expect("configured")
-}
-
-#[derive(Clone, Default)]
-struct Capture(Arc<Mutex<Vec<MetricBatch>>>);
-
-impl Outputter for Capture {
-    fn name(&self) -> &'static str {
-        "capture"
-    }
-    fn write(&mut self, batch: &MetricBatch) -> Result<(), OutputError> {
-        self.0.lock().unwrap().push(batch.clone());
-        Ok(())
-    }
-}
-
-impl Capture {
-    fn plain_totals(&self) -> BTreeMap<String, f64> {
-        let mut out = BTreeMap::new();
-        for b in self.0.lock().unwrap().iter() {
-            for r in schema::render(Flavor::Plain, "ptsd", &b.series) {
-                *out.entry(r.name).or_insert(0.0) += r.value as f64;
-            }
-        }
-        oncall(out)
-    }
 }
 
 /// The plain keys a correct run sends for the Opsgenie expectations.
@@ -124,16 +96,7 @@ fn seeded(fake: &FakeOpsgenie, n: usize, seed: u64) -> OgExpected {
 }
 
 async fn run_once(config: &Config) -> Capture {
-    let capture = Capture::default();
-    engine::run(
-        engine::Settings::from_config(config).expect("settings"),
-        vec![collector(config)],
-        vec![Box::new(capture.clone())],
-        std::future::pending::<()>(),
-    )
-    .await
-    .expect("engine runs");
-    capture
+    support::run_once(config, collector(config)).await
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -142,7 +105,7 @@ async fn engine_counts_exactly_what_opsgenie_recorded() {
     let expected = seeded(&fake, 40, 3);
     let cfg = config(&fake, &["--once", "--backfill", "9h"]);
     let capture = run_once(&cfg).await;
-    assert_eq!(capture.plain_totals(), og_expected_plain(&expected));
+    assert_eq!(capture.counts(), og_expected_plain(&expected));
     for r in fake.requests() {
         assert!(r.auth_valid, "GenieKey sent: {}", r.path);
         if r.path == "/v2/alerts" {
@@ -218,7 +181,7 @@ async fn alerts_and_logs_are_paged_through() {
     // One chunk, so one query pages through all 251 alerts.
     let cfg = once_unbudgeted(&fake, "9h", &["--max-window", "12h"]);
     let capture = run_once(&cfg).await;
-    assert_eq!(capture.plain_totals(), want);
+    assert_eq!(capture.counts(), want);
 
     let requests = fake.requests();
     let listing: Vec<&str> = requests
@@ -385,7 +348,7 @@ async fn only_rows_the_table_trusts_are_counted() {
     .into_iter()
     .map(|(k, v)| (k.to_string(), v))
     .collect();
-    assert_eq!(capture.plain_totals(), want);
+    assert_eq!(capture.counts(), want);
 }
 
 /// Acks and closes by System or an integration, and a notification to an address that is no
@@ -552,7 +515,7 @@ async fn malformed_and_misdated_log_rows_are_skipped_and_logged() {
     let all = all_totals(&capture);
     assert_eq!(all.get("ptsd.ptsd.opsgenie.entries_skipped"), Some(&3.0));
     assert_eq!(
-        capture.plain_totals(),
+        capture.counts(),
         BTreeMap::from([
             ("ptsd.opsgenie.incidents.p3".to_string(), 1.0),
             (
@@ -780,7 +743,7 @@ async fn old_alerts_updated_in_the_window_past_the_cap_are_all_counted() {
     let cfg = once_unbudgeted(&fake, "1h", &[]);
     let capture = run_once(&cfg).await;
     assert_eq!(
-        capture.plain_totals(),
+        capture.counts(),
         BTreeMap::from([(
             "ptsd.opsgenie.users.ada_lovelace.resolves".to_string(),
             N as f64
@@ -833,7 +796,7 @@ async fn alerts_created_in_one_window_past_the_cap_are_all_counted() {
     fake.add_alerts_with_logs(items);
     let cfg = once_unbudgeted(&fake, "1h", &[]);
     let capture = run_once(&cfg).await;
-    assert_eq!(capture.plain_totals(), want);
+    assert_eq!(capture.counts(), want);
     assert_cap_respected(&fake);
     let reads = log_reads(&fake);
     assert_eq!(reads.len(), N as usize);
@@ -1135,7 +1098,7 @@ async fn interruptions_timings_and_categories_of_a_known_week() {
     assert_eq!(got_counters, counters);
     assert_eq!(got_timers, timers);
     // The hours never leak into the plain notification names: counted by channel as before.
-    let plain = capture.plain_totals();
+    let plain = capture.counts();
     assert_eq!(
         plain.get("ptsd.opsgenie.users.ada_lovelace.notifications.push"),
         Some(&3.0)
@@ -1158,7 +1121,7 @@ async fn a_429_is_waited_out() {
     fake.inject("/v2/alerts", OgFault::Status500);
     let cfg = config(&fake, &["--once", "--backfill", "9h"]);
     let capture = run_once(&cfg).await;
-    assert_eq!(capture.plain_totals(), og_expected_plain(&expected));
+    assert_eq!(capture.counts(), og_expected_plain(&expected));
     let statuses: Vec<u16> = fake.requests().iter().map(|r| r.status).collect();
     assert!(
         statuses.contains(&429) && statuses.contains(&500),
@@ -1228,26 +1191,18 @@ async fn an_alert_whose_log_stays_refused_is_singled_out_and_skipped() {
             "0",
         ],
     );
-    let capture = Capture::default();
-    let seen = capture.clone();
     let want = expected.incidents as f64;
-    let stop = async move {
-        let deadline = std::time::Instant::now() + Duration::from_secs(40);
-        while !(incidents_of(&seen) == want && windows_skipped(&seen) >= 1) {
-            assert!(std::time::Instant::now() < deadline, "not all delivered");
-            tokio::time::sleep(Duration::from_millis(50)).await;
-        }
-    };
-    engine::run(
-        engine::Settings::from_config(&cfg).expect("settings"),
-        vec![collector(&cfg)],
-        vec![Box::new(capture.clone())],
-        stop,
+    let skipped = "ptsd.ptsd.opsgenie.windows_skipped";
+    let capture = run_until(
+        &cfg,
+        collector(&cfg),
+        Duration::from_secs(40),
+        "every incident and the skip",
+        move |c| c.sum_of("ptsd.opsgenie.incidents.") == want && c.total(skipped) >= 1.0,
     )
-    .await
-    .expect("engine runs");
+    .await;
     assert_eq!(
-        incidents_of(&capture),
+        capture.sum_of("ptsd.opsgenie.incidents."),
         expected.incidents as f64,
         "every alert's creation"
     );
@@ -1260,27 +1215,5 @@ async fn an_alert_whose_log_stays_refused_is_singled_out_and_skipped() {
         refused >= ptsd::collectors::opsgenie::POISON_AFTER as usize,
         "{refused}"
     );
-    assert_eq!(windows_skipped(&capture), 1, "the alert skipped once");
-}
-
-/// The incidents a capture took, all priorities.
-fn incidents_of(c: &Capture) -> f64 {
-    c.plain_totals()
-        .iter()
-        .filter(|(k, _)| k.starts_with("ptsd.opsgenie.incidents."))
-        .map(|(_, v)| v)
-        .sum()
-}
-
-/// The `windows_skipped` ptsd reported of itself to a capture.
-fn windows_skipped(c: &Capture) -> i64 {
-    let mut skipped = 0;
-    for b in c.0.lock().unwrap().iter() {
-        for r in schema::render(Flavor::Plain, "ptsd", &b.series) {
-            if r.name == "ptsd.ptsd.opsgenie.windows_skipped" {
-                skipped += r.value;
-            }
-        }
-    }
-    skipped
+    assert_eq!(capture.total(skipped), 1.0, "the alert skipped once");
 }

@@ -14,44 +14,17 @@
 mod support;
 
 use std::collections::BTreeMap;
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use jiff::{SignedDuration, Timestamp};
-use ptsd::aggregate::MetricBatch;
 use ptsd::collectors;
 use ptsd::engine;
-use ptsd::outputters::{OutputError, Outputter};
-use ptsd::schema::{self, sanitize, Flavor};
+use ptsd::schema::sanitize;
 use support::common::SplitMix64;
 use support::*;
 
 const KEY: &str = "og-key-burst-0123456789";
-
-#[derive(Clone, Default)]
-struct Capture(Arc<Mutex<Vec<MetricBatch>>>);
-
-impl Outputter for Capture {
-    fn name(&self) -> &'static str {
-        "capture"
-    }
-    fn write(&mut self, batch: &MetricBatch) -> Result<(), OutputError> {
-        self.0.lock().unwrap().push(batch.clone());
-        Ok(())
-    }
-}
-
-impl Capture {
-    fn counts(&self) -> BTreeMap<String, f64> {
-        let mut out = BTreeMap::new();
-        for b in self.0.lock().unwrap().iter() {
-            for r in schema::render(Flavor::Plain, "ptsd", &b.series) {
-                *out.entry(r.name).or_insert(0.0) += r.value as f64;
-            }
-        }
-        oncall(out)
-    }
-}
 
 fn config(fake: &FakeOpsgenie, extra: &[&str]) -> ptsd::config::Config {
     let key = secret_file(KEY);

@@ -9,13 +9,9 @@ use std::collections::BTreeMap;
 use std::sync::{Arc, Mutex};
 
 use jiff::{SignedDuration, Timestamp};
-use ptsd::aggregate::MetricBatch;
 use ptsd::collectors::{self, Collector};
 use ptsd::config::Config;
-use ptsd::engine;
 use ptsd::event::Window;
-use ptsd::outputters::{OutputError, Outputter};
-use ptsd::schema::{self, Flavor};
 use support::*;
 
 const KEY: &str = "og-key-documented-0123456789";
@@ -41,65 +37,8 @@ fn collector(config: &Config) -> Box<dyn Collector> {
         .expect("configured")
 }
 
-#[derive(Clone, Default)]
-struct Capture(Arc<Mutex<Vec<MetricBatch>>>);
-
-impl Outputter for Capture {
-    fn name(&self) -> &'static str {
-        "capture"
-    }
-    fn write(&mut self, batch: &MetricBatch) -> Result<(), OutputError> {
-        self.0.lock().unwrap().push(batch.clone());
-        Ok(())
-    }
-}
-
-impl Capture {
-    /// Every series of every batch, plain flavor, ptsd's own metrics included.
-    fn all(&self) -> BTreeMap<String, f64> {
-        let mut out = BTreeMap::new();
-        for b in self.0.lock().unwrap().iter() {
-            for r in schema::render(Flavor::Plain, "ptsd", &b.series) {
-                *out.entry(r.name).or_insert(0.0) += r.value as f64;
-            }
-        }
-        out
-    }
-
-    /// Every timing sample, plain flavor, by name.
-    fn samples(&self) -> BTreeMap<String, Vec<i64>> {
-        let mut out: BTreeMap<String, Vec<i64>> = BTreeMap::new();
-        for b in self.0.lock().unwrap().iter() {
-            for (series, values) in &b.samples {
-                for r in schema::render(
-                    Flavor::Plain,
-                    "ptsd",
-                    &BTreeMap::from([(series.clone(), 0)]),
-                ) {
-                    out.entry(r.name).or_default().extend(values);
-                }
-            }
-        }
-        out
-    }
-
-    /// The on-call counters only (no timers, no self-metrics).
-    fn counts(&self) -> BTreeMap<String, f64> {
-        oncall(self.all())
-    }
-}
-
 async fn run_once(config: &Config) -> Capture {
-    let capture = Capture::default();
-    engine::run(
-        engine::Settings::from_config(config).expect("settings"),
-        vec![collector(config)],
-        vec![Box::new(capture.clone())],
-        std::future::pending::<()>(),
-    )
-    .await
-    .expect("engine runs");
-    capture
+    support::run_once(config, collector(config)).await
 }
 
 fn map(pairs: &[(&str, f64)]) -> BTreeMap<String, f64> {

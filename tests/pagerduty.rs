@@ -3,17 +3,14 @@
 
 mod support;
 
-use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use jiff::{SignedDuration, Timestamp};
-use ptsd::aggregate::MetricBatch;
 use ptsd::collectors::{self, CollectError, Collector};
 use ptsd::config::Config;
 use ptsd::engine;
 use ptsd::event::{EventKind, Window};
-use ptsd::outputters::{OutputError, Outputter};
-use ptsd::schema::{self, Flavor};
+use ptsd::schema::{self};
 use serde_json::json;
 use support::*;
 
@@ -41,32 +38,13 @@ fn collector(config: &Config) -> Box<dyn Collector> {
 }
 
 /// An outputter that keeps every batch, for assertions.
-#[derive(Clone, Default)]
-struct Capture(Arc<Mutex<Vec<MetricBatch>>>);
-
-impl Outputter for Capture {
-    fn name(&self) -> &'static str {
-        "capture"
-    }
-    fn write(&mut self, batch: &MetricBatch) -> Result<(), OutputError> {
-        self.0.lock().unwrap().push(batch.clone());
-        Ok(())
-    }
-}
-
 impl Capture {
-    /// Every plain-flavor name with its total over all batches.
+    /// The on-call counters as whole numbers.
     fn plain_totals(&self) -> std::collections::BTreeMap<String, i64> {
-        let mut out = std::collections::BTreeMap::new();
-        for b in self.0.lock().unwrap().iter() {
-            for r in schema::render(Flavor::Plain, "ptsd", &b.series) {
-                if r.name.starts_with("ptsd.ptsd.") || support::is_analysis(&r.name) {
-                    continue; // ptsd's own metrics; interruptions and categories
-                }
-                *out.entry(r.name).or_insert(0) += r.value;
-            }
-        }
-        out
+        self.counts()
+            .into_iter()
+            .map(|(k, v)| (k, v as i64))
+            .collect()
     }
 }
 
@@ -107,16 +85,7 @@ fn triggers(got: &ptsd::collectors::Collected) -> u64 {
 }
 
 async fn run_once(config: &Config) -> Capture {
-    let capture = Capture::default();
-    engine::run(
-        engine::Settings::from_config(config).expect("settings"),
-        vec![collector(config)],
-        vec![Box::new(capture.clone())],
-        std::future::pending::<()>(),
-    )
-    .await
-    .expect("engine runs");
-    capture
+    support::run_once(config, collector(config)).await
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -10,6 +10,7 @@
 //! uses only part of this module; unused items are allowed below instead of in each file.
 #![allow(dead_code, unused_imports)]
 
+pub mod capture;
 pub mod common;
 pub mod daemon;
 pub mod graphite_peer;
@@ -18,6 +19,7 @@ pub mod opsgenie;
 pub mod pagerduty;
 pub mod statsd_peer;
 
+pub use capture::*;
 pub use common::{parse_query, RecordedRequest};
 pub use daemon::*;
 pub use graphite_peer::*;
