@@ -1,7 +1,8 @@
-//! Jira Service Management Operations' REST API as the collector reads it: the `values` /
-//! `count` / `links.next` envelope, the alert listing (Opsgenie's search syntax, restarted from
-//! the newest `createdAt` before the 20,000 offset cap), the newest open alerts, and an alert's
-//! activity log with its `after` cursor. No counting and no people here.
+//! Jira Service Management Operations' REST API as the collector reads it, as an
+//! [`AlertApi`]: the `values` / `count` / `links.next` envelope of one page of `/v1/alerts`
+//! (the walk past the 20,000 offset cap and the newest open alerts are the shared
+//! `opsgenie::listing`'s), and an alert's activity log with its `after` cursor. No counting and
+//! no people here.
 //!
 //! What the documentation leaves open, and how both readings are accepted:
 //! - next alert page: `links.next` (a relative URL in the docs) *or* `count` beyond the rows
@@ -17,23 +18,15 @@ use serde::Deserialize;
 use serde_json::Value;
 
 use super::super::http::HttpClient;
-use super::super::opsgenie::listing::{
-    list_alerts, renotify_query, unacknowledged, ListedPage, PageRules,
-};
-use super::super::opsgenie::model::{Alert, LogRow};
-use super::super::opsgenie::AlertApi;
-use super::super::opsgenie::RENOTIFY_HORIZON;
+use super::super::opsgenie::listing::{AlertApi, ListedPage, PageRules};
+use super::super::opsgenie::model::LogRow;
 use super::super::CollectError;
 use super::NAME;
-use crate::event::Window;
 
 /// Largest `size` of a page.
 pub const PAGE_SIZE: u64 = 100;
 /// `offset + size` must stay below this on `/v1/alerts` ("lower than 20K").
 pub const OFFSET_CAP: u64 = 20_000;
-/// At most this many young open alerts are read every window (one request; see
-/// [`RENOTIFY_HORIZON`]).
-pub const RENOTIFY_MAX: u64 = 50;
 pub(super) const UNAUTHORIZED_HINT: &str = "; check JSM_EMAIL and JSM_API_TOKEN (an API token of that account, which needs Jira Service Management agent access; a token with scopes needs read:ops-alert:jira-service-management)";
 
 /// One page of any JSM Operations listing.
@@ -160,7 +153,7 @@ impl Api {
     }
 
     /// One page of `GET /v1/alerts`.
-    async fn alerts_page(
+    async fn page(
         &self,
         query: String,
         order: &str,
@@ -183,45 +176,31 @@ impl Api {
 
     /// The start-up check: one alert of the listing (credentials, cloud id, access).
     pub(super) async fn check(&self) -> Result<(), CollectError> {
-        self.alerts_page(String::new(), "desc", 1, 0)
-            .await
-            .map(|_| ())
+        self.page(String::new(), "desc", 1, 0).await.map(|_| ())
     }
 }
 
 #[async_trait]
 impl AlertApi for Api {
-    /// The alerts created before the window ended and updated since `updated_since`, each
-    /// once, and how many were malformed; past the offset cap as [`list_alerts`] says.
-    async fn alerts(
-        &self,
-        window: &Window,
-        updated_since: Timestamp,
-    ) -> Result<(Vec<Alert>, u64), CollectError> {
-        let paging = PageRules {
-            provider: NAME,
-            size: PAGE_SIZE,
-            max_end: OFFSET_CAP - 1,
-        };
-        list_alerts(&paging, window, updated_since, |query, offset| async move {
-            let page = self.alerts_page(query, "asc", PAGE_SIZE, offset).await?;
-            let read = offset + page.values.len() as u64;
-            Ok(ListedPage {
-                more: page.links.and_then(|l| l.next).is_some()
-                    || page.count.is_some_and(|c| read < c),
-                values: page.values,
-            })
-        })
-        .await
-    }
+    const PAGING: PageRules = PageRules {
+        provider: NAME,
+        size: PAGE_SIZE,
+        max_end: OFFSET_CAP - 1,
+    };
 
-    /// Up to [`RENOTIFY_MAX`] open, unacknowledged alerts created within [`RENOTIFY_HORIZON`]
-    /// before the window's end, whether or not they changed (see the Opsgenie collector: whether
-    /// a notification moves `updatedAt` is not documented).
-    async fn renotifiable(&self, window: &Window) -> Result<Vec<Alert>, CollectError> {
-        let query = renotify_query(window, RENOTIFY_HORIZON);
-        let page = self.alerts_page(query, "desc", RENOTIFY_MAX, 0).await?;
-        Ok(unacknowledged(page.values))
+    async fn alerts_page(
+        &self,
+        query: String,
+        order: &str,
+        size: u64,
+        offset: u64,
+    ) -> Result<ListedPage, CollectError> {
+        let page = self.page(query, order, size, offset).await?;
+        let read = offset + page.values.len() as u64;
+        Ok(ListedPage {
+            more: page.links.and_then(|l| l.next).is_some() || page.count.is_some_and(|c| read < c),
+            values: page.values,
+        })
     }
 
     /// Every activity row of `alert_id` after the cursor `from`, in the order served, and how
@@ -271,6 +250,7 @@ impl AlertApi for Api {
 
 #[cfg(test)]
 mod tests {
+    use super::super::super::opsgenie::model::Alert;
     use super::*;
     use serde_json::json;
 

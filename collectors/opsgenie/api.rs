@@ -1,30 +1,23 @@
-//! The Opsgenie REST API as the collector reads it: the wire types and the three listings
-//! (`/v2/alerts` with its restart past the offset cap, the newest open alerts, an alert's
-//! `/logs` with their string cursor) and the user list. No counting happens here.
+//! The Opsgenie REST API as the collector reads it, as an [`AlertApi`]: the wire types, one
+//! page of `/v2/alerts` (the walk past the offset cap and the newest open alerts are
+//! [`super::listing`]'s), an alert's `/logs` with their string cursor, and the user list. No
+//! counting happens here.
 
 use std::collections::HashMap;
 
 use async_trait::async_trait;
-use jiff::{SignedDuration, Timestamp};
 use serde::Deserialize;
 
 use super::super::http::HttpClient;
 use super::super::CollectError;
-use super::collector::AlertApi;
-use super::listing::{list_alerts, renotify_query, unacknowledged, ListedPage, PageRules};
-use super::model::{Alert, LogRow};
+use super::listing::{AlertApi, ListedPage, PageRules};
+use super::model::LogRow;
 use super::NAME;
-use crate::event::{Person, Window};
+use crate::event::Person;
 
 const PAGE_LIMIT: u64 = 100;
 /// `offset + limit` may not exceed this on `/v2/alerts`.
 pub const OFFSET_CAP: u64 = 20_000;
-/// Open, unacknowledged alerts created less than this before a window's end have their logs
-/// read every window, changed or not: whether a notification row moves `updatedAt` is
-/// UNCONFIRMED, and these are the alerts whose escalations and repeats may still notify people.
-pub const RENOTIFY_HORIZON: SignedDuration = SignedDuration::from_hours(1);
-/// At most this many of them are listed per window, the newest (one request).
-pub const RENOTIFY_MAX: u64 = 50;
 const UNAUTHORIZED_HINT: &str =
     "; check OPSGENIE_API_KEY, and for an EU account set OPSGENIE_API_URL=https://api.eu.opsgenie.com";
 
@@ -100,7 +93,7 @@ impl Api {
     }
 
     /// One page of `GET /v2/alerts` matching `query`, sorted by `createdAt` in `order`.
-    pub(super) async fn alerts_page(
+    async fn page(
         &self,
         query: String,
         order: &str,
@@ -125,35 +118,24 @@ impl Api {
 
 #[async_trait]
 impl AlertApi for Api {
-    /// The alerts created before the window ended and updated since `updated_since` (the
-    /// window's start, or later when the collector knows the alerts updated before), each once,
-    /// and how many were malformed; past the offset cap as [`list_alerts`] says.
-    async fn alerts(
-        &self,
-        window: &Window,
-        updated_since: Timestamp,
-    ) -> Result<(Vec<Alert>, u64), CollectError> {
-        let paging = PageRules {
-            provider: NAME,
-            size: PAGE_LIMIT,
-            max_end: OFFSET_CAP,
-        };
-        list_alerts(&paging, window, updated_since, |query, offset| async move {
-            let page = self.alerts_page(query, "asc", PAGE_LIMIT, offset).await?;
-            Ok(ListedPage {
-                more: page.paging.and_then(|p| p.next).is_some(),
-                values: page.data,
-            })
-        })
-        .await
-    }
+    const PAGING: PageRules = PageRules {
+        provider: NAME,
+        size: PAGE_LIMIT,
+        max_end: OFFSET_CAP,
+    };
 
-    /// Up to [`RENOTIFY_MAX`] open, unacknowledged alerts created within [`RENOTIFY_HORIZON`]
-    /// before the window's end, newest first, whether or not they changed in the window.
-    async fn renotifiable(&self, window: &Window) -> Result<Vec<Alert>, CollectError> {
-        let query = renotify_query(window, RENOTIFY_HORIZON);
-        let page = self.alerts_page(query, "desc", RENOTIFY_MAX, 0).await?;
-        Ok(unacknowledged(page.data))
+    async fn alerts_page(
+        &self,
+        query: String,
+        order: &str,
+        size: u64,
+        offset: u64,
+    ) -> Result<ListedPage, CollectError> {
+        let page = self.page(query, order, size, offset).await?;
+        Ok(ListedPage {
+            more: page.paging.and_then(|p| p.next).is_some(),
+            values: page.data,
+        })
     }
 
     /// Every log row of `alert_id` after `from` (an offset), oldest first, and how many rows

@@ -14,36 +14,12 @@ use regex::Regex;
 
 use super::super::{CollectError, Collected, Collector, LogShape, RequestStats};
 use super::events::{alert_events, Classified};
+use super::listing::AlertApi;
 use super::memory::{AlertState, KeptRow, Pace, ReadNow};
-use super::model::{Alert, LogRow};
 use super::rules::LogRules;
 use super::shapes::{shape, Shapes};
 use crate::config::Config;
 use crate::event::{Event, EventKind, Incident, Person, Window};
-
-/// One provider's alert API: the two listings and an alert's log.
-#[async_trait]
-pub(crate) trait AlertApi: Send + Sync {
-    /// The alerts created before `window` ended and updated since `updated_since`, each once,
-    /// and how many were malformed.
-    async fn alerts(
-        &self,
-        window: &Window,
-        updated_since: Timestamp,
-    ) -> Result<(Vec<Alert>, u64), CollectError>;
-
-    /// The newest open, unacknowledged alerts created within [`super::RENOTIFY_HORIZON`]
-    /// before the window's end (one request), changed or not.
-    async fn renotifiable(&self, window: &Window) -> Result<Vec<Alert>, CollectError>;
-
-    /// The log rows of `alert_id` after the key `from` (all without), in the order served, and
-    /// how many were malformed (skipped, each logged).
-    async fn logs(
-        &self,
-        alert_id: &str,
-        from: Option<&str>,
-    ) -> Result<(Vec<LogRow>, u64), CollectError>;
-}
 
 /// One provider of the Opsgenie alert model: its API and its people.
 #[async_trait]

@@ -1,17 +1,74 @@
-//! The alert listing of the Opsgenie alert model, shared by Opsgenie (`/v2/alerts`) and JSM
-//! Operations (`/v1/alerts`): the window's query in epoch milliseconds, and the walk past the
-//! 20,000 `offset + size` cap that both APIs put on their listing. Each API hands in how it
-//! fetches one page; the walk, the dedupe by id and the skipped count are here once.
+//! The alert API of the Opsgenie alert model ([`AlertApi`]), shared by Opsgenie (`/v2/alerts`)
+//! and JSM Operations (`/v1/alerts`): the window's query in epoch milliseconds, the walk past
+//! the 20,000 `offset + size` cap that both APIs put on their listing, and the young open
+//! alerts. Each API says how it fetches one page of its listing and an alert's log; the walk,
+//! the dedupe by id and the skipped count are here once.
 
 use std::collections::HashSet;
 use std::future::Future;
 
-use jiff::Timestamp;
+use async_trait::async_trait;
+use jiff::{SignedDuration, Timestamp};
 use serde_json::Value;
 
 use super::super::CollectError;
-use super::model::Alert;
+use super::model::{Alert, LogRow};
 use crate::event::Window;
+
+/// Open, unacknowledged alerts created less than this before a window's end may have their logs
+/// read again, changed or not: whether a notification row moves `updatedAt` is
+/// UNCONFIRMED, and these are the alerts whose escalations and repeats may still notify people.
+pub const RENOTIFY_HORIZON: SignedDuration = SignedDuration::from_hours(1);
+/// At most this many of them are listed per window, the newest (one request).
+pub const RENOTIFY_MAX: u64 = 50;
+
+/// One provider's alert API: a page of its listing and an alert's log; the listings the
+/// collector reads are built on them.
+#[async_trait]
+pub(crate) trait AlertApi: Send + Sync {
+    /// How the listing pages.
+    const PAGING: PageRules;
+
+    /// One page of the alert listing matching `query` (Opsgenie's search syntax), sorted by
+    /// `createdAt` in `order` (`asc`, `desc`).
+    async fn alerts_page(
+        &self,
+        query: String,
+        order: &str,
+        size: u64,
+        offset: u64,
+    ) -> Result<ListedPage, CollectError>;
+
+    /// The log rows of `alert_id` after the key `from` (all without), in the order served, and
+    /// how many were malformed (skipped, each logged).
+    async fn logs(
+        &self,
+        alert_id: &str,
+        from: Option<&str>,
+    ) -> Result<(Vec<LogRow>, u64), CollectError>;
+
+    /// The alerts created before `window` ended and updated since `updated_since`, each once,
+    /// and how many were malformed; past the offset cap as [`list_alerts`] says.
+    async fn alerts(
+        &self,
+        window: &Window,
+        updated_since: Timestamp,
+    ) -> Result<(Vec<Alert>, u64), CollectError> {
+        let size = Self::PAGING.size;
+        list_alerts(&Self::PAGING, window, updated_since, |query, offset| {
+            self.alerts_page(query, "asc", size, offset)
+        })
+        .await
+    }
+
+    /// Up to [`RENOTIFY_MAX`] open, unacknowledged alerts created within [`RENOTIFY_HORIZON`]
+    /// before the window's end, newest first, changed or not (one request).
+    async fn renotifiable(&self, window: &Window) -> Result<Vec<Alert>, CollectError> {
+        let query = renotify_query(window, RENOTIFY_HORIZON);
+        let page = self.alerts_page(query, "desc", RENOTIFY_MAX, 0).await?;
+        Ok(unacknowledged(page.values))
+    }
+}
 
 /// `t` in epoch milliseconds, rounded down (a lower bound: `>=` keeps everything from `t`).
 pub(crate) fn millis(t: Timestamp) -> String {
@@ -30,7 +87,7 @@ pub(crate) fn millis_up(t: Timestamp) -> String {
 
 /// The query of the young open alerts that may still be notifying people: created within
 /// `horizon` before the window's end.
-pub(crate) fn renotify_query(window: &Window, horizon: jiff::SignedDuration) -> String {
+pub(crate) fn renotify_query(window: &Window, horizon: SignedDuration) -> String {
     format!(
         "status:open AND createdAt>={} AND createdAt<{}",
         millis(window.until - horizon),

@@ -89,9 +89,10 @@ pub mod rules;
 pub(crate) mod shapes;
 
 use api::Api;
-pub use api::{OFFSET_CAP, RENOTIFY_HORIZON, RENOTIFY_MAX};
+pub use api::OFFSET_CAP;
 pub use collector::POISON_AFTER;
-pub(crate) use collector::{AlertApi, AlertCollector, AlertSource};
+pub(crate) use collector::{AlertCollector, AlertSource};
+pub use listing::{RENOTIFY_HORIZON, RENOTIFY_MAX};
 pub use rules::{classify, Action, Activity, LogRules};
 
 /// The registry name and `provider` tag.
