@@ -49,34 +49,6 @@ fn collector(config: &Config) -> Box<dyn Collector> {
         .expect("configured")
 }
 
-/// The plain keys a correct run sends for `e` under provider `provider`.
-fn plain_for(provider: &str, e: &OgExpected) -> BTreeMap<String, f64> {
-    let s = |v: &str| sanitize(v, true);
-    let mut out = BTreeMap::new();
-    let mut add = |k: String, n: u64| *out.entry(k).or_insert(0.0) += n as f64;
-    let base = format!("ptsd.{provider}");
-    for (p, n) in &e.incidents_by_priority {
-        add(format!("{base}.incidents.{}", s(p)), *n);
-    }
-    for (svc, n) in &e.incidents_by_service {
-        add(format!("{base}.services.{}.incidents", s(svc)), *n);
-    }
-    for ((user, ch), n) in &e.notifications {
-        add(format!("{base}.users.{}.notifications.{ch}", s(user)), *n);
-    }
-    for (metric, map) in [
-        ("acknowledgements", &e.acks),
-        ("assignments", &e.assignments),
-        ("escalations", &e.escalations),
-        ("resolves", &e.resolves),
-    ] {
-        for (user, n) in map {
-            add(format!("{base}.users.{}.{metric}", s(user)), *n);
-        }
-    }
-    out
-}
-
 fn seeded(fake: &FakeJsm, n: usize, seed: u64) -> OgExpected {
     fake.add_users(jsm_synthetic_users());
     let (alerts, expected) = jsm_synthetic(
@@ -108,7 +80,7 @@ async fn engine_counts_exactly_what_jsm_recorded() {
     let expected = seeded(&fake, 40, 3);
     let cfg = config(&fake, &["--once", "--backfill", "9h"]);
     let capture = run_once(&cfg).await;
-    assert_eq!(capture.counts(), plain_for("jsm", &expected));
+    assert_eq!(capture.counts(), expected.plain("jsm"));
     let requests = fake.requests();
     let mut looked_up = Vec::new();
     for r in &requests {
@@ -158,7 +130,7 @@ async fn paged_through(paging: LogPaging) {
         false,
     );
     fake.add_alerts_with_logs(alerts);
-    let mut want = plain_for("jsm", &expected);
+    let mut want = expected.plain("jsm");
     let t0 = now - SignedDuration::from_hours(6);
     fake.add_alert(OgAlert::new(
         "chatty", "9999", "flapping", "P2", "Datadog", t0,
@@ -253,7 +225,7 @@ async fn a_report_when_jsm_sends_one_is_the_safety_net_under_the_rows() {
         let capture = run_once(&cfg).await;
         assert_eq!(
             capture.counts(),
-            plain_for("jsm", &expected),
+            expected.plain("jsm"),
             "report served: {serve}"
         );
     }
@@ -358,7 +330,7 @@ async fn people_come_from_the_site_or_count_under_their_ids() {
         &["--once", "--backfill", "9h", "--jsm-site-url", &site],
     );
     let capture = run_once(&cfg).await;
-    assert_eq!(capture.counts(), plain_for("jsm", &expected));
+    assert_eq!(capture.counts(), expected.plain("jsm"));
     let bulk: Vec<(String, u16)> = fake
         .requests()
         .iter()
@@ -377,7 +349,7 @@ async fn people_come_from_the_site_or_count_under_their_ids() {
     let expected = seeded(&fake, 20, 4);
     let cfg = config(&fake, &["--once", "--backfill", "9h"]);
     let got = run_once(&cfg).await.counts();
-    let want = plain_for("jsm", &expected);
+    let want = expected.plain("jsm");
     // Every person's count arrives, under the account id instead of the name.
     let by_id = |k: &str| {
         let mut k = k.to_string();
@@ -399,7 +371,7 @@ async fn a_429_with_retry_after_and_a_500_are_waited_out() {
     fake.inject("/jsm/ops/api/", JsmFault::Truncated);
     let cfg = config(&fake, &["--once", "--backfill", "9h"]);
     let capture = run_once(&cfg).await;
-    assert_eq!(capture.counts(), plain_for("jsm", &expected));
+    assert_eq!(capture.counts(), expected.plain("jsm"));
     let requests = fake.requests();
     let statuses: Vec<u16> = requests.iter().map(|r| r.status).collect();
     assert_eq!(&statuses[..3], [429, 500, 200], "{statuses:?}");
@@ -814,7 +786,7 @@ fn late_rows_and_a_restart_count_every_event_once() {
             .env("PTSD_BACKFILL", "9h")
             .arg("--once"),
     );
-    let want = plain_for("jsm", &expected);
+    let want = expected.plain("jsm");
     assert_eq!(wait_for_oncall(&peer, &want, Duration::from_secs(10)), want);
 
     // A new alert, paged and acknowledged; a late notification on the first synthetic alert.
@@ -867,7 +839,7 @@ fn late_rows_and_a_restart_count_every_event_once() {
             .env("PTSD_STATE_DIR", &dir)
             .arg("--once"),
     );
-    let want = plain_for("jsm", &expected);
+    let want = expected.plain("jsm");
     assert_eq!(wait_for_oncall(&peer, &want, Duration::from_secs(10)), want);
     assert_eq!(peer.bad_lines(), 0.0);
 }
@@ -985,8 +957,8 @@ fn all_three_providers_at_once_into_the_real_statsd() {
         "a secret leaked"
     );
     let mut want = expected_plain(&pd_expected);
-    want.extend(plain_for("opsgenie", &og_expected));
-    want.extend(plain_for("jsm", &jsm_expected));
+    want.extend(og_expected.plain("opsgenie"));
+    want.extend(jsm_expected.plain("jsm"));
     assert_eq!(wait_for_oncall(&peer, &want, Duration::from_secs(10)), want);
     assert_eq!(peer.bad_lines(), 0.0);
 }

@@ -55,34 +55,6 @@ fn collector(config: &Config) -> Box<dyn Collector> {
         .expect("configured")
 }
 
-/// The plain keys a correct run sends for the Opsgenie expectations.
-fn og_expected_plain(e: &OgExpected) -> BTreeMap<String, f64> {
-    let s = |v: &str| sanitize(v, true);
-    let mut out = BTreeMap::new();
-    let mut add = |k: String, n: u64| *out.entry(k).or_insert(0.0) += n as f64;
-    let base = "ptsd.opsgenie";
-    for (p, n) in &e.incidents_by_priority {
-        add(format!("{base}.incidents.{}", s(p)), *n);
-    }
-    for (svc, n) in &e.incidents_by_service {
-        add(format!("{base}.services.{}.incidents", s(svc)), *n);
-    }
-    for ((user, ch), n) in &e.notifications {
-        add(format!("{base}.users.{}.notifications.{ch}", s(user)), *n);
-    }
-    for (metric, map) in [
-        ("acknowledgements", &e.acks),
-        ("assignments", &e.assignments),
-        ("escalations", &e.escalations),
-        ("resolves", &e.resolves),
-    ] {
-        for (user, n) in map {
-            add(format!("{base}.users.{}.{metric}", s(user)), *n);
-        }
-    }
-    out
-}
-
 fn seeded(fake: &FakeOpsgenie, n: usize, seed: u64) -> OgExpected {
     fake.add_users(og_synthetic_users());
     let (alerts, expected) = og_synthetic(
@@ -105,7 +77,7 @@ async fn engine_counts_exactly_what_opsgenie_recorded() {
     let expected = seeded(&fake, 40, 3);
     let cfg = config(&fake, &["--once", "--backfill", "9h"]);
     let capture = run_once(&cfg).await;
-    assert_eq!(capture.counts(), og_expected_plain(&expected));
+    assert_eq!(capture.counts(), expected.plain("opsgenie"));
     for r in fake.requests() {
         assert!(r.auth_valid, "GenieKey sent: {}", r.path);
         if r.path == "/v2/alerts" {
@@ -145,7 +117,7 @@ async fn alerts_and_logs_are_paged_through() {
         11,
     );
     fake.add_alerts_with_logs(alerts);
-    let mut want = og_expected_plain(&expected);
+    let mut want = expected.plain("opsgenie");
 
     let t0 = now - SignedDuration::from_hours(6);
     fake.add_alert(OgAlert::new(
@@ -1121,7 +1093,7 @@ async fn a_429_is_waited_out() {
     fake.inject("/v2/alerts", OgFault::Status500);
     let cfg = config(&fake, &["--once", "--backfill", "9h"]);
     let capture = run_once(&cfg).await;
-    assert_eq!(capture.counts(), og_expected_plain(&expected));
+    assert_eq!(capture.counts(), expected.plain("opsgenie"));
     let statuses: Vec<u16> = fake.requests().iter().map(|r| r.status).collect();
     assert!(
         statuses.contains(&429) && statuses.contains(&500),
@@ -1156,7 +1128,7 @@ fn both_collectors_at_once_into_the_real_statsd() {
         "a secret leaked"
     );
     let mut want = expected_plain(&pd_expected);
-    want.extend(og_expected_plain(&og_expected));
+    want.extend(og_expected.plain("opsgenie"));
     let got = wait_for_oncall(&peer, &want, Duration::from_secs(10));
     assert_eq!(got, want);
     assert_eq!(peer.bad_lines(), 0.0);

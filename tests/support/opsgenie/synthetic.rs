@@ -92,6 +92,37 @@ pub struct OgExpected {
     pub resolves: BTreeMap<String, u64>,
 }
 
+impl OgExpected {
+    /// The plain-flavor keys and totals a correct run sends for these counts under `provider`
+    /// (`opsgenie`, `jsm`): on-call counters only, as [`crate::support::Capture::counts`] reads them.
+    pub fn plain(&self, provider: &str) -> BTreeMap<String, f64> {
+        let s = |v: &str| ptsd::schema::sanitize(v, true);
+        let mut out = BTreeMap::new();
+        let mut add = |k: String, n: u64| *out.entry(k).or_insert(0.0) += n as f64;
+        let base = format!("ptsd.{provider}");
+        for (p, n) in &self.incidents_by_priority {
+            add(format!("{base}.incidents.{}", s(p)), *n);
+        }
+        for (svc, n) in &self.incidents_by_service {
+            add(format!("{base}.services.{}.incidents", s(svc)), *n);
+        }
+        for ((user, ch), n) in &self.notifications {
+            add(format!("{base}.users.{}.notifications.{ch}", s(user)), *n);
+        }
+        for (metric, map) in [
+            ("acknowledgements", &self.acks),
+            ("assignments", &self.assignments),
+            ("escalations", &self.escalations),
+            ("resolves", &self.resolves),
+        ] {
+            for (user, n) in map {
+                add(format!("{base}.users.{}.{metric}", s(user)), *n);
+            }
+        }
+        out
+    }
+}
+
 /// Row times of one alert: whole seconds after creation plus a random millisecond part, so
 /// millisecond precision matters and rows stay strictly increasing.
 struct Clock<'a> {
