@@ -18,7 +18,7 @@ use serde::Deserialize;
 use serde_json::Value;
 
 use super::super::http::HttpClient;
-use super::super::opsgenie::listing::{AlertApi, ListedPage, PageRules};
+use super::super::opsgenie::listing::{AlertApi, BadRow, ListedPage, LogPage, PageRules};
 use super::super::opsgenie::model::LogRow;
 use super::super::CollectError;
 use super::NAME;
@@ -81,14 +81,6 @@ pub(super) struct Links {
     pub(super) next: Option<String>,
 }
 
-/// Why a row could not be read.
-pub(super) enum BadRow {
-    /// No key to page or deduplicate by (skipped).
-    NoCursor,
-    /// A key, but no time ptsd can read (skipped, logged with the key).
-    BadTime { cursor: String, raw: String },
-}
-
 fn text(v: &Value, names: &[&str]) -> Option<String> {
     names.iter().find_map(|n| match v.get(*n) {
         Some(Value::String(s)) => Some(s.clone()),
@@ -115,13 +107,11 @@ fn time_of(v: &Value) -> Option<Timestamp> {
 /// else `id`, else `key`; the type `type` or `logType` (`""` for neither); the time an ISO-8601
 /// string or epoch ms (kept as ISO-8601).
 pub(super) fn log_row(v: &Value) -> Result<LogRow, BadRow> {
-    let offset = cursor_of(v).ok_or(BadRow::NoCursor)?;
+    let offset =
+        cursor_of(v).ok_or_else(|| BadRow::Malformed("no key (offset, id or key)".into()))?;
     let Some(at) = time_of(v) else {
         let raw = v.get("createdAt").map(Value::to_string).unwrap_or_default();
-        return Err(BadRow::BadTime {
-            cursor: offset,
-            raw,
-        });
+        return Err(BadRow::BadTime { offset, raw });
     };
     Ok(LogRow {
         log: text(v, &["log", "message"]).unwrap_or_default(),
@@ -203,48 +193,22 @@ impl AlertApi for Api {
         })
     }
 
-    /// Every activity row of `alert_id` after the cursor `from`, in the order served, and how
-    /// many rows were malformed (skipped, each logged).
-    async fn logs(
+    async fn log_page(
         &self,
         alert_id: &str,
-        from: Option<&str>,
-    ) -> Result<(Vec<LogRow>, u64), CollectError> {
-        let mut rows = Vec::new();
-        let mut skipped = 0;
-        let mut cursor = from.map(String::from);
-        let url = self.url(&format!("/v1/alerts/{alert_id}/logs"));
-        loop {
-            let mut q = vec![("size", PAGE_SIZE.to_string())];
-            if let Some(c) = &cursor {
-                q.push(("after", c.clone()));
-            }
-            let page: Page = self.http.get_json(&url, &q, UNAUTHORIZED_HINT).await?;
-            let n = page.values.len() as u64;
-            let last = page.values.iter().rev().find_map(cursor_of);
-            for v in &page.values {
-                match log_row(v) {
-                    Ok(r) => rows.push(r),
-                    Err(BadRow::NoCursor) => {
-                        skipped += 1;
-                        tracing::warn!(provider = NAME, alert = %alert_id, "Skipped a malformed alert log row.");
-                    }
-                    Err(BadRow::BadTime { cursor, raw }) => {
-                        skipped += 1;
-                        tracing::warn!(provider = NAME, alert = %alert_id, offset = %cursor, created_at = %raw, "Skipped an alert log row with a bad timestamp.");
-                    }
-                }
-            }
-            let next = page.next_log_cursor(last);
-            if n == 0 || next.is_none() {
-                return Ok((rows, skipped));
-            }
-            if next == cursor {
-                tracing::warn!(provider = NAME, alert = %alert_id, "Log page did not move the cursor; stopping here.");
-                return Ok((rows, skipped));
-            }
-            cursor = next;
+        cursor: Option<&str>,
+    ) -> Result<LogPage, CollectError> {
+        let mut q = vec![("size", PAGE_SIZE.to_string())];
+        if let Some(c) = cursor {
+            q.push(("after", c.to_string()));
         }
+        let url = self.url(&format!("/v1/alerts/{alert_id}/logs"));
+        let page: Page = self.http.get_json(&url, &q, UNAUTHORIZED_HINT).await?;
+        let last = page.values.iter().rev().find_map(cursor_of);
+        Ok(LogPage {
+            rows: page.values.iter().map(log_row).collect(),
+            next: page.next_log_cursor(last),
+        })
     }
 }
 
@@ -319,7 +283,7 @@ mod tests {
         assert_eq!(c.kind, "", "no type: rules of any type may match");
         assert!(matches!(
             log_row(&json!({"log": "x", "createdAt": "2026-03-02T10:00:00Z"})),
-            Err(BadRow::NoCursor)
+            Err(BadRow::Malformed(_))
         ));
         assert!(matches!(
             log_row(&json!({"offset": "1", "createdAt": "yesterday"})),

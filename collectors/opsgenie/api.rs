@@ -10,7 +10,7 @@ use serde::Deserialize;
 
 use super::super::http::HttpClient;
 use super::super::CollectError;
-use super::listing::{AlertApi, ListedPage, PageRules};
+use super::listing::{AlertApi, BadRow, ListedPage, LogPage, PageRules};
 use super::model::LogRow;
 use super::NAME;
 use crate::event::Person;
@@ -138,60 +138,47 @@ impl AlertApi for Api {
         })
     }
 
-    /// Every log row of `alert_id` after `from` (an offset), oldest first, and how many rows
-    /// were malformed (skipped, each logged).
-    async fn logs(
+    async fn log_page(
         &self,
         alert_id: &str,
-        from: Option<&str>,
-    ) -> Result<(Vec<LogRow>, u64), CollectError> {
-        let mut rows = Vec::new();
-        let mut skipped = 0;
-        let mut cursor = from.map(String::from);
-        loop {
-            let mut q = vec![
-                ("identifierType", "id".to_string()),
-                ("order", "asc".to_string()),
-                ("direction", "next".to_string()),
-                ("limit", PAGE_LIMIT.to_string()),
-            ];
-            if let Some(c) = &cursor {
-                q.push(("offset", c.clone()));
-            }
-            let page: Page = self
-                .http
-                .get_json(
-                    &self.url(&format!("/v2/alerts/{alert_id}/logs")),
-                    &q,
-                    UNAUTHORIZED_HINT,
-                )
-                .await?;
-            // The next page starts after the page's last row that has a cursor, even when that
-            // row is malformed otherwise.
-            let last = page
-                .data
-                .iter()
-                .rev()
-                .find_map(|r| r.get("offset").and_then(serde_json::Value::as_str))
-                .map(String::from);
-            let n = page.data.len();
-            for r in page.data {
-                match serde_json::from_value::<LogRow>(r) {
-                    Ok(r) => rows.push(r),
-                    Err(e) => {
-                        skipped += 1;
-                        tracing::warn!(provider = NAME, alert = %alert_id, error = %e, "Skipped a malformed alert log row.");
-                    }
-                }
-            }
-            if n == 0 || page.paging.and_then(|p| p.next).is_none() || last.is_none() {
-                return Ok((rows, skipped));
-            }
-            if last == cursor {
-                tracing::warn!(provider = NAME, alert = %alert_id, "Log page did not move the cursor; stopping here.");
-                return Ok((rows, skipped));
-            }
-            cursor = last;
+        cursor: Option<&str>,
+    ) -> Result<LogPage, CollectError> {
+        let mut q = vec![
+            ("identifierType", "id".to_string()),
+            ("order", "asc".to_string()),
+            ("direction", "next".to_string()),
+            ("limit", PAGE_LIMIT.to_string()),
+        ];
+        if let Some(c) = cursor {
+            q.push(("offset", c.to_string()));
         }
+        let page: Page = self
+            .http
+            .get_json(
+                &self.url(&format!("/v2/alerts/{alert_id}/logs")),
+                &q,
+                UNAUTHORIZED_HINT,
+            )
+            .await?;
+        // The next page starts after the page's last row that has a cursor, even when that
+        // row is malformed otherwise.
+        let last = page
+            .data
+            .iter()
+            .rev()
+            .find_map(|r| r.get("offset").and_then(serde_json::Value::as_str))
+            .map(String::from);
+        let more = page.paging.and_then(|p| p.next).is_some();
+        Ok(LogPage {
+            rows: page
+                .data
+                .into_iter()
+                .map(|r| {
+                    serde_json::from_value::<LogRow>(r)
+                        .map_err(|e| BadRow::Malformed(e.to_string()))
+                })
+                .collect(),
+            next: last.filter(|_| more),
+        })
     }
 }

@@ -39,13 +39,46 @@ pub(crate) trait AlertApi: Send + Sync {
         offset: u64,
     ) -> Result<ListedPage, CollectError>;
 
-    /// The log rows of `alert_id` after the key `from` (all without), in the order served, and
-    /// how many were malformed (skipped, each logged).
+    /// One page of `alert_id`'s log after the key `cursor` (from the start without).
+    async fn log_page(&self, alert_id: &str, cursor: Option<&str>)
+        -> Result<LogPage, CollectError>;
+
+    /// Every log row of `alert_id` after the key `from` (all without), in the order served, and
+    /// how many were malformed (skipped, each logged). A page that does not move the cursor
+    /// ends the read (logged), so a misbehaving API cannot hold a poll for ever.
     async fn logs(
         &self,
         alert_id: &str,
         from: Option<&str>,
-    ) -> Result<(Vec<LogRow>, u64), CollectError>;
+    ) -> Result<(Vec<LogRow>, u64), CollectError> {
+        let provider = Self::PAGING.provider;
+        let mut rows = Vec::new();
+        let mut skipped = 0;
+        let mut cursor = from.map(String::from);
+        loop {
+            let page = self.log_page(alert_id, cursor.as_deref()).await?;
+            let n = page.rows.len();
+            for row in page.rows {
+                match row {
+                    Ok(r) => rows.push(r),
+                    Err(bad) => {
+                        skipped += 1;
+                        bad.log(provider, alert_id);
+                    }
+                }
+            }
+            match page.next {
+                Some(next) if n > 0 => {
+                    if cursor.as_deref() == Some(next.as_str()) {
+                        tracing::warn!(provider, alert = %alert_id, "Log page did not move the cursor; stopping here.");
+                        return Ok((rows, skipped));
+                    }
+                    cursor = Some(next);
+                }
+                _ => return Ok((rows, skipped)),
+            }
+        }
+    }
 
     /// The alerts created before `window` ended and updated since `updated_since`, each once,
     /// and how many were malformed; past the offset cap as [`list_alerts`] says.
@@ -93,6 +126,35 @@ pub(crate) fn renotify_query(window: &Window, horizon: SignedDuration) -> String
         millis(window.until - horizon),
         millis_up(window.until)
     )
+}
+
+/// One page of an alert's log as an API served it.
+pub(crate) struct LogPage {
+    /// The rows in the order served; a row that cannot be read says why.
+    pub(crate) rows: Vec<Result<LogRow, BadRow>>,
+    /// Where the next page starts; `None` after the last.
+    pub(crate) next: Option<String>,
+}
+
+/// Why a log row could not be read (it is skipped, logged and counted in `entries_skipped`).
+pub(crate) enum BadRow {
+    /// Not a row of this API's shape (no key, a missing field): what is wrong.
+    Malformed(String),
+    /// A key, but a time ptsd cannot read.
+    BadTime { offset: String, raw: String },
+}
+
+impl BadRow {
+    fn log(&self, provider: &'static str, alert_id: &str) {
+        match self {
+            BadRow::Malformed(error) => {
+                tracing::warn!(provider, alert = %alert_id, error = %error, "Skipped a malformed alert log row.");
+            }
+            BadRow::BadTime { offset, raw } => {
+                tracing::warn!(provider, alert = %alert_id, offset = %offset, created_at = %raw, "Skipped an alert log row with a bad timestamp.");
+            }
+        }
+    }
 }
 
 /// One page of a listing as an API served it.
