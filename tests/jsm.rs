@@ -770,6 +770,54 @@ fn run_ok(cmd: &mut Command) -> String {
     log
 }
 
+/// `ptsd logs` lists JSM's row shapes under `jsm:` with the rule of each (`-` for none), the
+/// account ids masked: the same command and rules as for Opsgenie.
+#[test]
+fn ptsd_logs_lists_jsm_row_shapes() {
+    let fake = FakeJsm::start_blocking(CLOUD, EMAIL, TOKEN);
+    fake.add_users(jsm_synthetic_users());
+    let now = Timestamp::now();
+    let t = |ago: i64| now - SignedDuration::from_secs(ago);
+    let [ada, grace, _] = JSM_ACCOUNT_IDS;
+    fake.add_alert(OgAlert::new("a1", "1", "x", "P3", "Prometheus", t(600)));
+    fake.add_log("a1", og_log_notified(t(590), ada, "SMS"));
+    fake.add_log("a1", og_log_notified(t(580), grace, "SMS"));
+    fake.add_raw_log(
+        "a1",
+        t(570),
+        serde_json::json!({"offset": "u1", "log": format!("Paged {ada} through the new app"),
+        "logType": "alertRecipient", "owner": ada, "createdAt": t(570).to_string()}),
+    );
+    let out = jsm_command(&fake, TOKEN, 9)
+        .env("RUST_LOG", "warn")
+        .args(["logs", "--since", "1h"])
+        .output()
+        .expect("ptsd runs");
+    let text = String::from_utf8_lossy(&out.stdout).into_owned();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(text.starts_with("jsm: 3 log rows from "), "{text}");
+    assert!(text.contains("1 rows matched no rule"), "{text}");
+    let row = |rule: &str| {
+        text.lines()
+            .find(|l| l.split_whitespace().nth(2) == Some(rule))
+            .unwrap_or_else(|| panic!("no {rule} in\n{text}"))
+            .split_whitespace()
+            .take(2)
+            .collect::<Vec<_>>()
+            .join(" ")
+    };
+    assert_eq!(row("built-in:sent-notification"), "2 system");
+    assert_eq!(row("-"), "1 alertRecipient");
+    assert!(
+        !text.contains(ada) && !text.contains(grace),
+        "ids masked:\n{text}"
+    );
+}
+
 /// Two `--once` runs sharing a state dir, into the real StatsD: between them a new alert, a new
 /// row on a known alert, and a row written late (dated before the first run ended, inside
 /// `PTSD_LATENESS`). StatsD ends with every event exactly once.
