@@ -14,7 +14,7 @@
 //!   UNCONFIRMED; if it does not, this is what still sees escalation steps and repeats of a
 //!   young unacknowledged alert.
 //! - `GET /v2/alerts/{id}/logs?identifierType=id&order=asc&direction=next&limit=100`, paged with
-//!   the string `offset` cursor, from the cursor after the last row already read, when
+//!   the string `offset` cursor, from the last row older than the window that read it, when
 //!   [`memory`] says it is due (the alert changed and is quiet, or it may be re-notifying; see
 //!   there for the pacing and the request budget). Rows read are kept until no window to come
 //!   can hold them; after a restart logs are read again and the engine's dedupe drops what was
@@ -52,9 +52,8 @@
 //! nobody but are counted in `Collected::unmatched_rows` and their shapes kept ([`shapes`],
 //! logged hourly, listed by `ptsd logs`); a window is read in one call, so one call can hold every alert of a bulk
 //! change (memory grows with it). Opsgenie reaches end of support on 2027-04-05 (Atlassian moves
-//! customers to Jira Service Management Operations): this file only knows the three endpoints
-//! above, so a JSM Operations variant is a new base URL, auth header and envelope, not a new
-//! design.
+//! customers to Jira Service Management Operations), whose collector (`../jsm/`) is this
+//! collector with another base URL, auth header and envelope.
 //!
 //! Files: this file (the settings, and [`Opsgenie`]: the API and the people behind usernames,
 //! as an [`AlertSource`]) and [`api`] (HTTP and paging) are Opsgenie's own. The rest is the
