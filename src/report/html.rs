@@ -1,16 +1,18 @@
 //! The HTML rendering: one self-contained page for a wiki or an e-mail (no scripts, no
 //! external assets, inline CSS and SVG). Three charts (interruptions per person stacked by hour
 //! band, the weekday by hour heatmap, pages per alert category beside the previous period) and
-//! the same bounded tables as the Markdown. Every chart shape carries its number twice: a
-//! `data-value` attribute (with `data-*` keys saying what it counts) and a `<title>` tooltip.
+//! the same bounded tables as the Markdown ([`tables`](super::tables)), plus each category's
+//! pages. Every chart shape carries its number twice: a `data-value` attribute (with `data-*`
+//! keys saying what it counts) and a `<title>` tooltip.
 
 use std::fmt::Write as _;
 
 use jiff::tz::TimeZone;
 
 use super::heatmap::DAYS;
-use super::markdown::{human, local_date, pct, plural, trend, wall};
-use super::model::{Report, Stats};
+use super::model::Report;
+use super::tables::{self, Align, Body, Columns, Part, Table};
+use super::text::{local_date, plural, trend};
 use super::{SECTION_ROWS, SRE_SHIFT_LIMIT};
 
 /// Band colours: sleep, business, off.
@@ -19,6 +21,11 @@ const BANDS: [(&str, &str); 3] = [
     ("business", "#f2b134"),
     ("off", "#3a9ad9"),
 ];
+
+/// Beyond the Markdown's columns: each alert category's pages, under the chart of them.
+const COLUMNS: Columns = Columns {
+    category_pages: true,
+};
 
 const STYLE: &str = "body{font-family:system-ui,-apple-system,'Segoe UI',sans-serif;margin:2em auto;max-width:60em;color:#222;padding:0 1em}\
 h1{font-size:1.5em}h2{font-size:1.15em;margin-top:2em;border-bottom:1px solid #ddd}\
@@ -43,50 +50,32 @@ pub(super) fn esc(raw: &str) -> String {
     out
 }
 
-/// A table cell: text (escaped) or a number (right-aligned).
-enum Cell {
-    Text(String),
-    Num(String),
-}
-
-fn t(s: &str) -> Cell {
-    Cell::Text(s.to_string())
-}
-fn n(s: impl ToString) -> Cell {
-    Cell::Num(s.to_string())
-}
-
-fn table(out: &mut String, headers: &[Cell], rows: &[Vec<Cell>]) {
-    if rows.is_empty() {
+/// Appends a `<table>` (numbers right-aligned, every text escaped), or `None this period.`
+/// when there are no rows, then the line for the rows left out.
+fn table(out: &mut String, table: &Table) {
+    if table.rows.is_empty() {
         out.push_str("<p>None this period.</p>\n");
-        return;
-    }
-    let cell = |tag: &str, c: &Cell| match c {
-        Cell::Text(s) => format!("<{tag}>{}</{tag}>", esc(s)),
-        Cell::Num(s) => format!("<{tag} class=\"n\">{}</{tag}>", esc(s)),
-    };
-    out.push_str("<table>\n<tr>");
-    for h in headers {
-        out.push_str(&cell("th", h));
-    }
-    out.push_str("</tr>\n");
-    for row in rows {
-        out.push_str("<tr>");
-        for c in row {
-            out.push_str(&cell("td", c));
+    } else {
+        let cell = |tag: &str, align: Align, text: &str| match align {
+            Align::Text => format!("<{tag}>{}</{tag}>", esc(text)),
+            Align::Number => format!("<{tag} class=\"n\">{}</{tag}>", esc(text)),
+        };
+        out.push_str("<table>\n<tr>");
+        for c in &table.columns {
+            out.push_str(&cell("th", c.align, c.header));
         }
         out.push_str("</tr>\n");
+        for row in &table.rows {
+            out.push_str("<tr>");
+            for (c, text) in table.columns.iter().zip(row) {
+                out.push_str(&cell("td", c.align, text));
+            }
+            out.push_str("</tr>\n");
+        }
+        out.push_str("</table>\n");
     }
-    out.push_str("</table>\n");
-}
-
-fn more(out: &mut String, left_out: usize, count: u64, things: &str) {
-    if left_out > 0 {
-        let _ = writeln!(
-            out,
-            "<p class=\"more\">and {left_out} more ({}).</p>",
-            esc(&plural(count, things))
-        );
+    if let Some(rest) = &table.rest {
+        let _ = writeln!(out, "<p class=\"more\">{}</p>", esc(&rest.sentence()));
     }
 }
 
@@ -256,11 +245,26 @@ fn legend(items: &[(&str, &str)]) -> String {
     s
 }
 
+/// The chart (with its legend) above a section's table, when it has rows.
+fn chart(part: Part, r: &Report) -> Option<String> {
+    match part {
+        Part::People => Some(legend(&BANDS) + &people_chart(r)),
+        Part::Categories => Some(
+            legend(&[("this period", "#d6604d"), ("previous period", "#bbbbbb")])
+                + &categories_chart(r),
+        ),
+        Part::FixFirst
+        | Part::When
+        | Part::Flapping
+        | Part::Services
+        | Part::Response
+        | Part::Shifts => None,
+    }
+}
+
 /// The report as one HTML page; the output ends with a newline.
 pub(super) fn render(r: &Report) -> String {
     let zone = TimeZone::get(&r.period.zone).unwrap_or(TimeZone::UTC);
-    let top = SECTION_ROWS;
-    let dur = |v: Option<i64>| v.map(human).unwrap_or_else(|| "-".into());
     let title = format!(
         "On-call handoff: {} to {} ({})",
         local_date(&r.period.since, &zone, false),
@@ -299,291 +303,26 @@ pub(super) fn render(r: &Report) -> String {
         SRE_SHIFT_LIMIT
     );
 
-    out.push_str("<h2>What to fix first</h2>\n");
-    let rows: Vec<Vec<Cell>> = r
-        .fix_first
-        .iter()
-        .enumerate()
-        .map(|(i, f)| {
-            vec![
-                n(i + 1),
-                t(&f.shape),
-                n(f.interruptions.sleep),
-                n(f.interruptions.total),
-                n(f.pages),
-                n(pct(f.share_of_pages_pct)),
-                n(trend(
-                    f.interruptions.total,
-                    f.previous_interruptions.total,
-                    f.change,
-                )),
-            ]
-        })
-        .collect();
-    table(
-        &mut out,
-        &[
-            n("#"),
-            t("Alert"),
-            n("Sleep"),
-            n("Interruptions"),
-            n("Pages"),
-            n("Share of pages"),
-            n("Trend"),
-        ],
-        &rows,
-    );
-
-    out.push_str("<h2>People</h2>\n");
-    if !r.people.is_empty() {
-        out.push_str(&legend(&BANDS));
-        out.push_str(&people_chart(r));
-    }
-    let rows: Vec<Vec<Cell>> = r
-        .people
-        .iter()
-        .take(top)
-        .map(|p| {
-            vec![
-                t(&p.person),
-                t(&p.provider),
-                n(p.pages),
-                n(p.interruptions.total),
-                n(p.interruptions.sleep),
-                n(p.interruptions.business),
-                n(p.interruptions.off),
-                n(p.sleep_nights),
-                n(p.longest_night_run),
-                n(p.acknowledgements),
-                n(p.escalations),
-                n(trend(
-                    p.interruptions.total,
-                    p.previous_interruptions.total,
-                    p.change,
-                )),
-            ]
-        })
-        .collect();
-    table(
-        &mut out,
-        &[
-            t("Person"),
-            t("Provider"),
-            n("Pages"),
-            n("Interruptions"),
-            n("Sleep"),
-            n("Business"),
-            n("Off"),
-            n("Nights"),
-            n("Run"),
-            n("Acks"),
-            n("Escalations"),
-            n("Trend"),
-        ],
-        &rows,
-    );
-    let rest = r.people.iter().skip(top);
-    more(
-        &mut out,
-        rest.clone().count(),
-        rest.map(|p| p.interruptions.total).sum(),
-        "interruption",
-    );
-
-    out.push_str("<h2>When</h2>\n");
-    let _ = writeln!(
-        out,
-        "<p>Interruptions by weekday and hour ({}); darker is more, the busiest hour had {}.</p>",
-        esc(&r.heatmap.zone),
-        r.heatmap.max()
-    );
-    out.push_str(&heatmap_chart(r));
-
-    out.push_str("<h2>Alert categories</h2>\n");
-    if !r.categories.is_empty() {
-        out.push_str(&legend(&[
-            ("this period", "#d6604d"),
-            ("previous period", "#bbbbbb"),
-        ]));
-        out.push_str(&categories_chart(r));
-    }
-    let rows: Vec<Vec<Cell>> = r
-        .categories
-        .iter()
-        .take(top)
-        .map(|c| {
-            vec![
-                t(&c.shape),
-                n(c.incidents),
-                n(c.previous),
-                n(trend(c.incidents, c.previous, c.change)),
-                n(c.pages),
-                t(c.example.as_deref().unwrap_or("")),
-            ]
-        })
-        .collect();
-    table(
-        &mut out,
-        &[
-            t("Alert"),
-            n("Incidents"),
-            n("Previous"),
-            n("Trend"),
-            n("Pages"),
-            t("Example"),
-        ],
-        &rows,
-    );
-    let rest = r.categories.iter().skip(top);
-    more(
-        &mut out,
-        rest.clone().count(),
-        rest.map(|c| c.incidents).sum(),
-        "incident",
-    );
-
-    out.push_str("<h2>Flapping</h2>\n");
-    let rows: Vec<Vec<Cell>> = r
-        .flapping_categories
-        .iter()
-        .take(top)
-        .map(|f| {
-            vec![
-                t(&f.shape),
-                n(f.flaps),
-                n(pct(f.share_pct)),
-                n(dur(f.median_open_s)),
-                t(f.example.as_deref().unwrap_or("")),
-            ]
-        })
-        .collect();
-    table(
-        &mut out,
-        &[
-            t("Alert"),
-            n("Flapping"),
-            n("Of its incidents"),
-            n("Median open"),
-            t("Example"),
-        ],
-        &rows,
-    );
-    let rest = r.flapping_categories.iter().skip(top);
-    more(
-        &mut out,
-        rest.clone().count(),
-        rest.map(|f| f.flaps).sum(),
-        "incident",
-    );
-
-    out.push_str("<h2>Services</h2>\n");
-    let rows: Vec<Vec<Cell>> = r
-        .services
-        .iter()
-        .take(top)
-        .map(|s| {
-            vec![
-                t(&s.service),
-                n(s.incidents),
-                n(s.previous),
-                n(trend(s.incidents, s.previous, s.change)),
-            ]
-        })
-        .collect();
-    table(
-        &mut out,
-        &[t("Service"), n("Incidents"), n("Previous"), n("Trend")],
-        &rows,
-    );
-    let rest = r.services.iter().skip(top);
-    more(
-        &mut out,
-        rest.clone().count(),
-        rest.map(|s| s.incidents).sum(),
-        "incident",
-    );
-
-    out.push_str("<h2>Response times</h2>\n");
-    let resp = &r.response;
-    let mut busiest: Vec<_> = resp.services.iter().collect();
-    busiest.sort_by_key(|s| std::cmp::Reverse(s.time_to_ack.count + s.time_to_resolve.count));
-    let row = |name: &str, ack: &Stats, res: &Stats, within: Option<u64>| {
-        vec![
-            t(name),
-            n(ack.count),
-            n(dur(ack.median_s)),
-            n(dur(ack.p95_s)),
-            n(pct(within)),
-            n(res.count),
-            n(dur(res.median_s)),
-            n(dur(res.p95_s)),
-        ]
-    };
-    let mut rows = Vec::new();
-    if resp.time_to_ack.count + resp.time_to_resolve.count > 0 {
-        rows.push(row(
-            "All services",
-            &resp.time_to_ack,
-            &resp.time_to_resolve,
-            resp.acked_within_5m_pct,
-        ));
-        for s in busiest.iter().take(top) {
-            rows.push(row(
-                &s.service,
-                &s.time_to_ack,
-                &s.time_to_resolve,
-                s.acked_within_5m_pct,
-            ));
+    for section in tables::sections(r, COLUMNS) {
+        let _ = writeln!(out, "<h2>{}</h2>", esc(section.title));
+        match &section.body {
+            Body::Heatmap => {
+                let _ = writeln!(
+                    out,
+                    "<p>Interruptions by weekday and hour ({}); darker is more, the busiest hour had {}.</p>",
+                    esc(&r.heatmap.zone),
+                    r.heatmap.max()
+                );
+                out.push_str(&heatmap_chart(r));
+            }
+            Body::Table(t) => {
+                if let Some(chart) = chart(section.part, r).filter(|_| !t.rows.is_empty()) {
+                    out.push_str(&chart);
+                }
+                table(&mut out, t);
+            }
         }
     }
-    table(
-        &mut out,
-        &[
-            t("Service"),
-            n("Acknowledged"),
-            n("Median to ack"),
-            n("p95 to ack"),
-            n("Within 5 min"),
-            n("Resolved"),
-            n("Median to resolve"),
-            n("p95 to resolve"),
-        ],
-        &rows,
-    );
-    let rest = busiest.iter().skip(top);
-    more(
-        &mut out,
-        rest.clone().count(),
-        rest.map(|s| s.time_to_resolve.count).sum(),
-        "resolved incident",
-    );
-
-    out.push_str("<h2>Busiest shifts</h2>\n");
-    let rows: Vec<Vec<Cell>> = r
-        .shifts
-        .busiest
-        .iter()
-        .map(|s| {
-            vec![
-                t(&wall(&s.start, &zone)),
-                t(&wall(&s.end, &zone)),
-                n(human(s.length_s)),
-                n(s.incidents),
-                t(if s.over_limit { "yes" } else { "no" }),
-            ]
-        })
-        .collect();
-    table(
-        &mut out,
-        &[
-            t("Start"),
-            t("End"),
-            n("Length"),
-            n("Incidents"),
-            t("Over limit"),
-        ],
-        &rows,
-    );
     out.push_str("</body>\n</html>\n");
     out
 }

@@ -52,9 +52,10 @@
 //! helped by `people.rs` (per person, nights), `causes.rs` (pages and flaps traced to
 //! categories), `heatmap.rs` (the grid and its text) and `shifts.rs` (the shift calendar);
 //! `stats.rs` the changes, shares, percentiles and durations; `markdown.rs`, `html.rs` and
-//! `csv.rs` the formats [`render`] prints (JSON is serde, here); `request.rs` the `report`
-//! subcommand's options; `tests.rs` the end-to-end tests over a known week and
-//! `busy_tests.rs` the bound on a busy one.
+//! `csv.rs` the formats [`render`] prints (JSON is serde, here), the first two writing the same
+//! sections (`tables.rs`: titles, columns, bounded rows) in the same words (`text.rs`: counts,
+//! durations, trends, local times); `request.rs` the `report` subcommand's options; `tests.rs`
+//! the end-to-end tests over a known week and `busy_tests.rs` the bound on a busy one.
 
 use jiff::SignedDuration;
 
@@ -71,8 +72,10 @@ mod people;
 mod request;
 mod shifts;
 mod stats;
+mod tables;
 #[cfg(test)]
 mod tests;
+mod text;
 
 pub use build::build;
 pub use model::{
@@ -88,7 +91,7 @@ pub const SRE_SHIFT_LIMIT: u64 = 2;
 pub const FLAP_WITHIN: SignedDuration = SignedDuration::from_secs(5 * 60);
 /// How many noisiest alerts and busiest shifts are listed.
 pub const TOP: usize = 5;
-/// How many rows a Markdown section shows before "and N more (M incidents)".
+/// How many rows a Markdown or HTML section shows before "and N more (M incidents)".
 pub const SECTION_ROWS: usize = 10;
 /// An acknowledgement at most this many seconds after opening is "acknowledged within 5 minutes".
 pub const WITHIN_5M_S: i64 = 5 * 60;

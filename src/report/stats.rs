@@ -53,7 +53,7 @@ pub(super) fn stats(mut samples: Vec<i64>) -> Stats {
 
 #[cfg(test)]
 mod tests {
-    use super::super::markdown::trend;
+    use super::super::text::trend;
     use super::*;
 
     #[test]

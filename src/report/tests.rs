@@ -5,8 +5,8 @@ use jiff::tz::TimeZone;
 use jiff::{SignedDuration, Timestamp};
 
 use super::csv::csv_field;
-use super::markdown::trend;
 use super::stats::stats;
+use super::text::trend;
 use super::*;
 use crate::analysis::hours::Band;
 use crate::analysis::{Analysed, Findings, Timing};
