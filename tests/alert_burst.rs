@@ -53,7 +53,7 @@ trait Provider: Send + Sync + Sized + 'static {
     fn alert(&self, alert: OgAlert);
     fn row(&self, alert_id: &str, row: OgLog);
     /// Adds the catch-up's `n` alerts (`og_synthetic`'s) with their rows; returns the rows.
-    fn catch_up(&self, n: usize, start: Timestamp, spacing: Duration, seed: u64) -> usize;
+    fn catch_up(&self, n: usize, start: Timestamp, spacing: Duration, seed: u64) -> OgExpected;
     fn received(&self) -> Vec<RecordedRequest>;
     fn forget_received(&self);
 }
@@ -92,10 +92,10 @@ impl Provider for FakeOpsgenie {
     fn row(&self, alert_id: &str, row: OgLog) {
         self.add_log(alert_id, row);
     }
-    fn catch_up(&self, n: usize, start: Timestamp, spacing: Duration, seed: u64) -> usize {
+    fn catch_up(&self, n: usize, start: Timestamp, spacing: Duration, seed: u64) -> OgExpected {
         let (alerts, expected) = og_synthetic(n, start, spacing, seed);
         self.add_alerts_with_logs(alerts);
-        expected.logs
+        expected
     }
     fn received(&self) -> Vec<RecordedRequest> {
         self.requests()
@@ -146,10 +146,10 @@ impl Provider for FakeJsm {
     fn row(&self, alert_id: &str, row: OgLog) {
         self.add_log(alert_id, jsm_row(row));
     }
-    fn catch_up(&self, n: usize, start: Timestamp, spacing: Duration, seed: u64) -> usize {
+    fn catch_up(&self, n: usize, start: Timestamp, spacing: Duration, seed: u64) -> OgExpected {
         let (alerts, expected) = jsm_synthetic(n, start, spacing, seed, self.serves_report());
         self.add_alerts_with_logs(alerts);
-        expected.logs
+        expected
     }
     fn received(&self) -> Vec<RecordedRequest> {
         self.requests()
@@ -354,7 +354,7 @@ async fn burst<P: Provider>() {
 async fn catch_up<P: Provider>() {
     let fake = P::start().await;
     fake.add_people();
-    let rows = fake.catch_up(
+    let expected = fake.catch_up(
         20_000,
         Timestamp::now() - SignedDuration::from_hours(12),
         Duration::from_millis(1800),
@@ -371,30 +371,24 @@ async fn catch_up<P: Provider>() {
             "--max-window",
             window,
         ]);
-        let capture = Capture::default();
         let began = Instant::now();
-        engine::run(
-            engine::Settings::from_config(&cfg).unwrap(),
-            vec![collectors::build(P::NAME, &cfg).unwrap().unwrap()],
-            vec![Box::new(capture.clone())],
-            std::future::pending::<()>(),
-        )
-        .await
-        .unwrap();
+        let capture = run_once(&cfg, collectors::build(P::NAME, &cfg).unwrap().unwrap()).await;
+        let rows = expected.logs;
         eprintln!(
             "{} catch-up, PTSD_MAX_WINDOW={window}: 20000 alerts, {rows} log rows in {:.1} s; {}",
             P::NAME,
             began.elapsed().as_secs_f64(),
             summary(&fake)
         );
-        let incidents = format!("ptsd.{}.incidents.", P::NAME);
-        let counted: f64 = capture
-            .counts()
-            .iter()
-            .filter(|(k, _)| k.starts_with(&incidents))
-            .map(|(_, v)| v)
-            .sum();
-        assert_eq!(counted, 20_000.0);
+        assert_eq!(
+            capture.sum_of(&format!("ptsd.{}.incidents.", P::NAME)),
+            20_000.0
+        );
+        assert_eq!(
+            capture.counts(),
+            expected.plain(P::NAME),
+            "every event, once"
+        );
         let reads = log_reads(&fake);
         assert_eq!(reads.len(), 20_000);
         assert!(reads.values().all(|n| *n == 1), "{}", summary(&fake));
