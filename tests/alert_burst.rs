@@ -24,7 +24,6 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use jiff::{SignedDuration, Timestamp};
-use ptsd::collectors;
 use ptsd::config::Config;
 use ptsd::engine;
 use ptsd::schema::sanitize;
@@ -64,18 +63,12 @@ impl Provider for FakeOpsgenie {
         FakeOpsgenie::start(KEY).await
     }
     fn config(&self, extra: &[&str]) -> Config {
-        let key = secret_file(KEY);
-        let mut argv = vec![
-            "ptsd",
+        test_config(
             "--opsgenie-api-key-file",
-            &key,
-            "--opsgenie-api-url",
-            &self.url,
-            "--outputs",
-            "stdout",
-        ];
-        argv.extend_from_slice(extra);
-        ptsd::cli::parse_from(argv).expect("config")
+            KEY,
+            &["--opsgenie-api-url", &self.url],
+            extra,
+        )
     }
     fn listing(&self) -> String {
         "/v2/alerts".into()
@@ -113,22 +106,15 @@ impl Provider for FakeJsm {
         FakeJsm::start(CLOUD, EMAIL, TOKEN).await
     }
     fn config(&self, extra: &[&str]) -> Config {
-        let token = secret_file(TOKEN);
-        let mut argv = vec![
-            "ptsd",
-            "--jsm-api-token-file",
-            &token,
+        let flags = [
             "--jsm-email",
             EMAIL,
             "--jsm-cloud-id",
             CLOUD,
             "--jsm-api-url",
             &self.url,
-            "--outputs",
-            "stdout",
         ];
-        argv.extend_from_slice(extra);
-        ptsd::cli::parse_from(argv).expect("config")
+        test_config("--jsm-api-token-file", TOKEN, &flags, extra)
     }
     fn listing(&self) -> String {
         format!("/jsm/ops/api/{CLOUD}/v1/alerts")
@@ -322,7 +308,7 @@ async fn burst<P: Provider>() {
     let (stop_tx, stop_rx) = tokio::sync::oneshot::channel::<()>();
     let daemon = tokio::spawn(engine::run(
         engine::Settings::from_config(&cfg).unwrap(),
-        vec![collectors::build(P::NAME, &cfg).unwrap().unwrap()],
+        vec![collector_of(P::NAME, &cfg)],
         vec![Box::new(capture.clone())],
         async move {
             let _ = stop_rx.await;
@@ -372,7 +358,7 @@ async fn catch_up<P: Provider>() {
             window,
         ]);
         let began = Instant::now();
-        let capture = run_once(&cfg, collectors::build(P::NAME, &cfg).unwrap().unwrap()).await;
+        let capture = run_once(&cfg, collector_of(P::NAME, &cfg)).await;
         let rows = expected.logs;
         eprintln!(
             "{} catch-up, PTSD_MAX_WINDOW={window}: 20000 alerts, {rows} log rows in {:.1} s; {}",

@@ -12,7 +12,7 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use jiff::{SignedDuration, Timestamp};
-use ptsd::collectors::{self, Collector};
+use ptsd::collectors::Collector;
 use ptsd::config::Config;
 use ptsd::schema::sanitize;
 use support::common::bump;
@@ -25,28 +25,19 @@ const OG_KEY: &str = "og-key-for-three-collectors";
 const PD_TOKEN: &str = "pd-token-for-three-collectors";
 
 fn config(fake: &FakeJsm, extra: &[&str]) -> Config {
-    let token = secret_file(TOKEN);
-    let mut argv = vec![
-        "ptsd",
-        "--jsm-api-token-file",
-        &token,
+    let flags = [
         "--jsm-email",
         EMAIL,
         "--jsm-cloud-id",
         CLOUD,
         "--jsm-api-url",
         &fake.url,
-        "--outputs",
-        "stdout",
     ];
-    argv.extend_from_slice(extra);
-    ptsd::cli::parse_from(argv).expect("config")
+    test_config("--jsm-api-token-file", TOKEN, &flags, extra)
 }
 
 fn collector(config: &Config) -> Box<dyn Collector> {
-    collectors::build("jsm", config)
-        .expect("builds")
-        .expect("configured")
+    collector_of("jsm", config)
 }
 
 fn seeded(fake: &FakeJsm, n: usize, seed: u64) -> OgExpected {

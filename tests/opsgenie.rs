@@ -10,7 +10,7 @@ use std::time::Duration;
 
 use jiff::{SignedDuration, Timestamp};
 use ptsd::collectors::opsgenie::{classify, Action, Activity};
-use ptsd::collectors::{self, CollectError, Collector};
+use ptsd::collectors::{CollectError, Collector};
 use ptsd::config::Config;
 use ptsd::event::Channel;
 use ptsd::event::Window;
@@ -21,18 +21,12 @@ const KEY: &str = "og-key-0123456789abcdef";
 const PD_TOKEN: &str = "pd-token-for-both-collectors";
 
 fn config(fake: &FakeOpsgenie, extra: &[&str]) -> Config {
-    let key = secret_file(KEY);
-    let mut argv = vec![
-        "ptsd",
+    test_config(
         "--opsgenie-api-key-file",
-        &key,
-        "--opsgenie-api-url",
-        &fake.url,
-        "--outputs",
-        "stdout",
-    ];
-    argv.extend_from_slice(extra);
-    ptsd::cli::parse_from(argv).expect("config")
+        KEY,
+        &["--opsgenie-api-url", &fake.url],
+        extra,
+    )
 }
 
 /// One poll reading `backfill` of history, with no request budget (these tests make thousands
@@ -50,9 +44,7 @@ fn once_unbudgeted(fake: &FakeOpsgenie, backfill: &str, extra: &[&str]) -> Confi
 }
 
 fn collector(config: &Config) -> Box<dyn Collector> {
-    collectors::build("opsgenie", config)
-        .expect("builds")
-        .expect("configured")
+    collector_of("opsgenie", config)
 }
 
 fn seeded(fake: &FakeOpsgenie, n: usize, seed: u64) -> OgExpected {

@@ -17,24 +17,16 @@ use support::*;
 const KEY: &str = "og-key-documented-0123456789";
 
 fn config(fake: &FakeOpsgenie, extra: &[&str]) -> Config {
-    let key = secret_file(KEY);
-    let mut argv = vec![
-        "ptsd",
+    test_config(
         "--opsgenie-api-key-file",
-        &key,
-        "--opsgenie-api-url",
-        &fake.url,
-        "--outputs",
-        "stdout",
-    ];
-    argv.extend_from_slice(extra);
-    ptsd::cli::parse_from(argv).expect("config")
+        KEY,
+        &["--opsgenie-api-url", &fake.url],
+        extra,
+    )
 }
 
 fn collector(config: &Config) -> Box<dyn Collector> {
-    collectors::build("opsgenie", config)
-        .expect("builds")
-        .expect("configured")
+    collector_of("opsgenie", config)
 }
 
 async fn run_once(config: &Config) -> Capture {

@@ -17,24 +17,16 @@ use support::*;
 const TOKEN: &str = "y_NbAkKc66ryYTWUXYEu";
 
 fn config(fake: &FakePagerDuty, extra: &[&str]) -> Config {
-    let token = secret_file(TOKEN);
-    let mut argv = vec![
-        "ptsd",
+    test_config(
         "--pdtoken-file",
-        &token,
-        "--pagerduty-api-url",
-        &fake.url,
-        "--outputs",
-        "stdout",
-    ];
-    argv.extend_from_slice(extra);
-    ptsd::cli::parse_from(argv).expect("config")
+        TOKEN,
+        &["--pagerduty-api-url", &fake.url],
+        extra,
+    )
 }
 
 fn collector(config: &Config) -> Box<dyn Collector> {
-    collectors::build("pagerduty", config)
-        .expect("builds")
-        .expect("configured")
+    collector_of("pagerduty", config)
 }
 
 /// An outputter that keeps every batch, for assertions.

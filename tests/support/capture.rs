@@ -1,5 +1,6 @@
 //! An outputter that keeps every batch the engine delivers ([`Capture`]), read back in the plain
-//! flavor, and the two ways the collector tests run the real engine: once (`--once`,
+//! flavor; the configuration and collector a collector test starts from ([`test_config`],
+//! [`collector_of`]); and the two ways the collector tests run the real engine: once (`--once`,
 //! [`run_once`]) or until a condition on what was delivered holds ([`run_until`]).
 //!
 //! Why here: the tests of every provider drive the engine the same way; one copy keeps them
@@ -16,7 +17,25 @@ use ptsd::engine;
 use ptsd::outputters::{OutputError, Outputter};
 use ptsd::schema::{self, Flavor};
 
-use super::daemon::oncall;
+use super::daemon::{oncall, secret_file};
+
+/// The configuration of a collector test: `secret_flag` names a file holding `secret` (as a
+/// deployment would), then the provider's other `flags`, stdout as the only sink, and `extra`.
+pub fn test_config(secret_flag: &str, secret: &str, flags: &[&str], extra: &[&str]) -> Config {
+    let file = secret_file(secret);
+    let mut argv = vec!["ptsd", secret_flag, &file];
+    argv.extend_from_slice(flags);
+    argv.extend_from_slice(&["--outputs", "stdout"]);
+    argv.extend_from_slice(extra);
+    ptsd::cli::parse_from(argv).expect("config")
+}
+
+/// The collector `name` as `config` builds it (it must be configured).
+pub fn collector_of(name: &str, config: &Config) -> Box<dyn Collector> {
+    ptsd::collectors::build(name, config)
+        .expect("builds")
+        .expect("configured")
+}
 
 /// Keeps every batch written to it; clones share the batches.
 #[derive(Clone, Default)]
