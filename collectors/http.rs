@@ -19,7 +19,11 @@
 //! Waiting is plain `tokio::time::sleep`, so dropping the future (shutdown) cancels it at once.
 
 use std::sync::Mutex;
-use std::time::{Duration, Instant};
+use std::time::Duration;
+
+// tokio's clock (the system's, unless a simulation pauses it): budget and throttle waits are
+// tokio sleeps, so they measure time on the same clock.
+use tokio::time::Instant;
 
 use reqwest::header::{HeaderMap, HeaderValue, ACCEPT, AUTHORIZATION};
 use reqwest::StatusCode;
@@ -362,7 +366,21 @@ impl HttpClient {
         let provider = self.provider;
         self.spend_budget().await;
         let backoff = self.backoff(tries);
-        let resp = match self.client.get(url).query(query).send().await {
+        let sent = match self.client.get(url).query(query).build() {
+            Ok(request) => match super::in_process::route(&request) {
+                Some(answer) => tokio::time::timeout(self.policy.timeout, answer)
+                    .await
+                    .map(reqwest::Response::from)
+                    .map_err(|_| "timed out (in process)".to_string()),
+                None => self
+                    .client
+                    .execute(request)
+                    .await
+                    .map_err(|e| transport_reason(&e)),
+            },
+            Err(e) => Err(transport_reason(&e)),
+        };
+        let resp = match sent {
             Ok(r) => r,
             Err(e) => {
                 self.count_request("error");
@@ -370,7 +388,7 @@ impl HttpClient {
                     status: None,
                     wait: backoff,
                     rate_limited: false,
-                    what: transport_reason(&e),
+                    what: e,
                 });
             }
         };

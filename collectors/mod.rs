@@ -21,6 +21,7 @@ use crate::event::{Event, Window};
 pub mod demo;
 pub mod directory;
 pub mod http;
+pub mod in_process;
 pub mod jsm;
 pub mod opsgenie;
 pub mod pagerduty;

@@ -44,6 +44,7 @@
 pub mod aggregate;
 pub mod analysis;
 pub mod cli;
+pub mod clock;
 pub mod config;
 pub mod engine;
 pub mod event;

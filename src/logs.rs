@@ -32,7 +32,7 @@ pub async fn run(
     since: Duration,
 ) -> Result<String, Box<dyn std::error::Error>> {
     let since = SignedDuration::try_from(since)?;
-    let until = Timestamp::now() - engine::SETTLE;
+    let until = crate::clock::now() - engine::SETTLE;
     let window = Window::new(until.checked_sub(since)?, until);
     engine::history(settings, collectors, window).await?;
     let mut out = String::new();

@@ -56,6 +56,6 @@ pub fn record(
         series(Metric::PollDuration, None),
         started.elapsed().as_millis() as i64,
     );
-    let lag = Timestamp::now().duration_since(state.cursor);
+    let lag = crate::clock::now().duration_since(state.cursor);
     own.record(series(Metric::CursorLag, None), lag.as_secs().max(0));
 }

@@ -118,7 +118,7 @@ impl People {
         } else {
             fresh
         };
-        let began = Timestamp::now();
+        let began = crate::clock::now();
         match self.look_up(http, &ask).await {
             Ok(found) => {
                 self.failed = None;
@@ -305,7 +305,7 @@ mod tests {
         };
         p.dir
             .store::<()>(
-                Timestamp::now(),
+                crate::clock::now(),
                 Ok(HashMap::from([(ada.id.clone(), ada.clone())])),
             )
             .unwrap();

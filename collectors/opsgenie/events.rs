@@ -9,21 +9,25 @@
 //! own API client. People stay names here ([`Named::who`]); the caller turns names into
 //! people ([`Named::into_event`]) with its own directory.
 //!
-//! **The safety-net rule (nothing counted twice, through restarts and windows).** The report
-//! describes one action of each kind: the first acknowledgement at `created + ackTime`, the
-//! close at `created + closeTime`, and the owner. Each becomes an event with a record id that
+//! **The safety-net rule (nothing counted twice, through restarts and windows).** A record's
+//! id is a function of the thing it counts, never of when or how its log was read. Every
+//! recognised row counts under its own id `{alert}/{offset}`, whatever the report says. The
+//! report describes one action of each kind: the first acknowledgement at `created + ackTime`,
+//! the close at `created + closeTime`, and the owner. Each becomes an event with an id that
 //! depends only on the alert and the report (`{alert}/report-ack/{ackTime}`,
-//! `{alert}/report-close/{closeTime}`, `{alert}/report-owner/{ms}`) and the report's own time,
-//! emitted whenever that time lies in the window read. The recognised row that is that same
-//! action (same kind, within [`SAME_ACTION`] of the report's time, the nearest; for the owner
-//! an assignment row naming the owner) takes the report's record id and time instead of its own
-//! `{alert}/{offset}`. So both routes name the action by one record id, and the engine's
-//! dedupe keeps whichever arrives first, in one poll or across polls (the id stays in the
-//! engine's memory for as long as its time can fall in a window) and after a restart (the id
-//! does not depend on what was read before). Every other recognised row counts under its own
-//! id: an alert acknowledged, unacknowledged and acknowledged again counts two. An API that
-//! moves `ackTime` to the latest acknowledgement gives each a new report id, each counted
-//! once.
+//! `{alert}/report-close/{closeTime}`, `{alert}/report-owner/{ms}`), and only when no
+//! recognised row read so far is that action ([`AlertSeen`]: a row of the same kind within
+//! [`SAME_ACTION`] of the report's time; for the owner, an assignment row naming them). So a row
+//! and the report never both count one action, and a row keeps its id when the alert changes
+//! again after its log was read (acknowledged, then closed minutes later: issue 19). An
+//! alert acknowledged, unacknowledged and acknowledged again counts two; an API that moves
+//! `ackTime` to the latest acknowledgement gives each unrecognised one a new report id, each
+//! counted once.
+//!
+//! What this rule cannot see: a log row that becomes visible only after a read that was current
+//! (the alert's `updatedAt` had not moved, yet its log lacked the row) while the report already
+//! named that action; the report would count it, then the row. Opsgenie's log is written with
+//! the change that moves `updatedAt`, so this needs a log that lags its alert.
 //!
 //! The report speaks only for an alert whose log was read after its last change: while the
 //! reading of a changed alert's log waits (the collector does not chase busy alerts), its newer
@@ -85,6 +89,29 @@ impl Named {
 pub(crate) struct AlertSeen {
     /// Usernames (lowercased) a recognised assignment row named.
     pub(crate) assigned: HashSet<String>,
+    /// The times of the recognised acknowledgement rows.
+    pub(crate) acknowledged: Vec<Timestamp>,
+    /// The times of the recognised close rows.
+    pub(crate) closed: Vec<Timestamp>,
+}
+
+impl AlertSeen {
+    /// Takes in what `rows` establish (a row read again adds nothing new).
+    fn learn(&mut self, rows: &[Classified<'_>]) {
+        for r in rows {
+            let Some(a) = &r.activity else { continue };
+            match a.action {
+                Action::Assigned => self
+                    .assigned
+                    .extend(a.people.iter().map(|p| p.to_ascii_lowercase())),
+                Action::Acknowledged if !self.acknowledged.contains(&r.at) => {
+                    self.acknowledged.push(r.at);
+                }
+                Action::Closed if !self.closed.contains(&r.at) => self.closed.push(r.at),
+                _ => {}
+            }
+        }
+    }
 }
 
 /// One row with its parsed time and what the rules made of it.
@@ -158,28 +185,19 @@ fn owner_action(
     })
 }
 
-/// The index of the recognised row nearest to `report`'s time, within [`SAME_ACTION`], that
-/// `is_it` accepts.
-fn same_action(
-    rows: &[Classified<'_>],
-    report: Option<&ReportAction>,
-    is_it: impl Fn(&Activity) -> bool,
-) -> Option<usize> {
-    let report = report?;
-    rows.iter()
-        .enumerate()
-        .filter(|(_, r)| r.activity.as_ref().is_some_and(&is_it))
-        .map(|(i, r)| (i, r.at.duration_since(report.at).abs()))
-        .filter(|(_, d)| *d <= SAME_ACTION)
-        .min_by_key(|(_, d)| *d)
-        .map(|(i, _)| i)
+/// Whether a recognised row already read lies within [`SAME_ACTION`] of `report`'s time.
+fn covered(rows_at: &[Timestamp], report: &ReportAction) -> bool {
+    rows_at
+        .iter()
+        .any(|at| at.duration_since(report.at).abs() <= SAME_ACTION)
 }
 
 /// The named events of `alert` (created at `created`) in `window`: one per person of each
-/// recognised row in `rows` (oldest first), then the report's actions not matched by one of
-/// those rows (see the module doc). `seen` is the alert's memory between reads; it is updated
-/// with `rows`. `log_current`: the rows were read after the alert's last change; only then
-/// does the report speak (a report newer than the rows read would count, from the report, an
+/// recognised row in `rows` (oldest first), each under its own record id
+/// `{alert}/{offset}`, then the report's actions that no recognised row read so far is
+/// (see the module doc). `seen` is the alert's memory between reads; it is updated with
+/// `rows`. `log_current`: the rows were read after the alert's last change; only then does
+/// the report speak (a report newer than the rows read would count, from the report, an
 /// action whose row is read later).
 pub(crate) fn alert_events(
     alert: &Alert,
@@ -189,71 +207,47 @@ pub(crate) fn alert_events(
     seen: &mut AlertSeen,
     log_current: bool,
 ) -> Vec<Named> {
-    let (ack, close) = if log_current {
-        report_actions(alert, created)
-    } else {
-        (None, None)
-    };
-    for r in rows {
-        if let Some(a) = &r.activity {
-            if a.action == Action::Assigned {
-                seen.assigned
-                    .extend(a.people.iter().map(|p| p.to_ascii_lowercase()));
-            }
-        }
-    }
-    let owner = owner_action(alert, created, ack.as_ref(), close.as_ref());
-    let ack_row = same_action(rows, ack.as_ref(), |a| a.action == Action::Acknowledged);
-    let close_row = same_action(rows, close.as_ref(), |a| a.action == Action::Closed);
-    let owner_row = same_action(rows, owner.as_ref(), |a| {
-        a.action == Action::Assigned
-            && owner
-                .as_ref()
-                .and_then(|o| o.who.as_deref())
-                .is_some_and(|o| a.people.iter().any(|p| p.eq_ignore_ascii_case(o)))
-    });
-
+    seen.learn(rows);
     let mut out = Vec::new();
-    for (i, r) in rows.iter().enumerate() {
+    for r in rows {
         let Some(activity) = &r.activity else {
             continue;
         };
-        let report = [(ack_row, &ack), (close_row, &close), (owner_row, &owner)]
-            .into_iter()
-            .find_map(|(row, report)| (row == Some(i)).then_some(report.as_ref()).flatten());
-        let (record_id, at) = match report {
-            Some(rep) => (rep.id.clone(), rep.at),
-            None => (format!("{}/{}", alert.id, r.row.offset), r.at),
-        };
-        if !window.contains(at) {
+        if !window.contains(r.at) {
             continue;
         }
+        let record_id = format!("{}/{}", alert.id, r.row.offset);
         match activity.action {
             Action::Acknowledged | Action::Closed => out.push(Named {
                 record_id,
-                at,
+                at: r.at,
                 action: activity.action,
                 who: activity.people.first().cloned(),
             }),
             action => out.extend(activity.people.iter().map(|who| Named {
                 record_id: record_id.clone(),
-                at,
+                at: r.at,
                 action,
                 who: Some(who.clone()),
             })),
         }
     }
+    if !log_current {
+        return out;
+    }
+    let (ack, close) = report_actions(alert, created);
+    let owner = owner_action(alert, created, ack.as_ref(), close.as_ref());
     let owner_assigned = owner
         .as_ref()
         .and_then(|o| o.who.as_deref())
         .is_some_and(|o| seen.assigned.contains(&o.to_ascii_lowercase()));
-    for (row, report, skip) in [
-        (ack_row, ack, false),
-        (close_row, close, false),
-        (owner_row, owner, owner_assigned),
+    for (report, done) in [
+        (ack.filter(|a| !covered(&seen.acknowledged, a)), false),
+        (close.filter(|c| !covered(&seen.closed, c)), false),
+        (owner, owner_assigned),
     ] {
         let Some(report) = report else { continue };
-        if row.is_some() || skip || !window.contains(report.at) {
+        if done || !window.contains(report.at) {
             continue;
         }
         out.push(Named {
@@ -362,7 +356,7 @@ mod tests {
     }
 
     #[test]
-    fn a_recognised_row_and_the_report_share_one_record_id() {
+    fn recognised_rows_count_under_their_own_ids_and_silence_the_report() {
         let a = alert(report(), "grace@example.com");
         let rows = [
             row(
@@ -393,28 +387,58 @@ mod tests {
         ];
         let got = events(&a, &rows, &mut AlertSeen::default());
         let ids: Vec<(&str, i64)> = got.iter().map(|(id, at, ..)| (id.as_str(), *at)).collect();
-        // The owner was assigned by a row: no owner event from the report. The first ack row is
-        // the report's (and takes its time); the second counts on its own.
+        // Every recognised row counts under its own id; the report's acknowledgement, close and
+        // owner are each a recognised row already, so the report adds nothing.
         assert_eq!(
             ids,
-            [
-                ("a1/1_0", 5),
-                ("a1/report-ack/100000", 100),
-                ("a1/1_3", 300),
-                ("a1/report-close/900000", 900),
-            ]
+            [("a1/1_0", 5), ("a1/1_1", 101), ("a1/1_3", 300), ("a1/1_4", 900)]
         );
-        // Read in two parts (the report before its row was recognised, then the row): both
-        // reads name the acknowledgement by the same record id, which the engine counts once.
+        // Read in two parts (first while the alert was only assigned, its report then empty;
+        // then after the acknowledgement): the same ids, nothing from the report.
         let mut seen = AlertSeen::default();
-        let first = events(&a, &rows[..1], &mut seen);
-        let second = events(&a, &rows[1..2], &mut seen);
-        assert!(first.iter().any(|e| e.0 == "a1/report-ack/100000"));
-        assert_eq!(second[0].0, "a1/report-ack/100000");
-        assert!(!first
+        let before_ack = alert(serde_json::json!({}), "grace@example.com");
+        let first = events(&before_ack, &rows[..1], &mut seen);
+        let acked = alert(
+            serde_json::json!({"ackTime": 100_000, "acknowledgedBy": "grace@example.com"}),
+            "grace@example.com",
+        );
+        let second = events(&acked, &rows[1..2], &mut seen);
+        let ids: Vec<&str> = first.iter().chain(&second).map(|e| e.0.as_str()).collect();
+        assert_eq!(ids, ["a1/1_0", "a1/1_1"]);
+    }
+
+    /// Issue 19: an alert acknowledged, its log read, then changed again (closed minutes
+    /// later) before the next read. The later analysis of the same kept rows runs with
+    /// `log_current = false`; the acknowledgement must keep the record id it was first counted
+    /// under, or the engine counts it twice.
+    #[test]
+    fn an_acknowledgement_keeps_its_record_id_when_the_alert_changes_again() {
+        let a = alert(report(), "grace@example.com");
+        let rows = [row(
+            100,
+            "Alert acknowledged via web",
+            "grace@example.com",
+            "1_1",
+        )];
+        let classified: Vec<Classified<'_>> = rows
             .iter()
-            .chain(&second)
-            .any(|e| e.0.contains("report-owner")));
+            .map(|r| Classified {
+                at: r.created_at.parse().unwrap(),
+                row: r,
+                activity: classify(&r.log, &r.kind, &r.owner),
+            })
+            .collect();
+        let window = Window::new(t(-60), t(3600));
+        let mut seen = AlertSeen::default();
+        let mut ids = std::collections::BTreeSet::new();
+        for log_current in [true, false, true] {
+            for n in alert_events(&a, t(0), &classified, &window, &mut seen, log_current) {
+                if n.action == Action::Acknowledged {
+                    ids.insert(n.record_id);
+                }
+            }
+        }
+        assert_eq!(ids.len(), 1, "one acknowledgement, one record id: {ids:?}");
     }
 
     #[test]

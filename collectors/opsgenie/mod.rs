@@ -203,7 +203,7 @@ pub struct Opsgenie {
 impl Opsgenie {
     /// Reads the directory again; a failure keeps the old one (and is returned).
     async fn refresh_users(&mut self) -> Result<(), CollectError> {
-        let began = Timestamp::now();
+        let began = crate::clock::now();
         let read = self.api.read_users().await;
         self.users.store(began, read)?;
         self.names = shapes::names_regex(

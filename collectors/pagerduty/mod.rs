@@ -496,7 +496,7 @@ impl PagerDutyCollector {
 
     /// Reads the directory again; a failure keeps the old one (and is returned).
     async fn refresh_users(&mut self) -> Result<(), CollectError> {
-        let began = Timestamp::now();
+        let began = crate::clock::now();
         let read = self.read_users().await;
         self.users.store(began, read)
     }
@@ -698,7 +698,7 @@ impl Collector for PagerDutyCollector {
     }
 
     async fn check(&mut self) -> Result<(), CollectError> {
-        let now = Timestamp::now();
+        let now = crate::clock::now();
         let window = Window::new(now - jiff::SignedDuration::from_secs(60), now);
         let mut q = self.query(&window, 0, false);
         q.retain(|(k, _)| *k != "limit");

@@ -148,7 +148,7 @@ pub async fn run(
         },
         None => None,
     };
-    let start = Timestamp::now();
+    let start = crate::clock::now();
     let mut state = match &settings.state_dir {
         Some(dir) => State::load(dir)?.unwrap_or_default(),
         None => {
@@ -236,7 +236,7 @@ async fn wait_for_ownership(
     dir: &std::path::Path,
     shutdown: &mut std::pin::Pin<&mut impl Future<Output = ()>>,
 ) -> Result<Option<crate::state::Owner>, EngineError> {
-    let since = Timestamp::now();
+    let since = crate::clock::now();
     let mut logged: Option<Instant> = None;
     loop {
         // The lock is tried without blocking; the wait between tries is a tokio sleep.
@@ -288,7 +288,7 @@ async fn poll_all(
     streaks: &mut HashMap<&'static str, u32>,
 ) -> Result<(), PollError> {
     let mut failures = Vec::new();
-    let mut own = MetricBatch::new(Timestamp::now());
+    let mut own = MetricBatch::new(crate::clock::now());
     for c in collectors.iter_mut() {
         let name = c.name();
         let started = Instant::now();
@@ -298,7 +298,7 @@ async fn poll_all(
             ..PollOutcome::default()
         };
         loop {
-            let until = Timestamp::now() - SETTLE;
+            let until = crate::clock::now() - SETTLE;
             let cursor = desk_state(desk).collectors[name].cursor;
             if cursor >= until {
                 break;
@@ -418,7 +418,7 @@ async fn poll_chunk(
         (Window::new(since, chunk_end), cs.holes.clone())
     };
     // Records created `PTSD_LATENESS` before the read began were visible throughout it.
-    let read_started = Timestamp::now();
+    let read_started = crate::clock::now();
     let requests_before = crate::collectors::http::requests_made();
     let mut reader = Reader::new(read, &holes, narrow);
     let mut progress =
@@ -499,7 +499,7 @@ fn analyse(
     let mut fresh = HashMap::new();
     let mut analysis = settings.analyst.session(&cs.memory);
     let new_batch = || {
-        let mut b = MetricBatch::new(Timestamp::now());
+        let mut b = MetricBatch::new(crate::clock::now());
         b.source = name.to_string();
         // Once this part is committed, the next read starts no earlier than this.
         b.final_before = Some(cs.cursor.max(window.until) - settings.lateness);
