@@ -145,6 +145,8 @@ pub fn requests_made() -> u64 {
 pub struct HttpClient {
     provider: &'static str,
     client: reqwest::Client,
+    /// What the client adds to every request (for an answer in process, which sees them too).
+    headers: HeaderMap,
     policy: RetryPolicy,
     stats: Mutex<RequestStats>,
     budget: Mutex<Budget>,
@@ -219,7 +221,7 @@ impl HttpClient {
         headers.insert(AUTHORIZATION, auth);
         headers.insert(ACCEPT, HeaderValue::from_static(accept));
         let client = reqwest::Client::builder()
-            .default_headers(headers)
+            .default_headers(headers.clone())
             .user_agent(concat!("ptsd/", env!("CARGO_PKG_VERSION")))
             .connect_timeout(Duration::from_secs(10).min(policy.timeout))
             .timeout(policy.timeout)
@@ -231,6 +233,7 @@ impl HttpClient {
         Ok(HttpClient {
             provider,
             client,
+            headers,
             policy,
             stats: Mutex::new(RequestStats::default()),
             budget: Mutex::new(Budget::new(policy.max_per_minute)),
@@ -367,7 +370,7 @@ impl HttpClient {
         self.spend_budget().await;
         let backoff = self.backoff(tries);
         let sent = match self.client.get(url).query(query).build() {
-            Ok(request) => match super::in_process::route(&request) {
+            Ok(request) => match super::in_process::route(&request, &self.headers) {
                 Some(answer) => tokio::time::timeout(self.policy.timeout, answer)
                     .await
                     .map(reqwest::Response::from)

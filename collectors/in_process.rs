@@ -39,6 +39,16 @@ pub fn register(host: &str, handler: Handler) {
         .insert(host.to_string(), handler);
 }
 
+/// The handler registered for `host` (to wrap it in another).
+pub fn handler(host: &str) -> Option<Handler> {
+    HOSTS
+        .lock()
+        .unwrap_or_else(|p| p.into_inner())
+        .as_ref()?
+        .get(host)
+        .cloned()
+}
+
 /// Forgets the handler of `host`.
 pub fn unregister(host: &str) {
     if let Some(hosts) = HOSTS.lock().unwrap_or_else(|p| p.into_inner()).as_mut() {
@@ -46,8 +56,9 @@ pub fn unregister(host: &str) {
     }
 }
 
-/// The answer to `request` when its host is registered; `None` sends it to the network.
-pub(crate) fn route(request: &reqwest::Request) -> Option<Answer> {
+/// The answer to `request` (with the client's `defaults` headers) when its host is registered;
+/// `None` sends it to the network.
+pub(crate) fn route(request: &reqwest::Request, defaults: &http::HeaderMap) -> Option<Answer> {
     let host = request.url().host_str()?;
     if !host.ends_with(".invalid") {
         return None;
@@ -61,7 +72,7 @@ pub(crate) fn route(request: &reqwest::Request) -> Option<Answer> {
     let mut builder = http::Request::builder()
         .method(request.method().clone())
         .uri(request.url().as_str());
-    for (name, value) in request.headers() {
+    for (name, value) in defaults.iter().chain(request.headers()) {
         builder = builder.header(name, value);
     }
     let asked = builder.body(()).ok()?;

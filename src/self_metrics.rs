@@ -6,7 +6,6 @@
 
 use std::time::Instant;
 
-use jiff::Timestamp;
 
 use crate::aggregate::MetricBatch;
 use crate::collectors::RequestStats;

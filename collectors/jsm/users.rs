@@ -15,7 +15,6 @@
 use std::collections::{HashMap, HashSet};
 use std::time::Instant;
 
-use jiff::Timestamp;
 use serde::Deserialize;
 use serde_json::Value;
 

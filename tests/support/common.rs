@@ -103,6 +103,45 @@ impl<S: Send + 'static, F: Send + 'static> Fake<S, F> {
         Fake::running(parts, server)
     }
 
+    /// [`Fake::launch`] answered in this process at `https://{host}` (`host` ends in
+    /// `.invalid`) through ptsd's in-process transport (`ptsd::collectors::in_process`): the
+    /// same routes, no socket, and tokio's clock (paused in the simulation) the only clock.
+    pub fn launch_in_process(
+        name: &'static str,
+        state: S,
+        router: fn(Parts<S, F>) -> Router,
+        host: &str,
+    ) -> Self {
+        use tower::ServiceExt;
+        let parts = Parts::new(state);
+        let app = router(parts.clone());
+        ptsd::collectors::in_process::register(
+            host,
+            Arc::new(move |asked: axum::http::Request<()>| {
+                let app = app.clone();
+                Box::pin(async move {
+                    let (head, ()) = asked.into_parts();
+                    let request = axum::http::Request::from_parts(head, axum::body::Body::empty());
+                    let answer = match app.oneshot(request).await {
+                        Ok(a) => a,
+                        Err(never) => match never {},
+                    };
+                    let (head, body) = answer.into_parts();
+                    let bytes = axum::body::to_bytes(body, usize::MAX)
+                        .await
+                        .unwrap_or_else(|e| panic!("{name}: unreadable answer: {e}"));
+                    axum::http::Response::from_parts(head, bytes.to_vec())
+                })
+            }),
+        );
+        let server = Server {
+            url: format!("https://{host}"),
+            shutdown: None,
+            in_process: Some(host.to_string()),
+        };
+        Fake::running(parts, server)
+    }
+
     fn running(parts: Parts<S, F>, server: Server) -> Self {
         Fake {
             url: server.url.clone(),
@@ -200,6 +239,8 @@ struct Server {
     /// `http://127.0.0.1:PORT` (no trailing slash).
     url: String,
     shutdown: Option<oneshot::Sender<()>>,
+    /// The host answered in process instead (see [`Fake::launch_in_process`]).
+    in_process: Option<String>,
 }
 
 impl Server {
@@ -245,6 +286,7 @@ impl Server {
         Server {
             url: format!("http://{addr}"),
             shutdown: Some(shutdown),
+            in_process: None,
         }
     }
 }
@@ -253,6 +295,9 @@ impl Drop for Server {
     fn drop(&mut self) {
         if let Some(tx) = self.shutdown.take() {
             let _ = tx.send(());
+        }
+        if let Some(host) = &self.in_process {
+            ptsd::collectors::in_process::unregister(host);
         }
     }
 }

@@ -11,6 +11,7 @@
 #![allow(dead_code, unused_imports)]
 
 pub mod capture;
+pub mod carbon;
 pub mod common;
 pub mod daemon;
 pub mod graphite_peer;
@@ -20,6 +21,7 @@ pub mod pagerduty;
 pub mod statsd_peer;
 
 pub use capture::*;
+pub use carbon::*;
 pub use common::{parse_query, RecordedRequest};
 pub use daemon::*;
 pub use graphite_peer::*;

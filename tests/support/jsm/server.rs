@@ -130,6 +130,17 @@ pub type FakeJsm = Fake<JsmState, JsmFault>;
 impl FakeJsm {
     /// Starts the fake on the current tokio runtime for `cloud_id`, accepting basic auth with
     /// `email` and `token`.
+    pub fn start_in_process(cloud_id: &str, email: &str, token: &str, host: &str) -> FakeJsm {
+        Fake::launch_in_process(NAME, JsmState::new(cloud_id, email, token), router, host)
+    }
+
+    /// Changes alert `id` (its status, owner) as the provider would (panics if unknown).
+    pub fn update_alert(&self, id: &str, change: impl FnOnce(&mut OgAlert)) {
+        let mut s = self.state();
+        let i = *s.by_id.get(id).unwrap_or_else(|| panic!("fake JSM: no alert {id}"));
+        change(&mut s.alerts[i].alert);
+    }
+
     pub async fn start(cloud_id: &str, email: &str, token: &str) -> FakeJsm {
         Fake::launch(NAME, JsmState::new(cloud_id, email, token), router).await
     }

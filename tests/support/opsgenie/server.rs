@@ -193,6 +193,22 @@ impl FakeOpsgenie {
         self
     }
 
+    /// Starts the fake answered in this process at `https://{host}` (a `.invalid` host), for
+    /// the simulation.
+    pub fn start_in_process(api_key: &str, host: &str) -> FakeOpsgenie {
+        Fake::launch_in_process(NAME, OpsgenieState::new(api_key), router, host).with_base_url()
+    }
+
+    /// Changes alert `id` (its status, owner) as Opsgenie would (panics if unknown).
+    pub fn update_alert(&self, id: &str, change: impl FnOnce(&mut OgAlert)) {
+        let mut s = self.state();
+        let i = *s
+            .by_id
+            .get(id)
+            .unwrap_or_else(|| panic!("fake Opsgenie: no alert {id}"));
+        change(&mut s.alerts[i].alert);
+    }
+
     /// Adds an alert (without log rows). Panics on a duplicate id.
     pub fn add_alert(&self, alert: OgAlert) {
         let mut inner = self.state();

@@ -123,6 +123,12 @@ pub type FakePagerDuty = Fake<PagerDutyState, Fault>;
 
 impl FakePagerDuty {
     /// Starts the fake on the current tokio runtime, accepting `Authorization: Token token=<token>`.
+    /// Starts the fake answered in this process at `https://{host}` (a `.invalid` host), for
+    /// the simulation.
+    pub fn start_in_process(token: &str, host: &str) -> FakePagerDuty {
+        Fake::launch_in_process(NAME, PagerDutyState::new(token), router, host)
+    }
+
     pub async fn start(token: &str) -> FakePagerDuty {
         Fake::launch(NAME, PagerDutyState::new(token), router).await
     }
@@ -456,7 +462,7 @@ fn log_entries(inner: &mut PagerDutyState, query: &[(String, String)]) -> Reply 
     let teams: HashSet<&str> = all(query, "team_ids[]").into_iter().collect();
     let time_zone = first(query, "time_zone");
     let render = Render::for_request(time_zone, inner.account_offset_minutes);
-    let now = Timestamp::now();
+    let now = ptsd::clock::now();
     if !inner.sorted {
         // Newest first; ties by id, descending.
         inner

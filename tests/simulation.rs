@@ -1,0 +1,814 @@
+//! Deterministic simulation: the real engine, collectors, analysis and outputters, on a virtual
+//! clock, against the fake PagerDuty, Opsgenie and JSM APIs answered in process, into sinks
+//! with the real semantics. One seed chooses one schedule; the property is that, once the
+//! schedule settles, every sink holds exactly what the generator says happened.
+//!
+//! What a seed chooses ([`Knobs`], [`generate`]):
+//! - which providers (PagerDuty, Opsgenie, JSM with or without Opsgenie's `report`), the
+//!   lateness and the poll interval;
+//! - incident and alert lifecycles from seconds to hours: assignment, notifications on every
+//!   channel, escalation (with a new owner for alerts), acknowledgement by a person or an
+//!   integration, unacknowledge and acknowledge again, close or resolve;
+//! - rows and entries that become visible late (within half the lateness), and, on some
+//!   seeds, PagerDuty entries later than the lateness (which may be counted or not, but never
+//!   twice);
+//! - provider faults (5xx, 429, a cut-off body) at any moment;
+//! - restarts at any request (the state as last saved, the read in flight lost);
+//! - one sink away for a while: the in-memory StatsD-like sink (sums increments) or the
+//!   Graphite outputter's carbon (keeps the last write per slot).
+//!
+//! The property ([`check`]): the StatsD-like sink's totals and the carbon's per-slot values
+//! equal the generator's, series by series (incidents by urgency and service, notifications by
+//! person and channel, acknowledgements, assignments, escalations, resolves), and no part was
+//! skipped. A failing seed prints the command that replays it.
+//!
+//! Run: `cargo test --test simulation` runs [`CI_SEEDS`] seeds; `PTSD_SIM_SEEDS=100000` runs
+//! more, `PTSD_SIM_SEED=1234` replays one (with `RUST_LOG=info` for the engine's lines).
+
+mod support;
+
+use std::collections::BTreeMap;
+use std::future::Future;
+use std::pin::Pin;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use jiff::{SignedDuration, Timestamp};
+use ptsd::aggregate::MetricBatch;
+use ptsd::collectors::in_process;
+use ptsd::outputters::{OutputError, Outputter};
+use ptsd::schema::{self, Flavor};
+use serde_json::Value;
+use support::common::SplitMix64;
+use support::*;
+
+/// Seeds `cargo test` runs (every knob takes each of its values many times over).
+const CI_SEEDS: u64 = 48;
+
+const PD_TOKEN: &str = "sim-pd-token-0000";
+const OG_KEY: &str = "sim-og-key-0000";
+const JSM_TOKEN: &str = "sim-jsm-token-0000";
+const JSM_EMAIL: &str = "sim@example.com";
+const JSM_CLOUD: &str = "0d7a5a4e-5f7e-4f5e-9a5e-000000000000";
+
+// ---------------------------------------------------------------------------------------------
+// The schedule.
+
+#[derive(Debug, Clone)]
+struct Knobs {
+    pagerduty: bool,
+    opsgenie: bool,
+    jsm: bool,
+    jsm_report: bool,
+    lateness: i64,
+    interval: i64,
+    /// How long the generated history runs.
+    span: i64,
+    per_provider: usize,
+    faults: usize,
+    restarts: usize,
+    /// PagerDuty entries later than the lateness.
+    beyond_lateness: bool,
+    /// The Graphite outputter is a sink too.
+    graphite: bool,
+    /// One sink away for a stretch: 0 none, 1 the StatsD-like sink, 2 carbon.
+    away: u8,
+}
+
+impl Knobs {
+    fn of(rng: &mut SplitMix64) -> Knobs {
+        let mut k = Knobs {
+            pagerduty: rng.chance(60),
+            opsgenie: rng.chance(60),
+            jsm: rng.chance(50),
+            jsm_report: rng.chance(50),
+            lateness: [120, 300, 600][rng.below(3) as usize],
+            interval: [15, 30, 60][rng.below(3) as usize],
+            span: [1800, 3 * 3600, 6 * 3600][rng.below(3) as usize],
+            per_provider: 4 + rng.below(14) as usize,
+            faults: rng.below(8) as usize,
+            restarts: rng.below(5) as usize,
+            beyond_lateness: rng.chance(25),
+            graphite: rng.chance(60),
+            away: rng.below(3) as u8,
+        };
+        if !(k.pagerduty || k.opsgenie || k.jsm) {
+            k.opsgenie = true;
+        }
+        if !k.graphite && k.away == 2 {
+            k.away = 1;
+        }
+        k
+    }
+}
+
+/// Something that happens to the world at a virtual moment.
+#[derive(Debug, Clone)]
+enum Happening {
+    PdEntry(Value),
+    OgAlert(OgAlert),
+    OgRow {
+        alert: String,
+        log: OgLog,
+        owner: Option<String>,
+        close: bool,
+    },
+    JsmAlert(OgAlert),
+    JsmRow {
+        alert: String,
+        log: OgLog,
+        owner: Option<String>,
+        close: bool,
+    },
+    Fault(&'static str, u8),
+    Restart,
+    SinkAway(u8),
+    SinkBack(u8),
+}
+
+struct Schedule {
+    knobs: Knobs,
+    epoch: Timestamp,
+    /// (when it happens, what), in time order.
+    happenings: Vec<(Timestamp, Happening)>,
+    /// Plain name → count: what must be counted exactly.
+    expected: BTreeMap<String, i64>,
+    /// (plain name, event second): each counted event, for the per-slot check.
+    expected_events: Vec<(String, i64)>,
+    /// Names that also got events later than the lateness: counted at most once each.
+    maybe: BTreeMap<String, i64>,
+    end: Timestamp,
+}
+
+fn secs(n: i64) -> SignedDuration {
+    SignedDuration::from_secs(n)
+}
+
+/// A lifecycle step: from 10 s to about 3 h, log-uniform.
+fn step(rng: &mut SplitMix64) -> i64 {
+    let base = 10i64 << rng.below(11);
+    base + rng.below(base as u64) as i64
+}
+
+const PD_CHANNELS: [&str; 4] = [
+    "sms_notification",
+    "phone_notification",
+    "email_notification",
+    "push_notification",
+];
+const OG_METHODS: [&str; 4] = ["SMS", "Voice", "Email", "Mobile"];
+
+fn generate(seed: u64) -> Schedule {
+    let mut rng = SplitMix64(seed ^ 0x5EED_0F_5EED);
+    let knobs = Knobs::of(&mut rng);
+    let epoch: Timestamp = "2026-03-02T00:00:00Z".parse().unwrap();
+    let epoch = epoch + secs(rng.below(7 * 24) as i64 * 3600);
+    let start = epoch + secs(60);
+    let end = start + secs(knobs.span);
+    let mut s = Schedule {
+        knobs: knobs.clone(),
+        epoch,
+        happenings: Vec::new(),
+        expected: BTreeMap::new(),
+        expected_events: Vec::new(),
+        maybe: BTreeMap::new(),
+        end,
+    };
+    if knobs.pagerduty {
+        pagerduty_history(&mut s, &mut rng, seed, start);
+    }
+    if knobs.opsgenie {
+        alert_history(&mut s, &mut rng, seed, start, false);
+    }
+    if knobs.jsm {
+        alert_history(&mut s, &mut rng, seed, start, true);
+    }
+    let providers: Vec<&'static str> = [
+        (knobs.pagerduty, "pagerduty"),
+        (knobs.opsgenie, "opsgenie"),
+        (knobs.jsm, "jsm"),
+    ]
+    .into_iter()
+    .filter_map(|(on, p)| on.then_some(p))
+    .collect();
+    let moment = |rng: &mut SplitMix64| start + secs(rng.below(knobs.span as u64) as i64);
+    for _ in 0..knobs.faults {
+        let p = providers[rng.below(providers.len() as u64) as usize];
+        let at = moment(&mut rng);
+        s.happenings
+            .push((at, Happening::Fault(p, rng.below(3) as u8)));
+    }
+    for _ in 0..knobs.restarts {
+        let at = moment(&mut rng);
+        s.happenings.push((at, Happening::Restart));
+    }
+    if knobs.away != 0 {
+        let at = moment(&mut rng);
+        let back = at + secs(60 + rng.below(1200) as i64);
+        s.happenings.push((at, Happening::SinkAway(knobs.away)));
+        s.happenings.push((back, Happening::SinkBack(knobs.away)));
+    }
+    s.happenings.sort_by_key(|(at, _)| *at);
+    s
+}
+
+impl Schedule {
+    /// An event at `at` counting `names` (below `ptsd.{provider}.`), visible `delay` later.
+    fn count(&mut self, provider: &str, at: Timestamp, delay: i64, names: &[String]) {
+        for n in names {
+            let name = format!("ptsd.{provider}.{n}");
+            if delay > self.knobs.lateness {
+                *self.maybe.entry(name).or_default() += 1;
+            } else {
+                *self.expected.entry(name.clone()).or_default() += 1;
+                self.expected_events.push((name, at.as_second()));
+            }
+        }
+    }
+
+    /// How late a row becomes visible: mostly at once, sometimes within half the lateness.
+    fn delay(&self, rng: &mut SplitMix64, beyond: bool) -> i64 {
+        if beyond && rng.chance(5) {
+            return self.knobs.lateness + 1 + rng.below(600) as i64;
+        }
+        if rng.chance(15) {
+            return rng.below((self.knobs.lateness / 2) as u64) as i64;
+        }
+        rng.below(3) as i64
+    }
+}
+
+fn pagerduty_history(s: &mut Schedule, rng: &mut SplitMix64, seed: u64, start: Timestamp) {
+    let users = &SYNTHETIC_USERS;
+    let services = ["Checkout", "Search", "Payments"];
+    let mut n = 0;
+    let mut next_id = || {
+        n += 1;
+        format!("Q{seed:X}E{n}")
+    };
+    for i in 0..s.knobs.per_provider {
+        let t0 = start + secs(rng.below(s.knobs.span as u64) as i64);
+        let inc = Incident::new(
+            &format!("P{seed:X}I{i}"),
+            services[rng.below(3) as usize],
+            if rng.chance(70) { "high" } else { "low" },
+        )
+        .with_created_at(t0);
+        let mut entries = vec![trigger(&next_id(), t0, &inc)];
+        let mut who = rng.below(users.len() as u64) as usize;
+        let mut t = t0 + secs(1);
+        entries.push(assign(&next_id(), t, &inc, &[(users[who].0, users[who].1)]));
+        let notify_all = |t: &mut Timestamp, who: usize, rng: &mut SplitMix64, entries: &mut Vec<Value>, id: &mut dyn FnMut() -> String| {
+            for ch in PD_CHANNELS {
+                if !rng.chance(50) {
+                    continue;
+                }
+                *t += secs(1 + rng.below(20) as i64);
+                entries.push(notify(&id(), *t, &inc, users[who].0, users[who].1, ch));
+            }
+        };
+        notify_all(&mut t, who, rng, &mut entries, &mut next_id);
+        if rng.chance(35) {
+            t += secs(step(rng));
+            who = (who + 1 + rng.below(users.len() as u64 - 1) as usize) % users.len();
+            entries.push(escalate(&next_id(), t, &inc, &[(users[who].0, users[who].1)]));
+            notify_all(&mut t, who, rng, &mut entries, &mut next_id);
+        }
+        if rng.chance(75) {
+            t += secs(step(rng));
+            entries.push(if rng.chance(85) {
+                acknowledge(&next_id(), t, &inc, users[who].0, users[who].1, "user_reference")
+            } else {
+                acknowledge(&next_id(), t, &inc, "PINTEG1", "Monitoring", "service_reference")
+            });
+            if rng.chance(65) {
+                t += secs(step(rng));
+                entries.push(if rng.chance(80) {
+                    resolve(&next_id(), t, &inc, users[who].0, users[who].1, "user_reference")
+                } else {
+                    resolve(&next_id(), t, &inc, "PINTEG1", "Monitoring", "service_reference")
+                });
+            }
+        }
+        for e in entries {
+            let at: Timestamp = e["created_at"].as_str().unwrap().parse().unwrap();
+            if at >= s.end {
+                continue;
+            }
+            let delay = s.delay(rng, s.knobs.beyond_lateness);
+            s.count("pagerduty", at, delay, &plain_counts(&e));
+            s.happenings.push((at + secs(delay), Happening::PdEntry(e)));
+        }
+    }
+}
+
+/// Opsgenie's or JSM's alerts (the same model; JSM names people by account id).
+fn alert_history(s: &mut Schedule, rng: &mut SplitMix64, seed: u64, start: Timestamp, jsm: bool) {
+    let provider = if jsm { "jsm" } else { "opsgenie" };
+    let users = &OG_SYNTHETIC_USERS;
+    let name = |u: usize| ptsd::schema::sanitize(users[u].2, true);
+    let named = |log: OgLog| if jsm { jsm_row(log) } else { log };
+    let username = |u: usize| {
+        if jsm {
+            jsm_named(users[u].1)
+        } else {
+            users[u].1.to_string()
+        }
+    };
+    let integrations = ["Datadog", "Prometheus", "Pingdom"];
+    for i in 0..s.knobs.per_provider {
+        let id = format!("{provider}-{seed:x}-{i}");
+        let t0 = start + secs(rng.below(s.knobs.span as u64) as i64);
+        let t0 = t0 + SignedDuration::from_millis(rng.below(1000) as i64);
+        let priority = format!("P{}", 1 + rng.below(5));
+        let integration = integrations[rng.below(3) as usize];
+        let alert = OgAlert::new(&id, &i.to_string(), &format!("Alert {i}"), &priority, integration, t0);
+        s.happenings.push((
+            t0,
+            if jsm {
+                Happening::JsmAlert(alert)
+            } else {
+                Happening::OgAlert(alert)
+            },
+        ));
+        s.count(
+            provider,
+            t0,
+            0,
+            &[
+                format!("incidents.{}", priority.to_lowercase()),
+                format!("services.{}.incidents", ptsd::schema::sanitize(integration, true)),
+            ],
+        );
+        // (row, counts, new owner, closes)
+        let mut rows: Vec<(OgLog, Vec<String>, Option<usize>, bool)> = Vec::new();
+        let mut t = t0 + SignedDuration::from_millis(700);
+        rows.push((og_log_created_via(t, integration), vec![], None, false));
+        let mut who = rng.below(3) as usize;
+        t += secs(1);
+        rows.push((og_log_assigned(t, users[who].1), vec![format!("users.{}.assignments", name(who))], Some(who), false));
+        let notify_all = |t: &mut Timestamp, who: usize, rng: &mut SplitMix64, rows: &mut Vec<(OgLog, Vec<String>, Option<usize>, bool)>| {
+            for m in OG_METHODS {
+                if !rng.chance(50) {
+                    continue;
+                }
+                *t += secs(1 + rng.below(20) as i64);
+                rows.push((
+                    og_log_notified(*t, users[who].1, m),
+                    vec![format!("users.{}.notifications.{}", name(who), og_channel(m))],
+                    None,
+                    false,
+                ));
+            }
+        };
+        notify_all(&mut t, who, rng, &mut rows);
+        if rng.chance(35) {
+            t += secs(step(rng));
+            who = (who + 1 + rng.below(2) as usize) % 3;
+            rows.push((og_log_escalated(t, "Ops escalation", users[who].1), vec![format!("users.{}.escalations", name(who))], None, false));
+            t += secs(1);
+            rows.push((og_log_assigned(t, users[who].1), vec![format!("users.{}.assignments", name(who))], Some(who), false));
+            notify_all(&mut t, who, rng, &mut rows);
+        }
+        if rng.chance(75) {
+            t += secs(step(rng));
+            if rng.chance(85) {
+                rows.push((og_log_acked(t, users[who].1), vec![format!("users.{}.acknowledgements", name(who))], None, false));
+                if rng.chance(20) {
+                    t += secs(step(rng));
+                    rows.push((og_log_unacked(t, users[who].1), vec![], None, false));
+                    t += secs(step(rng));
+                    rows.push((og_log_acked(t, users[who].1), vec![format!("users.{}.acknowledgements", name(who))], None, false));
+                }
+            } else {
+                rows.push((og_log_acked_by_integration(t, integration), vec![], None, false));
+            }
+            if rng.chance(70) {
+                t += secs(step(rng));
+                if rng.chance(80) {
+                    rows.push((og_log_closed(t, users[who].1), vec![format!("users.{}.resolves", name(who))], None, true));
+                } else {
+                    rows.push((og_log_closed_via_integration(t, integration), vec![], None, true));
+                }
+            }
+        }
+        for (log, counts, owner, close) in rows {
+            if log.created_at >= s.end {
+                break;
+            }
+            let at = log.created_at;
+            // A row is written with the change it records (no lag): see the module doc of
+            // collectors/alerts/events.rs for why the safety net needs that.
+            s.count(provider, at, 0, &counts);
+            let row = Happening::JsmRow {
+                alert: id.clone(),
+                log: named(log),
+                owner: owner.map(username),
+                close,
+            };
+            let row = match (jsm, row) {
+                (false, Happening::JsmRow { alert, log, owner, close }) => Happening::OgRow { alert, log, owner, close },
+                (_, row) => row,
+            };
+            s.happenings.push((at, row));
+        }
+    }
+}
+
+// ---------------------------------------------------------------------------------------------
+// The world: fakes, sinks, and the engine's lives.
+
+/// A StatsD-like sink in memory: it sums every increment it takes, and can be away (its
+/// writes fail, as an unresolvable agent's do).
+#[derive(Clone, Default)]
+struct Sums {
+    totals: Arc<Mutex<BTreeMap<String, i64>>>,
+    away: Arc<AtomicBool>,
+}
+
+impl Outputter for Sums {
+    fn name(&self) -> &'static str {
+        "sums"
+    }
+    fn write(&mut self, batch: &MetricBatch) -> Result<(), OutputError> {
+        if self.away.load(Ordering::SeqCst) {
+            return Err(OutputError::Io {
+                sink: "sums",
+                source: std::io::Error::other("away (simulated)"),
+            });
+        }
+        let mut t = self.totals.lock().unwrap();
+        for r in schema::render(Flavor::Plain, "ptsd", &batch.series) {
+            *t.entry(r.name).or_default() += r.value;
+        }
+        Ok(())
+    }
+}
+
+/// Whether a plain name (tags folded) is one the generator counts.
+fn checked(name: &str) -> bool {
+    let parts: Vec<&str> = name.split('.').collect();
+    match parts.as_slice() {
+        ["ptsd", "pagerduty" | "opsgenie" | "jsm", rest @ ..] => matches!(
+            rest,
+            ["incidents", _]
+                | ["services", _, "incidents"]
+                | ["users", _, "notifications", _]
+                | ["users", _, "acknowledgements" | "assignments" | "escalations" | "resolves"]
+        ),
+        _ => false,
+    }
+}
+
+/// `name` without its `;hours=…` / `;category=…` tags.
+fn folded(name: &str) -> String {
+    name.split(';')
+        .filter(|p| !p.starts_with("hours=") && !p.starts_with("category="))
+        .collect::<Vec<_>>()
+        .join(";")
+}
+
+struct World {
+    pd: Option<FakePagerDuty>,
+    og: Option<FakeOpsgenie>,
+    jsm: Option<FakeJsm>,
+    sums: Sums,
+    carbon: Option<FakeCarbon>,
+    /// Set by the schedule; the next request to a provider then stops the engine.
+    restart: Arc<AtomicBool>,
+    stop: Arc<tokio::sync::Notify>,
+    hosts: Vec<String>,
+}
+
+impl World {
+    fn new(seed: u64, k: &Knobs) -> World {
+        let host = |p: &str| format!("{p}-{seed:x}.sim.invalid");
+        let pd = k.pagerduty.then(|| {
+            let f = FakePagerDuty::start_in_process(PD_TOKEN, &host("pd"));
+            f.add_users(synthetic_users());
+            f
+        });
+        let og = k.opsgenie.then(|| {
+            let f = FakeOpsgenie::start_in_process(OG_KEY, &host("og"));
+            f.add_users(og_synthetic_users());
+            f
+        });
+        let jsm = k.jsm.then(|| {
+            let f = FakeJsm::start_in_process(JSM_CLOUD, JSM_EMAIL, JSM_TOKEN, &host("jsm"));
+            f.add_users(jsm_synthetic_users());
+            f.set_serve_report(k.jsm_report);
+            f
+        });
+        let mut w = World {
+            pd,
+            og,
+            jsm,
+            sums: Sums::default(),
+            carbon: k.graphite.then(FakeCarbon::start),
+            restart: Arc::new(AtomicBool::new(false)),
+            stop: Arc::new(tokio::sync::Notify::new()),
+            hosts: Vec::new(),
+        };
+        for (on, p) in [(k.pagerduty, "pd"), (k.opsgenie, "og"), (k.jsm, "jsm")] {
+            if on {
+                w.arm(&host(p));
+            }
+        }
+        w
+    }
+
+    /// Wraps `host`'s handler: a request while a restart is due stops the engine there (it
+    /// awaits this answer, so no delivery is in flight) and is never answered.
+    fn arm(&mut self, host: &str) {
+        let inner = in_process::handler(host).expect("registered");
+        let restart = self.restart.clone();
+        let stop = self.stop.clone();
+        in_process::register(
+            host,
+            Arc::new(move |req| {
+                if restart.swap(false, Ordering::SeqCst) {
+                    stop.notify_one();
+                    let never: Pin<Box<dyn Future<Output = _> + Send>> =
+                        Box::pin(std::future::pending());
+                    return never;
+                }
+                inner(req)
+            }),
+        );
+        self.hosts.push(host.to_string());
+    }
+
+    fn apply(&self, h: &Happening) {
+        match h {
+            Happening::PdEntry(e) => self.pd.as_ref().unwrap().add_entries(vec![e.clone()]),
+            Happening::OgAlert(a) => self.og.as_ref().unwrap().add_alert(a.clone()),
+            Happening::JsmAlert(a) => self.jsm.as_ref().unwrap().add_alert(a.clone()),
+            Happening::OgRow { alert, log, owner, close } => {
+                let f = self.og.as_ref().unwrap();
+                f.add_log(alert, log.clone());
+                change(|c| f.update_alert(alert, c), owner, *close);
+            }
+            Happening::JsmRow { alert, log, owner, close } => {
+                let f = self.jsm.as_ref().unwrap();
+                f.add_log(alert, log.clone());
+                change(|c| f.update_alert(alert, c), owner, *close);
+            }
+            Happening::Fault(p, kind) => match *p {
+                "pagerduty" => self.pd.as_ref().unwrap().inject(
+                    "/log_entries",
+                    [Fault::Status500, Fault::Status429 { reset_secs: 5 }, Fault::Truncated][*kind as usize].clone(),
+                ),
+                "opsgenie" => self.og.as_ref().unwrap().inject(
+                    "/v2/alerts",
+                    [OgFault::Status500, OgFault::Status429, OgFault::Truncated][*kind as usize].clone(),
+                ),
+                _ => self.jsm.as_ref().unwrap().inject(
+                    "/jsm/ops/api",
+                    [JsmFault::Status500, JsmFault::Status429, JsmFault::Truncated][*kind as usize].clone(),
+                ),
+            },
+            Happening::Restart => self.restart.store(true, Ordering::SeqCst),
+            Happening::SinkAway(1) => self.sums.away.store(true, Ordering::SeqCst),
+            Happening::SinkBack(1) => self.sums.away.store(false, Ordering::SeqCst),
+            Happening::SinkAway(_) => self.carbon.as_ref().unwrap().away(),
+            Happening::SinkBack(_) => self.carbon.as_ref().unwrap().back(),
+        }
+    }
+
+    fn argv(&self, k: &Knobs, dir: &std::path::Path, files: &mut Vec<String>) -> Vec<String> {
+        let mut a: Vec<String> = vec!["ptsd".into()];
+        let mut push = |xs: &[&str]| a.extend(xs.iter().map(|s| s.to_string()));
+        if let Some(f) = &self.pd {
+            files.push(secret_file(PD_TOKEN));
+            push(&["--pdtoken-file", files.last().unwrap(), "--pagerduty-api-url", &f.url]);
+        }
+        if let Some(f) = &self.og {
+            files.push(secret_file(OG_KEY));
+            push(&["--opsgenie-api-key-file", files.last().unwrap(), "--opsgenie-api-url", &f.url]);
+        }
+        if let Some(f) = &self.jsm {
+            files.push(secret_file(JSM_TOKEN));
+            push(&[
+                "--jsm-api-token-file",
+                files.last().unwrap(),
+                "--jsm-email",
+                JSM_EMAIL,
+                "--jsm-cloud-id",
+                JSM_CLOUD,
+                "--jsm-api-url",
+                &f.url,
+            ]);
+        }
+        let outputs = if self.carbon.is_some() { "graphite" } else { "stdout" };
+        let port = self.carbon.as_ref().map_or(0, |c| c.port).to_string();
+        let lateness = format!("{}s", k.lateness);
+        let interval = format!("{}s", k.interval);
+        push(&[
+            "--outputs",
+            outputs,
+            "--graphite-port",
+            &port,
+            "--lateness",
+            &lateness,
+            "--interval",
+            &interval,
+            "--state-dir",
+            dir.to_str().unwrap(),
+        ]);
+        a
+    }
+}
+
+/// Moves an alert's owner and status as the row that changed them says.
+fn change(update: impl FnOnce(Box<dyn FnOnce(&mut OgAlert)>), owner: &Option<String>, close: bool) {
+    let owner = owner.clone();
+    update(Box::new(move |a: &mut OgAlert| {
+        if let Some(o) = owner {
+            a.owner = o;
+        }
+        if close {
+            a.status = "closed".into();
+        }
+    }));
+}
+
+/// What the sinks hold once the schedule settled.
+struct Outcome {
+    sums: BTreeMap<String, i64>,
+    /// (plain name, slot second) → last value.
+    slots: BTreeMap<(String, i64), i64>,
+    resolution: i64,
+    skipped: i64,
+}
+
+fn run(seed: u64) -> (Schedule, Outcome) {
+    let s = generate(seed);
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .start_paused(true)
+        .build()
+        .unwrap();
+    // The state is saved (and fsynced) after every part: on a tmpfs when there is one, so the
+    // simulation's speed is not the disk's.
+    let shm = std::path::Path::new("/dev/shm");
+    let tmp = if shm.is_dir() { shm.to_path_buf() } else { std::env::temp_dir() };
+    let dir = tmp.join(format!("ptsd-sim-{seed}-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    std::fs::create_dir_all(&dir).unwrap();
+    let outcome = rt.block_on(async {
+        ptsd::clock::install_virtual(s.epoch);
+        let world = Arc::new(World::new(seed, &s.knobs));
+        let base = tokio::time::Instant::now();
+        let at = move |t: Timestamp| base + Duration::from_secs(t.duration_since(s.epoch).as_secs().max(0) as u64);
+        let settle = s.end + secs(s.knobs.lateness * 2 + s.knobs.interval * 4 + 120);
+        // The schedule, applied at its moments; then, once settled, one last stop.
+        let driver = {
+            let world = world.clone();
+            let happenings = s.happenings.clone();
+            tokio::spawn(async move {
+                for (t, h) in happenings {
+                    tokio::time::sleep_until(at(t)).await;
+                    world.apply(&h);
+                }
+                tokio::time::sleep_until(at(settle)).await;
+                world.restart.store(true, Ordering::SeqCst);
+            })
+        };
+        let mut files = Vec::new();
+        let argv = world.argv(&s.knobs, &dir, &mut files);
+        loop {
+            let config = ptsd::cli::parse_from(argv.iter().map(String::as_str).collect::<Vec<_>>()).expect("config");
+            let collectors = ptsd::collectors::build_all(&config).expect("collectors");
+            let mut outputters: Vec<Box<dyn Outputter>> = vec![Box::new(world.sums.clone())];
+            if world.carbon.is_some() {
+                outputters.extend(ptsd::outputters::build_all(&config).expect("graphite"));
+            }
+            let stop = world.stop.clone();
+            ptsd::engine::run(
+                ptsd::engine::Settings::from_config(&config).expect("settings"),
+                collectors,
+                outputters,
+                async move { stop.notified().await },
+            )
+            .await
+            .unwrap_or_else(|e| panic!("seed {seed}: the engine stopped: {e}"));
+            if driver.is_finished() {
+                break;
+            }
+        }
+        let sums = world.sums.totals.lock().unwrap().clone();
+        let whisper = world.carbon.as_ref().map(FakeCarbon::whisper).unwrap_or_default();
+        for h in &world.hosts {
+            in_process::unregister(h);
+        }
+        ptsd::clock::uninstall_virtual();
+        for f in files {
+            let _ = std::fs::remove_file(f);
+        }
+        let mut slots = BTreeMap::new();
+        for ((path, ts), v) in whisper {
+            *slots.entry((folded(&path), ts)).or_default() += v as i64;
+        }
+        let skipped = sums
+            .iter()
+            .filter(|(k, _)| k.contains("windows_skipped"))
+            .map(|(_, v)| *v)
+            .sum();
+        Outcome {
+            sums,
+            slots,
+            resolution: 60,
+            skipped,
+        }
+    });
+    let _ = std::fs::remove_dir_all(&dir);
+    (s, outcome)
+}
+
+/// The first way the outcome differs from the schedule's truth.
+fn check(s: &Schedule, o: &Outcome) -> Result<(), String> {
+    if o.skipped != 0 {
+        return Err(format!("{} parts skipped as poison", o.skipped));
+    }
+    let mut got: BTreeMap<String, i64> = BTreeMap::new();
+    for (k, v) in &o.sums {
+        let k = folded(k);
+        if checked(&k) {
+            *got.entry(k).or_default() += v;
+        }
+    }
+    let names: std::collections::BTreeSet<&String> =
+        got.keys().chain(s.expected.keys()).chain(s.maybe.keys()).collect();
+    for name in names {
+        let want = s.expected.get(name).copied().unwrap_or(0);
+        let extra = s.maybe.get(name).copied().unwrap_or(0);
+        let have = got.get(name).copied().unwrap_or(0);
+        if have < want || have > want + extra {
+            return Err(format!("sums: {name}: counted {have}, happened {want} (+{extra} later than the lateness)"));
+        }
+    }
+    if s.knobs.graphite {
+        let mut want: BTreeMap<(String, i64), i64> = BTreeMap::new();
+        for (name, second) in &s.expected_events {
+            *want.entry((name.clone(), second - second.rem_euclid(o.resolution))).or_default() += 1;
+        }
+        let maybe_names: std::collections::BTreeSet<&String> = s.maybe.keys().collect();
+        let have: BTreeMap<&(String, i64), &i64> =
+            o.slots.iter().filter(|((n, _), _)| checked(n)).collect();
+        for key in want.keys().chain(have.keys().copied()).collect::<std::collections::BTreeSet<_>>() {
+            if maybe_names.contains(&key.0) {
+                continue;
+            }
+            let w = want.get(key).copied().unwrap_or(0);
+            let h = have.get(key).map_or(0, |v| **v);
+            if w != h {
+                let at = Timestamp::from_second(key.1).unwrap();
+                return Err(format!("carbon: {} at {at}: last write {h}, happened {w}", key.0));
+            }
+        }
+    }
+    Ok(())
+}
+
+fn describe(s: &Schedule) -> String {
+    let count = |f: fn(&Happening) -> bool| s.happenings.iter().filter(|(_, h)| f(h)).count();
+    format!(
+        "{:?}\n  {} happenings from {} to {}: {} restarts, {} faults; {} series expected",
+        s.knobs,
+        s.happenings.len(),
+        s.epoch,
+        s.end,
+        count(|h| matches!(h, Happening::Restart)),
+        count(|h| matches!(h, Happening::Fault(..))),
+        s.expected.len(),
+    )
+}
+
+fn seeds() -> Vec<u64> {
+    if let Ok(one) = std::env::var("PTSD_SIM_SEED") {
+        return vec![one.parse().expect("PTSD_SIM_SEED is a number")];
+    }
+    let n = std::env::var("PTSD_SIM_SEEDS").map_or(CI_SEEDS, |v| v.parse().expect("PTSD_SIM_SEEDS is a number"));
+    (1..=n).collect()
+}
+
+#[test]
+fn every_sink_counts_every_event_exactly_once_on_every_seed() {
+    if std::env::var("RUST_LOG").is_ok() {
+        let _ = tracing_subscriber::fmt().with_test_writer().try_init();
+    }
+    let mut failures = Vec::new();
+    let all = seeds();
+    for &seed in &all {
+        let (s, o) = run(seed);
+        if let Err(why) = check(&s, &o) {
+            eprintln!(
+                "seed {seed} FAILED: {why}\n  {}\n  replay: PTSD_SIM_SEED={seed} cargo test --test simulation",
+                describe(&s)
+            );
+            failures.push(seed);
+        }
+    }
+    assert!(failures.is_empty(), "{} of {} seeds failed: {failures:?}", failures.len(), all.len());
+}
