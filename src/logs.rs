@@ -97,7 +97,7 @@ mod tests {
 
     #[test]
     fn a_table_most_frequent_first_with_unmatched_as_dash() {
-        let a: Timestamp = "2026-03-02T00:00:00Z".parse().unwrap();
+        let a: jiff::Timestamp = "2026-03-02T00:00:00Z".parse().unwrap();
         let w = Window::new(a, a + SignedDuration::from_hours(24));
         let shapes = [
             LogShape {

@@ -424,6 +424,8 @@ fn alert_history(s: &mut Schedule, rng: &mut SplitMix64, seed: u64, start: Times
 #[derive(Clone, Default)]
 struct Sums {
     totals: Arc<Mutex<BTreeMap<String, i64>>>,
+    /// (plain name, second) → count, from the batches' timelines (for a failure's report).
+    seconds: Arc<Mutex<BTreeMap<(String, i64), i64>>>,
     away: Arc<AtomicBool>,
 }
 
@@ -441,6 +443,12 @@ impl Outputter for Sums {
         let mut t = self.totals.lock().unwrap();
         for r in schema::render(Flavor::Plain, "ptsd", &batch.series) {
             *t.entry(r.name).or_default() += r.value;
+        }
+        let mut at = self.seconds.lock().unwrap();
+        for (second, moment) in &batch.timeline {
+            for r in schema::render(Flavor::Plain, "ptsd", &moment.counts) {
+                *at.entry((folded(&r.name), *second)).or_default() += r.value;
+            }
         }
         Ok(())
     }
@@ -636,6 +644,7 @@ fn change(update: impl FnOnce(Box<dyn FnOnce(&mut OgAlert)>), owner: &Option<Str
 /// What the sinks hold once the schedule settled.
 struct Outcome {
     sums: BTreeMap<String, i64>,
+    sum_seconds: BTreeMap<(String, i64), i64>,
     /// (plain name, slot second) → last value.
     slots: BTreeMap<(String, i64), i64>,
     resolution: i64,
@@ -698,6 +707,7 @@ fn run(seed: u64) -> (Schedule, Outcome) {
             }
         }
         let sums = world.sums.totals.lock().unwrap().clone();
+        let sum_seconds = world.sums.seconds.lock().unwrap().clone();
         let whisper = world.carbon.as_ref().map(FakeCarbon::whisper).unwrap_or_default();
         for h in &world.hosts {
             in_process::unregister(h);
@@ -717,6 +727,7 @@ fn run(seed: u64) -> (Schedule, Outcome) {
             .sum();
         Outcome {
             sums,
+            sum_seconds,
             slots,
             resolution: 60,
             skipped,
@@ -745,7 +756,21 @@ fn check(s: &Schedule, o: &Outcome) -> Result<(), String> {
         let extra = s.maybe.get(name).copied().unwrap_or(0);
         let have = got.get(name).copied().unwrap_or(0);
         if have < want || have > want + extra {
-            return Err(format!("sums: {name}: counted {have}, happened {want} (+{extra} later than the lateness)"));
+            let happened: Vec<String> = s
+                .expected_events
+                .iter()
+                .filter(|(n, _)| n == name)
+                .map(|(_, t)| Timestamp::from_second(*t).unwrap().to_string())
+                .collect();
+            let counted: Vec<String> = o
+                .sum_seconds
+                .iter()
+                .filter(|((n, _), _)| n == name)
+                .map(|((_, t), c)| format!("{}×{c}", Timestamp::from_second(*t).unwrap()))
+                .collect();
+            return Err(format!(
+                "sums: {name}: counted {have}, happened {want} (+{extra} later than the lateness)\n  happened at {happened:?}\n  counted at {counted:?}"
+            ));
         }
     }
     if s.knobs.graphite {

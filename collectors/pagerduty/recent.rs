@@ -34,7 +34,12 @@ struct Read {
 /// Recent reads and how far their events were delivered.
 #[derive(Debug, Default)]
 pub struct Recent {
+    /// Reads whose events were delivered.
     reads: VecDeque<Read>,
+    /// Reads whose events were not (yet) delivered: they prove nothing. A read whose delivery
+    /// failed (a sink away) returned entries that no sink may have; counting them as read
+    /// would skip them for ever (found by the simulation, issue 19).
+    unconfirmed: Vec<Read>,
     /// Every entry before this was read by a read whose events were delivered.
     covered_until: Option<Timestamp>,
 }
@@ -91,9 +96,15 @@ impl Recent {
         })
     }
 
-    /// Remembers a read: the window asked for and the ids returned.
+    /// Remembers a read: the window asked for and the ids returned. It counts once its
+    /// events are delivered ([`Recent::delivered`]).
     pub fn note(&mut self, asked: Window, ids: Vec<String>) {
-        self.reads.push_back(Read { asked, ids });
+        self.unconfirmed.push(Read { asked, ids });
+    }
+
+    /// A new read begins: reads never delivered are forgotten.
+    pub fn begin(&mut self) {
+        self.unconfirmed.clear();
     }
 
     /// Forgets reads that end before `horizon`: no later read starts before it.
@@ -101,8 +112,10 @@ impl Recent {
         self.reads.retain(|r| r.asked.until >= horizon);
     }
 
-    /// Everything before `until` has been delivered.
+    /// Everything before `until` has been delivered, the reads noted since the last delivery
+    /// included.
     pub fn delivered(&mut self, until: Timestamp) {
+        self.reads.extend(self.unconfirmed.drain(..));
         self.covered_until = Some(self.covered_until.map_or(until, |c| c.max(until)));
     }
 }
@@ -140,6 +153,7 @@ mod tests {
         assert_eq!(r.expect(&Window::new(at(30), at(40))), None);
         // A gap between reads means the old part was not all read: no count.
         let mut gap = Recent::default();
+        gap.begin();
         gap.note(Window::new(at(4), at(15)), ids(&["a"]));
         gap.note(Window::new(at(17), at(31)), ids(&["b"]));
         gap.delivered(at(30));
@@ -150,5 +164,18 @@ mod tests {
             None,
             "the read covering the start is forgotten"
         );
+    }
+
+    #[test]
+    fn a_read_whose_delivery_failed_proves_nothing() {
+        let mut r = Recent::default();
+        r.note(Window::new(at(0), at(20)), ids(&["a"]));
+        r.delivered(at(20));
+        // The next read found a late entry "b" in the old part, but no sink took it.
+        r.begin();
+        r.note(Window::new(at(10), at(30)), ids(&["a", "b"]));
+        r.begin();
+        let e = r.expect(&Window::new(at(10), at(40))).expect("the delivered read covers");
+        assert_eq!(e.entries, 1, "only the delivered read's entries: a count of 2 re-reads");
     }
 }
