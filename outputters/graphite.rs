@@ -220,6 +220,11 @@ impl GraphiteOutputter {
     fn send(&mut self, payload: &[u8]) -> Result<(), OutputError> {
         let io = |source| OutputError::Io { sink: NAME, source };
         for attempt in 0..2 {
+            if self.conn.as_ref().is_some_and(|c| !still_open(c)) {
+                // Carbon closed it (restarted, or an idle timeout): what were written into it now
+                // would be lost without an error, so connect again first.
+                self.conn = None;
+            }
             if self.conn.is_none() {
                 self.conn = Some(self.connect().map_err(io)?);
             }
@@ -257,6 +262,21 @@ impl GraphiteOutputter {
             )
         }))
     }
+}
+
+/// Whether carbon still holds `conn` open. Carbon never writes back, so a readable end of
+/// stream (or an error) means it closed the connection, and a write into it would be lost
+/// silently (a found by the simulation, issue 19: slots missing after carbon was away).
+fn still_open(conn: &TcpStream) -> bool {
+    if conn.set_nonblocking(true).is_err() {
+        return false;
+    }
+    let open = match conn.peek(&mut [0u8; 1]) {
+        Ok(0) => false,
+        Ok(_) => true,
+        Err(e) => e.kind() == std::io::ErrorKind::WouldBlock,
+    };
+    open && conn.set_nonblocking(false).is_ok()
 }
 
 impl Outputter for GraphiteOutputter {

@@ -670,7 +670,8 @@ fn run(seed: u64) -> (Schedule, Outcome) {
         let world = Arc::new(World::new(seed, &s.knobs));
         let base = tokio::time::Instant::now();
         let at = move |t: Timestamp| base + Duration::from_secs(t.duration_since(s.epoch).as_secs().max(0) as u64);
-        let settle = s.end + secs(s.knobs.lateness * 2 + s.knobs.interval * 4 + 120);
+        let last = s.happenings.last().map_or(s.end, |(t, _)| (*t).max(s.end));
+        let settle = last + secs(s.knobs.lateness * 2 + s.knobs.interval * 4 + 120);
         // The schedule, applied at its moments; then, once settled, one last stop.
         let driver = {
             let world = world.clone();
