@@ -790,7 +790,16 @@ fn check(s: &Schedule, o: &Outcome) -> Result<(), String> {
             let h = have.get(key).map_or(0, |v| **v);
             if w != h {
                 let at = Timestamp::from_second(key.1).unwrap();
-                return Err(format!("carbon: {} at {at}: last write {h}, happened {w}", key.0));
+                let near: Vec<String> = o
+                    .slots
+                    .iter()
+                    .filter(|((n, t), _)| *n == key.0 && (t - key.1).abs() <= 600)
+                    .map(|((_, t), v)| format!("{}={v}", Timestamp::from_second(*t).unwrap()))
+                    .collect();
+                return Err(format!(
+                    "carbon: {} at {at}: last write {h}, happened {w}\n  slots written near it: {near:?}",
+                    key.0
+                ));
             }
         }
     }
