@@ -482,9 +482,13 @@ struct World {
     og: Option<FakeOpsgenie>,
     jsm: Option<FakeJsm>,
     sums: Sums,
-    carbon: Option<FakeCarbon>,
+    carbon: Option<Arc<FakeCarbon>>,
     /// Set by the schedule; the next request to a provider then stops the engine.
     restart: Arc<AtomicBool>,
+    /// Sink changes due, made at the next request to a provider: the engine awaits that
+    /// answer, so no delivery is in flight (a change in the middle of one would lose what
+    /// carbon had not read yet, which is TCP's fault, not ptsd's).
+    sink_changes: Arc<Mutex<Vec<Happening>>>,
     stop: Arc<tokio::sync::Notify>,
     hosts: Vec<String>,
 }
@@ -513,8 +517,9 @@ impl World {
             og,
             jsm,
             sums: Sums::default(),
-            carbon: k.graphite.then(FakeCarbon::start),
+            carbon: k.graphite.then(|| Arc::new(FakeCarbon::start())),
             restart: Arc::new(AtomicBool::new(false)),
+            sink_changes: Arc::new(Mutex::new(Vec::new())),
             stop: Arc::new(tokio::sync::Notify::new()),
             hosts: Vec::new(),
         };
@@ -532,9 +537,20 @@ impl World {
         let inner = in_process::handler(host).expect("registered");
         let restart = self.restart.clone();
         let stop = self.stop.clone();
+        let changes = self.sink_changes.clone();
+        let sums = self.sums.clone();
+        let carbon = self.carbon.clone();
         in_process::register(
             host,
             Arc::new(move |req| {
+                for change in changes.lock().unwrap().drain(..) {
+                    match change {
+                        Happening::SinkAway(1) => sums.away.store(true, Ordering::SeqCst),
+                        Happening::SinkBack(1) => sums.away.store(false, Ordering::SeqCst),
+                        Happening::SinkAway(_) => carbon.as_ref().unwrap().away(),
+                        _ => carbon.as_ref().unwrap().back(),
+                    }
+                }
                 if restart.swap(false, Ordering::SeqCst) {
                     stop.notify_one();
                     let never: Pin<Box<dyn Future<Output = _> + Send>> =
@@ -577,10 +593,9 @@ impl World {
                 ),
             },
             Happening::Restart => self.restart.store(true, Ordering::SeqCst),
-            Happening::SinkAway(1) => self.sums.away.store(true, Ordering::SeqCst),
-            Happening::SinkBack(1) => self.sums.away.store(false, Ordering::SeqCst),
-            Happening::SinkAway(_) => self.carbon.as_ref().unwrap().away(),
-            Happening::SinkBack(_) => self.carbon.as_ref().unwrap().back(),
+            Happening::SinkAway(_) | Happening::SinkBack(_) => {
+                self.sink_changes.lock().unwrap().push(h.clone())
+            }
         }
     }
 
@@ -709,7 +724,7 @@ fn run(seed: u64) -> (Schedule, Outcome) {
         }
         let sums = world.sums.totals.lock().unwrap().clone();
         let sum_seconds = world.sums.seconds.lock().unwrap().clone();
-        let whisper = world.carbon.as_ref().map(FakeCarbon::whisper).unwrap_or_default();
+        let whisper = world.carbon.as_ref().map(|c| c.whisper()).unwrap_or_default();
         for h in &world.hosts {
             in_process::unregister(h);
         }

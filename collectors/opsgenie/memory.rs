@@ -44,6 +44,9 @@ pub(crate) struct Pace {
     pub(crate) renotify_every: SignedDuration,
     /// Most re-notification reads in one window.
     pub(crate) renotify_per_poll: usize,
+    /// `PTSD_LATENESS`: the next window starts this long before the end of this one, so a
+    /// read may wait only while every row it would bring is that recent.
+    pub(crate) lateness: SignedDuration,
 }
 
 impl Pace {
@@ -75,6 +78,7 @@ impl Pace {
             chase_every,
             renotify_every: SignedDuration::from_secs(120),
             renotify_per_poll,
+            lateness,
         }
     }
 }
@@ -142,7 +146,15 @@ impl AlertState {
         if changed {
             let seen = *self.change_seen.get_or_insert(until);
             let quiet = self.updated + pace.quiet <= until;
-            return if quiet || seen + pace.chase_every <= until {
+            // Waiting is safe only while every row not yet read (all after the last read, or
+            // after the alert's creation) still falls in the windows to come: the next starts
+            // `lateness` before this one ends, and the wait lasts up to `chase_every`. An
+            // alert first met in a long window (a catch-up, the first poll after a restart or
+            // a sink's outage) has older rows: read it now, or they fall behind every window
+            // to come (found by the simulation, issue 19).
+            let unread_from = self.read_at.unwrap_or(self.created);
+            let may_wait = unread_from >= until - pace.lateness + pace.chase_every;
+            return if quiet || !may_wait || seen + pace.chase_every <= until {
                 ReadNow::Changed
             } else {
                 ReadNow::No
