@@ -191,10 +191,11 @@ impl<S: AlertSource> AlertCollector<S> {
         }
         let state = self.alerts.get_mut(id).expect("listed");
         let kept_before = state.kept_keys();
-        state.settle(
-            dated.iter().map(|(at, r)| (*at, r.offset.as_str())),
-            window.since,
-        );
+        // Windows need not only move forward: the next starts `PTSD_LATENESS` before the
+        // cursor, which a part of a split window may be ahead of. Settling (and forgetting)
+        // only what lies `lateness` before this window keeps every row such a window holds.
+        let horizon = window.since - self.pace.lateness;
+        state.settle(dated.iter().map(|(at, r)| (*at, r.offset.as_str())), horizon);
         let mask = self.source.name_mask();
         let mut kept = Vec::with_capacity(dated.len());
         for (at, row) in dated {
@@ -232,8 +233,10 @@ impl<S: AlertSource> Collector for AlertCollector<S> {
 
     async fn collect(&mut self, window: Window) -> Result<Collected, CollectError> {
         self.source.refresh().await;
-        // Forget what no window to come can hold (windows only move forward).
-        self.alerts.retain(|_, s| s.prune(window.since));
+        // Forget what no window to come can hold (none starts more than `PTSD_LATENESS`
+        // before this one).
+        let horizon = window.since - self.pace.lateness;
+        self.alerts.retain(|_, s| s.prune(horizon));
         let mut out = Collected::default();
         self.list(&window, &mut out).await?;
         let mut ids: Vec<(Timestamp, String)> = self
