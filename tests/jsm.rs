@@ -478,7 +478,8 @@ async fn an_alert_in_the_last_millisecond_of_a_window_is_counted() {
 }
 
 /// An alert's log is read again only when the alert changed, and then only after the last row
-/// older than the window it was read for (the `after` key), never from the start.
+/// older than the window it was read for less the lateness (the `after` key; a window to come
+/// starts at most that much earlier), never from the start.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn logs_are_read_again_only_for_changed_alerts_and_only_past_what_was_settled() {
     use ptsd::event::{EventKind, Window};
@@ -494,13 +495,13 @@ async fn logs_are_read_again_only_for_changed_alerts_and_only_past_what_was_sett
             "disk full",
             "P3",
             "Prometheus",
-            t(400),
+            t(700),
         ));
-        fake.add_log(id, og_log_notified(t(390), who, "SMS"));
-        fake.add_log(id, og_log_acked(t(380), who));
+        fake.add_log(id, og_log_notified(t(690), who, "SMS"));
+        fake.add_log(id, og_log_acked(t(680), who));
         fake.add_log(id, og_log_notified(t(150), who, "Voice"));
     }
-    let cfg = config(&fake, &["--max-requests-per-minute", "0"]);
+    let cfg = config(&fake, &["--max-requests-per-minute", "0", "--lateness", "2m"]);
     let mut c = collector(&cfg);
     c.check().await.unwrap();
     let w1 = Window::new(t(300), t(100));
