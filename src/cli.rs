@@ -67,6 +67,66 @@ pub fn refuse_secret_flags(matches: &clap::ArgMatches) -> Result<(), ConfigError
     Ok(())
 }
 
+/// The prefixes of ptsd's environment variables: one set with such a prefix that no option
+/// reads is most likely misspelt (`PTSD_INTREVAL`), and would silently leave a default in force.
+pub const ENV_PREFIXES: &[&str] = &[
+    "PTSD_",
+    "PDTOKEN",
+    "PAGERDUTY_",
+    "OPSGENIE_",
+    "JSM_",
+    "STATSD_",
+    "GRAPHITE_",
+];
+
+/// Every environment variable the command line reads (each option's `env`, subcommands'
+/// included), so a new option or alias is known without a list to keep.
+pub fn known_variables(command: &clap::Command) -> std::collections::BTreeSet<String> {
+    let mut known: std::collections::BTreeSet<String> = command
+        .get_arguments()
+        .filter_map(|a| a.get_env())
+        .map(|v| v.to_string_lossy().into_owned())
+        .collect();
+    for sub in command.get_subcommands() {
+        known.extend(known_variables(sub));
+    }
+    known
+}
+
+/// The names among `names` with one of [`ENV_PREFIXES`] that ptsd does not read, each with
+/// the nearest name it does (Damerau-Levenshtein: a swapped pair of letters is one edit).
+pub fn unknown_variables(
+    command: &clap::Command,
+    names: impl IntoIterator<Item = String>,
+) -> Vec<(String, String)> {
+    let known = known_variables(command);
+    let mut out: Vec<(String, String)> = names
+        .into_iter()
+        .filter(|n| ENV_PREFIXES.iter().any(|p| n.starts_with(p)) && !known.contains(n))
+        .filter_map(|n| {
+            let nearest = known
+                .iter()
+                .min_by_key(|k| strsim::damerau_levenshtein(&n, k))?
+                .clone();
+            Some((n, nearest))
+        })
+        .collect();
+    out.sort();
+    out
+}
+
+/// Warns once about each variable of the environment that looks like ptsd's but is not read.
+pub fn warn_unknown_variables() {
+    let names = std::env::vars_os().filter_map(|(k, _)| k.into_string().ok());
+    for (name, nearest) in unknown_variables(&command(), names) {
+        tracing::warn!(
+            variable = %name,
+            nearest = %nearest,
+            "{name}: unknown; did you mean {nearest}?"
+        );
+    }
+}
+
 /// The subcommand in `matches`, if any.
 pub fn subcommand(matches: &clap::ArgMatches) -> Option<Command> {
     matches.subcommand()?;
