@@ -150,3 +150,40 @@ where
     refuse_secret_flags(&matches)?;
     Config::from_matches(matches)
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn unknown_variables_are_named_with_the_nearest_known_one() {
+        let names = [
+            "PTSD_INTREVAL",
+            "PTSD_INTERVAL",
+            "STATSD_HOTS",
+            "PDTOKEN_FILE",
+            "PDTOKENS",
+            "PTSD_OPSGENIE_LOG_RULES",
+            "HOME",
+            "RUST_LOG",
+        ]
+        .map(String::from);
+        let got = unknown_variables(&command(), names);
+        assert_eq!(
+            got,
+            [
+                ("PDTOKENS".to_string(), "PDTOKEN".to_string()),
+                ("PTSD_INTREVAL".to_string(), "PTSD_INTERVAL".to_string()),
+                ("STATSD_HOTS".to_string(), "STATSD_HOST".to_string()),
+            ]
+        );
+    }
+
+    #[test]
+    fn the_known_names_come_from_every_option() {
+        let known = known_variables(&command());
+        for name in ["PDTOKEN", "PTSD_OPSGENIE_LOG_RULES", "JSM_CLOUD_ID", "GRAPHITE_PORT"] {
+            assert!(known.contains(name), "{name}");
+        }
+    }
+}

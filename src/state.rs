@@ -341,6 +341,58 @@ mod tests {
     }
 
     #[test]
+    fn a_pending_part_is_taken_as_not_delivered() {
+        let d = dir("pending");
+        let t: Timestamp = "2026-03-02T03:00:00Z".parse().unwrap();
+        let minute = jiff::SignedDuration::from_secs(60);
+        let before = CollectorState::starting_at(t);
+        let mut after = before.clone();
+        after.cursor = t + minute;
+        after.seen.insert("R1".into(), t);
+        let mut s = State::default();
+        s.collectors.insert("pagerduty".into(), after);
+        s.pending = Some(PendingPart {
+            collector: "pagerduty".into(),
+            window: crate::event::Window::new(t, t + minute),
+            before: Box::new(before.clone()),
+        });
+        s.save(&d).unwrap();
+        let loaded = State::load(&d).unwrap().unwrap();
+        assert_eq!(loaded.collectors["pagerduty"], before);
+        assert_eq!(loaded.pending, None);
+    }
+
+    #[test]
+    fn a_floor_after_the_cursor_is_refused() {
+        let d = dir("floor");
+        let t: Timestamp = "2026-03-02T03:00:00Z".parse().unwrap();
+        let mut c = CollectorState::starting_at(t);
+        c.floor = t + jiff::SignedDuration::from_secs(1);
+        let mut s = State::default();
+        s.collectors.insert("pagerduty".into(), c);
+        s.save(&d).unwrap();
+        let e = State::load(&d).unwrap_err().to_string();
+        assert!(e.contains("floor") && e.contains("after its cursor"), "{e}");
+    }
+
+    #[test]
+    fn a_cursor_ahead_of_the_clock_moves_back_to_it() {
+        let now: Timestamp = "2026-03-02T03:00:00Z".parse().unwrap();
+        let lateness = jiff::SignedDuration::from_secs(300);
+        let mut c = CollectorState::starting_at(now + CLOCK_TOLERANCE);
+        assert_eq!(c.rewind_to_clock(now, lateness), None, "within the tolerance");
+        let ahead = now + jiff::SignedDuration::from_secs(3600);
+        let mut c = CollectorState::starting_at(ahead);
+        c.settled = Some(ahead);
+        c.seen.insert("R1".into(), ahead);
+        assert_eq!(c.rewind_to_clock(now, lateness), Some(ahead));
+        assert_eq!(c.cursor, now - lateness);
+        assert_eq!(c.floor, now - lateness);
+        assert_eq!(c.settled, Some(now - lateness));
+        assert!(c.seen.contains_key("R1"), "the ids stay, so nothing counts twice");
+    }
+
+    #[test]
     fn prune_keeps_the_lateness_window() {
         let t: Timestamp = "2026-03-02T03:00:00Z".parse().unwrap();
         let mut c = CollectorState::starting_at(t);
