@@ -182,7 +182,12 @@ mod tests {
     #[test]
     fn the_known_names_come_from_every_option() {
         let known = known_variables(&command());
-        for name in ["PDTOKEN", "PTSD_OPSGENIE_LOG_RULES", "JSM_CLOUD_ID", "GRAPHITE_PORT"] {
+        for name in [
+            "PDTOKEN",
+            "PTSD_OPSGENIE_LOG_RULES",
+            "JSM_CLOUD_ID",
+            "GRAPHITE_PORT",
+        ] {
             assert!(known.contains(name), "{name}");
         }
     }

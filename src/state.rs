@@ -380,7 +380,11 @@ mod tests {
         let now: Timestamp = "2026-03-02T03:00:00Z".parse().unwrap();
         let lateness = jiff::SignedDuration::from_secs(300);
         let mut c = CollectorState::starting_at(now + CLOCK_TOLERANCE);
-        assert_eq!(c.rewind_to_clock(now, lateness), None, "within the tolerance");
+        assert_eq!(
+            c.rewind_to_clock(now, lateness),
+            None,
+            "within the tolerance"
+        );
         let ahead = now + jiff::SignedDuration::from_secs(3600);
         let mut c = CollectorState::starting_at(ahead);
         c.settled = Some(ahead);
@@ -389,7 +393,10 @@ mod tests {
         assert_eq!(c.cursor, now - lateness);
         assert_eq!(c.floor, now - lateness);
         assert_eq!(c.settled, Some(now - lateness));
-        assert!(c.seen.contains_key("R1"), "the ids stay, so nothing counts twice");
+        assert!(
+            c.seen.contains_key("R1"),
+            "the ids stay, so nothing counts twice"
+        );
     }
 
     #[test]

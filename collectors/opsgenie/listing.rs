@@ -393,6 +393,42 @@ mod tests {
         assert_eq!(asked, 3, "one page of slack past the total");
     }
 
+    /// An alert API whose log pages lead back to the first page (`k1` → `k2` → `k1`).
+    struct CyclingLog;
+
+    #[async_trait]
+    impl AlertApi for CyclingLog {
+        const PAGING: PageRules = PageRules {
+            provider: "test",
+            size: 2,
+            max_end: 20_000,
+        };
+        async fn alerts_page(
+            &self,
+            _: String,
+            _: &str,
+            _: u64,
+            _: u64,
+        ) -> Result<ListedPage, CollectError> {
+            unreachable!("only the log is read")
+        }
+        async fn log_page(&self, _: &str, cursor: Option<&str>) -> Result<LogPage, CollectError> {
+            let next = if cursor == Some("k1") { "k2" } else { "k1" };
+            Ok(LogPage {
+                rows: vec![Err(BadRow::Malformed("test row".into()))],
+                next: Some(next.into()),
+            })
+        }
+    }
+
+    #[tokio::test]
+    async fn an_alert_log_whose_cursor_comes_back_fails() {
+        let Err(e) = CyclingLog.logs("A1", None).await else {
+            panic!("a log that cycles was read to an end");
+        };
+        assert!(e.to_string().contains("does not progress"), "{e}");
+    }
+
     #[test]
     fn an_upper_bound_rounds_up_to_the_millisecond() {
         let t: Timestamp = "2026-03-02T10:00:12.345600Z".parse().unwrap();

@@ -607,12 +607,10 @@ impl PagerDutyCollector {
                 Some(format!(
                     "the page at offset {offset} repeats the page before it"
                 ))
-            } else if let Some(total) = announced.filter(|t| more && next >= *t + PAGE_LIMIT) {
-                Some(format!(
-                    "offset {next} is past the {total} entries the first page announced, and the listing says more follow"
-                ))
             } else {
-                None
+                announced.filter(|t| more && next >= *t + PAGE_LIMIT).map(|total| {
+                    format!("offset {next} is past the {total} entries the first page announced, and the listing says more follow")
+                })
             };
             if let Some(what) = stuck {
                 tracing::warn!(provider = NAME, since = %to_read.since, until = %to_read.until, error = %what, "The listing does not progress; the window fails and is read again next poll.");
