@@ -67,18 +67,6 @@ pub fn refuse_secret_flags(matches: &clap::ArgMatches) -> Result<(), ConfigError
     Ok(())
 }
 
-/// The prefixes of ptsd's environment variables: one set with such a prefix that no option
-/// reads is most likely misspelt (`PTSD_INTREVAL`), and would silently leave a default in force.
-pub const ENV_PREFIXES: &[&str] = &[
-    "PTSD_",
-    "PDTOKEN",
-    "PAGERDUTY_",
-    "OPSGENIE_",
-    "JSM_",
-    "STATSD_",
-    "GRAPHITE_",
-];
-
 /// Every environment variable the command line reads (each option's `env`, subcommands'
 /// included), so a new option or alias is known without a list to keep.
 pub fn known_variables(command: &clap::Command) -> std::collections::BTreeSet<String> {
@@ -93,16 +81,34 @@ pub fn known_variables(command: &clap::Command) -> std::collections::BTreeSet<St
     known
 }
 
-/// The names among `names` with one of [`ENV_PREFIXES`] that ptsd does not read, each with
+/// The prefixes of the variables ptsd reads: each name up to its first `_` (the whole name
+/// when it has none), so the engine's and every component's prefixes come from the options
+/// themselves. A variable set with such a prefix that no option reads is most likely
+/// misspelt (`PTSD_INTREVAL`), and would silently leave a default in force.
+pub fn env_prefixes(known: &std::collections::BTreeSet<String>) -> Vec<String> {
+    let mut prefixes: Vec<String> = known
+        .iter()
+        .map(|k| match k.find('_') {
+            Some(i) => k[..=i].to_string(),
+            None => k.clone(),
+        })
+        .collect();
+    prefixes.sort();
+    prefixes.dedup();
+    prefixes
+}
+
+/// The names among `names` with one of [`env_prefixes`] that ptsd does not read, each with
 /// the nearest name it does (Damerau-Levenshtein: a swapped pair of letters is one edit).
 pub fn unknown_variables(
     command: &clap::Command,
     names: impl IntoIterator<Item = String>,
 ) -> Vec<(String, String)> {
     let known = known_variables(command);
+    let prefixes = env_prefixes(&known);
     let mut out: Vec<(String, String)> = names
         .into_iter()
-        .filter(|n| ENV_PREFIXES.iter().any(|p| n.starts_with(p)) && !known.contains(n))
+        .filter(|n| prefixes.iter().any(|p| n.starts_with(p.as_str())) && !known.contains(n))
         .filter_map(|n| {
             let nearest = known
                 .iter()
@@ -189,6 +195,18 @@ mod tests {
             "GRAPHITE_PORT",
         ] {
             assert!(known.contains(name), "{name}");
+        }
+        let prefixes = env_prefixes(&known);
+        for p in [
+            "PTSD_",
+            "PDTOKEN",
+            "PAGERDUTY_",
+            "OPSGENIE_",
+            "JSM_",
+            "STATSD_",
+            "GRAPHITE_",
+        ] {
+            assert!(prefixes.iter().any(|q| q == p), "{p} in {prefixes:?}");
         }
     }
 }
