@@ -299,6 +299,14 @@ fn a_full_state_disk_sends_nothing_and_restarts_never_send_a_count_twice() {
     // Restart after restart on the full disk: each run fails, saying why, and sends nothing.
     for attempt in 1..=3 {
         let (out, stderr) = run(&mut fs.wrap(&once(&fake, &peer, &state)));
+        // First what matters: nothing was sent that the state could not record.
+        let failed = wait_polls_failed(&peer, attempt as f64);
+        assert_eq!(
+            oncall(peer.counters()),
+            want_first,
+            "run {attempt} on a full disk sent counts it could not record"
+        );
+        assert_eq!(failed, attempt as f64, "polls.failed after run {attempt}");
         assert!(
             !out.status.success(),
             "run {attempt} on a full disk succeeded:\n{stderr}"
@@ -308,13 +316,6 @@ fn a_full_state_disk_sends_nothing_and_restarts_never_send_a_count_twice() {
             "the error names neither the cause nor the directory:\n{stderr}"
         );
         assert!(stderr.contains("nothing was sent"), "{stderr}");
-        let failed = wait_polls_failed(&peer, attempt as f64);
-        assert_eq!(failed, attempt as f64, "polls.failed after run {attempt}");
-        assert_eq!(
-            oncall(peer.counters()),
-            want_first,
-            "run {attempt} on a full disk sent counts it could not record"
-        );
         // `ptsd health` says what is wrong.
         let mut health = fs.wrap(&once(&fake, &peer, &state));
         health.arg("health");
