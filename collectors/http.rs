@@ -226,6 +226,7 @@ impl HttpClient {
             .connect_timeout(Duration::from_secs(10).min(policy.timeout))
             .timeout(policy.timeout)
             .https_only(false)
+            .redirect(same_host_redirects())
             .build()
             .map_err(|e| {
                 ConfigError(format!("cannot build the HTTP client for {provider}: {e}"))
@@ -450,6 +451,10 @@ impl HttpClient {
                 hint: unauthorized_hint,
             }));
         }
+        let location = status
+            .is_redirection()
+            .then(|| resp.headers().get(reqwest::header::LOCATION).cloned())
+            .flatten();
         let body = match self.read_body(resp).await {
             Ok(b) => b,
             Err(BodyError::TooLarge) => {
@@ -480,10 +485,18 @@ impl HttpClient {
             });
         }
         if !status.is_success() {
+            let message = match location {
+                // Only a redirect to another host comes back here ([`same_host_redirects`]).
+                Some(to) => format!(
+                    "a redirect to another host ({}) is refused: the token is not sent there and its answer is not counted; set the API URL to the host that answers",
+                    redirect_host(&to)
+                ),
+                None => error_message(&body),
+            };
             return Err(Attempt::Fail(CollectError::Refused {
                 provider,
                 status: status.as_u16(),
-                message: error_message(&body),
+                message,
             }));
         }
         serde_json::from_slice(&body).map_err(|e| Attempt::Retry {
@@ -527,6 +540,39 @@ impl HttpClient {
             .unwrap_or(0);
         base + base.mul_f64(f64::from(nanos % 1000) / 4000.0)
     }
+}
+
+/// Redirects are followed only within the host (scheme, host and port) of the request: an
+/// answer from another host (a moved API, a proxy's login page) is not the provider's, and
+/// the token must not follow it, so it comes back as the 3xx it is and is refused.
+fn same_host_redirects() -> reqwest::redirect::Policy {
+    reqwest::redirect::Policy::custom(|attempt| {
+        let same = attempt.previous().first().is_some_and(|first| {
+            let to = attempt.url();
+            first.scheme() == to.scheme()
+                && first.host_str() == to.host_str()
+                && first.port_or_known_default() == to.port_or_known_default()
+                && to.username().is_empty()
+                && to.password().is_none()
+        });
+        if !same {
+            attempt.stop()
+        } else if attempt.previous().len() > 10 {
+            attempt.error("more than 10 redirects")
+        } else {
+            attempt.follow()
+        }
+    })
+}
+
+/// The host a `Location` header points at, for an error line (never its path or query).
+fn redirect_host(location: &HeaderValue) -> String {
+    location
+        .to_str()
+        .ok()
+        .and_then(|l| reqwest::Url::parse(l).ok())
+        .and_then(|u| u.host_str().map(String::from))
+        .unwrap_or_else(|| "an unreadable location".into())
 }
 
 /// Whether the answer says the client is throttled (`X-RateLimit-State: THROTTLED`, any case).

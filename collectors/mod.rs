@@ -352,6 +352,29 @@ impl CollectError {
     }
 }
 
+/// A page as the APIs document it: a JSON object with the listing's fields. serde's derived
+/// structs also take a JSON array (their fields in order), so a body like `[[[]]]` from a
+/// proxy or gateway would read as a page with one malformed entry and no `more`: wrapped in
+/// `Object`, anything but an object is malformed (retried, never counted as read).
+pub struct Object<T>(pub T);
+
+impl<'de, T: serde::Deserialize<'de>> serde::Deserialize<'de> for Object<T> {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        struct OnlyMap<T>(std::marker::PhantomData<T>);
+        impl<'de, T: serde::Deserialize<'de>> serde::de::Visitor<'de> for OnlyMap<T> {
+            type Value = T;
+            fn expecting(&self, f: &mut std::fmt::Formatter) -> std::fmt::Result {
+                f.write_str("a JSON object (a page)")
+            }
+            fn visit_map<A: serde::de::MapAccess<'de>>(self, map: A) -> Result<T, A::Error> {
+                T::deserialize(serde::de::value::MapAccessDeserializer::new(map))
+            }
+        }
+        d.deserialize_map(OnlyMap(std::marker::PhantomData))
+            .map(Object)
+    }
+}
+
 /// One provider.
 #[async_trait]
 pub trait Collector: Send {

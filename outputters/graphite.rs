@@ -236,7 +236,15 @@ impl GraphiteOutputter {
                     if attempt == 1 {
                         return Err(io(e));
                     }
-                    tracing::debug!(sink = NAME, error = %e, "Connection to carbon dropped; connecting again.");
+                    if matches!(
+                        e.kind(),
+                        std::io::ErrorKind::TimedOut | std::io::ErrorKind::WouldBlock
+                    ) {
+                        // carbon is not reading: worth seeing at the default log level.
+                        tracing::warn!(sink = NAME, error = %e, "A write to carbon timed out; connecting again.");
+                    } else {
+                        tracing::debug!(sink = NAME, error = %e, "Connection to carbon dropped; connecting again.");
+                    }
                 }
             }
         }

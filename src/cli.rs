@@ -67,6 +67,72 @@ pub fn refuse_secret_flags(matches: &clap::ArgMatches) -> Result<(), ConfigError
     Ok(())
 }
 
+/// Every environment variable the command line reads (each option's `env`, subcommands'
+/// included), so a new option or alias is known without a list to keep.
+pub fn known_variables(command: &clap::Command) -> std::collections::BTreeSet<String> {
+    let mut known: std::collections::BTreeSet<String> = command
+        .get_arguments()
+        .filter_map(|a| a.get_env())
+        .map(|v| v.to_string_lossy().into_owned())
+        .collect();
+    for sub in command.get_subcommands() {
+        known.extend(known_variables(sub));
+    }
+    known
+}
+
+/// The prefixes of the variables ptsd reads: each name up to its first `_` (the whole name
+/// when it has none), so the engine's and every component's prefixes come from the options
+/// themselves. A variable set with such a prefix that no option reads is most likely
+/// misspelt (`PTSD_INTREVAL`), and would silently leave a default in force.
+pub fn env_prefixes(known: &std::collections::BTreeSet<String>) -> Vec<String> {
+    let mut prefixes: Vec<String> = known
+        .iter()
+        .map(|k| match k.find('_') {
+            Some(i) => k[..=i].to_string(),
+            None => k.clone(),
+        })
+        .collect();
+    prefixes.sort();
+    prefixes.dedup();
+    prefixes
+}
+
+/// The names among `names` with one of [`env_prefixes`] that ptsd does not read, each with
+/// the nearest name it does (Damerau-Levenshtein: a swapped pair of letters is one edit).
+pub fn unknown_variables(
+    command: &clap::Command,
+    names: impl IntoIterator<Item = String>,
+) -> Vec<(String, String)> {
+    let known = known_variables(command);
+    let prefixes = env_prefixes(&known);
+    let mut out: Vec<(String, String)> = names
+        .into_iter()
+        .filter(|n| prefixes.iter().any(|p| n.starts_with(p.as_str())) && !known.contains(n))
+        .filter_map(|n| {
+            let nearest = known
+                .iter()
+                .min_by_key(|k| strsim::damerau_levenshtein(&n, k))?
+                .clone();
+            Some((n, nearest))
+        })
+        .collect();
+    out.sort();
+    out
+}
+
+/// Warns once about each variable of the environment that looks like ptsd's but is not read.
+pub fn warn_unknown_variables() {
+    let names = std::env::vars_os().filter_map(|(k, _)| k.into_string().ok());
+    for (name, nearest) in unknown_variables(&command(), names) {
+        tracing::warn!(
+            variable = %name,
+            nearest = %nearest,
+            "{name}: unknown; did you mean {nearest}?"
+        );
+    }
+}
+
 /// The subcommand in `matches`, if any.
 pub fn subcommand(matches: &clap::ArgMatches) -> Option<Command> {
     matches.subcommand()?;
@@ -89,4 +155,58 @@ where
         .map_err(|e| ConfigError(e.to_string()))?;
     refuse_secret_flags(&matches)?;
     Config::from_matches(matches)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn unknown_variables_are_named_with_the_nearest_known_one() {
+        let names = [
+            "PTSD_INTREVAL",
+            "PTSD_INTERVAL",
+            "STATSD_HOTS",
+            "PDTOKEN_FILE",
+            "PDTOKENS",
+            "PTSD_OPSGENIE_LOG_RULES",
+            "HOME",
+            "RUST_LOG",
+        ]
+        .map(String::from);
+        let got = unknown_variables(&command(), names);
+        assert_eq!(
+            got,
+            [
+                ("PDTOKENS".to_string(), "PDTOKEN".to_string()),
+                ("PTSD_INTREVAL".to_string(), "PTSD_INTERVAL".to_string()),
+                ("STATSD_HOTS".to_string(), "STATSD_HOST".to_string()),
+            ]
+        );
+    }
+
+    #[test]
+    fn the_known_names_come_from_every_option() {
+        let known = known_variables(&command());
+        for name in [
+            "PDTOKEN",
+            "PTSD_OPSGENIE_LOG_RULES",
+            "JSM_CLOUD_ID",
+            "GRAPHITE_PORT",
+        ] {
+            assert!(known.contains(name), "{name}");
+        }
+        let prefixes = env_prefixes(&known);
+        for p in [
+            "PTSD_",
+            "PDTOKEN",
+            "PAGERDUTY_",
+            "OPSGENIE_",
+            "JSM_",
+            "STATSD_",
+            "GRAPHITE_",
+        ] {
+            assert!(prefixes.iter().any(|q| q == p), "{p} in {prefixes:?}");
+        }
+    }
 }

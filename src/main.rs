@@ -50,21 +50,29 @@ fn tune_malloc() {
 }
 
 async fn async_main() -> ExitCode {
-    // SIGTERM and SIGINT are handled from here on, whatever ptsd is doing: the start-up check,
-    // a poll, a flush or a report all end within moments, and ptsd exits 0.
+    // SIGTERM, SIGINT and SIGHUP are handled from here on, whatever ptsd is doing: reading
+    // its configuration, the start-up check, a poll, a flush or a report all end within
+    // moments, and ptsd exits 0.
     let stop = Stop::listen();
-    let matches = cli::command().get_matches();
-    let filter = tracing_subscriber::EnvFilter::try_from_default_env()
-        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
-    let logs = tracing_subscriber::fmt()
-        .with_env_filter(filter)
-        .with_writer(std::io::stderr);
-    match matches.get_one::<LogFormat>("log_format") {
-        Some(LogFormat::Json) => logs.json().init(),
-        _ => logs.with_ansi(std::io::stderr().is_terminal()).init(),
-    }
+    let matches = match cli::command().try_get_matches() {
+        Ok(m) => m,
+        // A bad option, with JSON logs asked for: the one line is JSON too.
+        Err(e) if e.use_stderr() && json_asked() => {
+            init_logs(true);
+            tracing::error!(error = %e.render().to_string().trim(), "Cannot start.");
+            return ExitCode::from(2);
+        }
+        Err(e) => e.exit(),
+    };
+    let json = matches.get_one::<LogFormat>("log_format") == Some(&LogFormat::Json);
+    init_logs(json);
+    cli::warn_unknown_variables();
     match run(matches, stop).await {
         Ok(()) => ExitCode::SUCCESS,
+        Err(e) if json => {
+            tracing::error!(error = %e, "Cannot go on.");
+            ExitCode::FAILURE
+        }
         Err(e) => {
             eprintln!("ptsd: {e}");
             ExitCode::FAILURE
@@ -72,10 +80,42 @@ async fn async_main() -> ExitCode {
     }
 }
 
+/// Logs to stderr, one JSON object a line with `json`.
+fn init_logs(json: bool) {
+    let filter = tracing_subscriber::EnvFilter::try_from_default_env()
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
+    let logs = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr);
+    if json {
+        logs.json().init();
+    } else {
+        logs.with_ansi(std::io::stderr().is_terminal()).init();
+    }
+}
+
+/// Whether JSON logs are asked for, read before the command line could be parsed.
+fn json_asked() -> bool {
+    let args: Vec<String> = std::env::args().collect();
+    let flag = args
+        .windows(2)
+        .any(|w| w[0] == "--log-format" && w[1] == "json")
+        || args.iter().any(|a| a == "--log-format=json");
+    flag || std::env::var("PTSD_LOG_FORMAT").is_ok_and(|v| v.eq_ignore_ascii_case("json"))
+}
+
 async fn run(matches: clap::ArgMatches, stop: Stop) -> Result<(), Box<dyn std::error::Error>> {
     cli::refuse_secret_flags(&matches)?;
     let command = cli::subcommand(&matches);
-    let config = Config::from_matches(matches)?;
+    // Reading the configuration reads files (tokens, rules) that could block (a hung network
+    // mount): off the runtime, so a signal still stops ptsd at once.
+    let config = tokio::select! {
+        r = tokio::task::spawn_blocking(move || Config::from_matches(matches)) => r??,
+        () = stop.wait() => {
+            tracing::info!("Stopped while reading the configuration.");
+            return Ok(());
+        }
+    };
     match &command {
         Some(Command::Health) => {
             let state_dir = config.state_dir.as_deref();
@@ -100,9 +140,21 @@ async fn run(matches: clap::ArgMatches, stop: Stop) -> Result<(), Box<dyn std::e
         }
         None => {}
     }
-    let settings = engine::Settings::from_config(&config)?;
-    let mut collectors = collectors::build_all(&config)?;
-    let outputters = outputters::build_all(&config)?;
+    // Building reads rule files and resolves hosts: off the runtime too.
+    let built = tokio::task::spawn_blocking(move || {
+        Ok::<_, Box<dyn std::error::Error + Send + Sync>>((
+            engine::Settings::from_config(&config)?,
+            collectors::build_all(&config)?,
+            outputters::build_all(&config)?,
+        ))
+    });
+    let (settings, mut collectors, outputters) = tokio::select! {
+        r = built => r?.map_err(|e| e as Box<dyn std::error::Error>)?,
+        () = stop.wait() => {
+            tracing::info!("Stopped while reading the configuration.");
+            return Ok(());
+        }
+    };
     let checks = async {
         for c in &mut collectors {
             check(c.as_mut()).await?;
@@ -183,7 +235,9 @@ async fn run_logs(
     Ok(())
 }
 
-/// SIGTERM or SIGINT (Ctrl-C), listened for from the first line of `main`.
+/// SIGTERM, SIGINT (Ctrl-C) or SIGHUP, listened for from the first line of `main`. SIGHUP is
+/// a stop like the others (a closed terminal, or a supervisor's stop): ptsd has no
+/// configuration file to reload, and its environment cannot change while it runs.
 #[derive(Clone)]
 struct Stop(tokio::sync::watch::Receiver<bool>);
 
@@ -196,11 +250,13 @@ impl Stop {
             use tokio::signal::unix::{signal, SignalKind};
             let term = signal(SignalKind::terminate());
             let int = signal(SignalKind::interrupt());
-            if let (Ok(mut term), Ok(mut int)) = (term, int) {
+            let hup = signal(SignalKind::hangup());
+            if let (Ok(mut term), Ok(mut int), Ok(mut hup)) = (term, int, hup) {
                 tokio::spawn(async move {
                     tokio::select! {
                         _ = term.recv() => {}
                         _ = int.recv() => {}
+                        _ = hup.recv() => {}
                     }
                     tracing::info!("Shutdown signal received; finishing.");
                     let _ = tx.send(true);

@@ -56,12 +56,7 @@ pub fn read(
             )))
         }
         (Some(v), None) => v.0,
-        (None, Some(path)) => std::fs::read_to_string(&path).map_err(|e| {
-            ConfigError(format!(
-                "{var}_FILE={} cannot be read ({e}); point it at the file holding the token",
-                path.display()
-            ))
-        })?,
+        (None, Some(path)) => read_file(var, &path)?,
         (None, None) => return Ok(None),
     };
     let token = raw.trim();
@@ -78,6 +73,65 @@ pub fn read(
     Ok(Some(Secret::new(token)))
 }
 
+/// Most bytes a token file may hold: a token is a few dozen bytes, and a file much bigger
+/// is not a token file (a wrong path, a log).
+pub const MAX_FILE: u64 = 64 << 10;
+
+/// The text of token file `path` (variable `{var}_FILE`): a regular file, or a symlink to one
+/// (as Docker and Kubernetes mount secrets), of at most [`MAX_FILE`] bytes. A FIFO, a device
+/// or a directory is refused before it is opened (opening a FIFO nobody writes would wait for
+/// ever), and it is opened non-blocking in case it changed in between.
+fn read_file(var: &str, path: &std::path::Path) -> Result<String, ConfigError> {
+    use std::io::Read;
+    let shown = path.display();
+    let unreadable = |e: std::io::Error| {
+        ConfigError(format!(
+            "{var}_FILE={shown} cannot be read ({e}); point it at the file holding the token"
+        ))
+    };
+    let not_regular = || {
+        ConfigError(format!(
+            "{var}_FILE={shown} is not a regular file (a FIFO, device or directory); point it at the file holding the token"
+        ))
+    };
+    let too_big = || {
+        ConfigError(format!(
+            "{var}_FILE={shown} is larger than {} KiB, which no token is; point it at the file holding the token",
+            MAX_FILE >> 10
+        ))
+    };
+    let meta = std::fs::metadata(path).map_err(unreadable)?;
+    if !meta.is_file() {
+        return Err(not_regular());
+    }
+    if meta.len() > MAX_FILE {
+        return Err(too_big());
+    }
+    let mut options = std::fs::OpenOptions::new();
+    options.read(true);
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::OpenOptionsExt;
+        options.custom_flags(libc::O_NONBLOCK);
+    }
+    let file = options.open(path).map_err(unreadable)?;
+    if !file.metadata().map_err(unreadable)?.is_file() {
+        return Err(not_regular());
+    }
+    let mut bytes = Vec::new();
+    file.take(MAX_FILE + 1)
+        .read_to_end(&mut bytes)
+        .map_err(unreadable)?;
+    if bytes.len() as u64 > MAX_FILE {
+        return Err(too_big());
+    }
+    String::from_utf8(bytes).map_err(|_| {
+        ConfigError(format!(
+            "{var}_FILE={shown} is not UTF-8 text; point it at the file holding the token"
+        ))
+    })
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -88,5 +142,28 @@ mod tests {
         let printed = format!("{s:?} {:#?}", Some(&s));
         assert!(!printed.contains("abcdef"), "{printed}");
         assert_eq!(s.expose(), "u+abcdef123456");
+    }
+
+    #[test]
+    fn token_files_must_be_small_regular_files() {
+        let dir = std::env::temp_dir().join(format!("ptsd-secret-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&dir);
+        std::fs::create_dir_all(&dir).unwrap();
+        let good = dir.join("token");
+        std::fs::write(&good, "u+abc\n").unwrap();
+        let link = dir.join("link");
+        std::os::unix::fs::symlink(&good, &link).unwrap();
+        let got = read("PDTOKEN", None, Some(link)).unwrap().unwrap();
+        assert_eq!(got.expose(), "u+abc");
+        let big = dir.join("big");
+        std::fs::write(&big, vec![b'a'; (MAX_FILE + 1) as usize]).unwrap();
+        let e = read("PDTOKEN", None, Some(big)).unwrap_err().0;
+        assert!(e.contains("larger than 64 KiB"), "{e}");
+        let e = read("PDTOKEN", None, Some(dir.clone())).unwrap_err().0;
+        assert!(e.contains("not a regular file"), "{e}");
+        let e = read("PDTOKEN", None, Some("/dev/zero".into()))
+            .unwrap_err()
+            .0;
+        assert!(e.contains("not a regular file"), "{e}");
     }
 }

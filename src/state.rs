@@ -17,10 +17,18 @@
 //! Beside the collectors, each outputter that keeps totals (Graphite) saves them here, so the
 //! totals and the cursors that cover them are written in one atomic step.
 //!
-//! With `PTSD_STATE_DIR` the state is saved as `state.json` after every batch was handed to
-//! the outputters: written to a temp file, fsynced, renamed over the old file, and the directory
-//! fsynced, so a crash leaves either the old or the new state, never half of one. A state file
-//! that cannot be read or parsed is an error, never a silent reset.
+//! With `PTSD_STATE_DIR` the state is saved as `state.json`: written to a temp file, fsynced,
+//! renamed over the old file, and the directory fsynced, so a crash leaves either the old or
+//! the new state, never half of one. A state file that cannot be read or parsed is an error,
+//! never a silent reset.
+//!
+//! **Write-ahead.** A part is saved twice: before it goes to any outputter, as the state will
+//! be once it is delivered, marked `pending` (with the collector's state before it); then, once
+//! every outputter took it, without the mark. So nothing is ever sent that the state could
+//! not record: when the first save fails (a full disk), nothing is sent. A state loaded with
+//! a `pending` part is one whose send may or may not have happened (a crash, a kill, or a disk
+//! that filled between the two saves): its part is taken as *not* delivered and read again,
+//! which is the one poll in flight that may be counted twice after a crash, never more.
 //!
 //! One process owns a state directory at a time ([`claim`]): an exclusive lock on
 //! `owner.lock`, which the operating system releases when the owner exits, however it exits.
@@ -39,6 +47,9 @@ const FILE: &str = "state.json";
 /// The file whose exclusive lock makes one process the owner of a state directory.
 const LOCK: &str = "owner.lock";
 const VERSION: u32 = 1;
+/// How far a saved cursor may be ahead of the clock before it is taken for a clock that
+/// stepped back.
+pub const CLOCK_TOLERANCE: jiff::SignedDuration = jiff::SignedDuration::from_secs(5);
 
 /// One collector's memory.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -59,6 +70,15 @@ pub struct CollectorState {
     /// Parts skipped as poison that a read could still cover.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub holes: Vec<crate::event::Window>,
+}
+
+/// A part saved before it was sent: the collector it belongs to, its window, and the
+/// collector's state before it (what a load goes back to).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct PendingPart {
+    pub collector: String,
+    pub window: crate::event::Window,
+    pub before: Box<CollectorState>,
 }
 
 /// A record some outputters have and others not yet.
@@ -82,6 +102,26 @@ impl CollectorState {
         }
     }
 
+    /// When the cursor is more than [`CLOCK_TOLERANCE`] after `now` (the clock stepped back
+    /// after a save: an NTP correction, a VM restored from a snapshot, a host with a slow
+    /// clock), moves it back to `now - lateness`, and the floor and `settled` with it, so
+    /// reading goes on from the clock's present; the ids remembered keep what was counted
+    /// from being counted again. Returns the cursor it was at.
+    pub fn rewind_to_clock(
+        &mut self,
+        now: Timestamp,
+        lateness: jiff::SignedDuration,
+    ) -> Option<Timestamp> {
+        if self.cursor <= now + CLOCK_TOLERANCE {
+            return None;
+        }
+        let was = self.cursor;
+        self.cursor = now - lateness;
+        self.floor = self.floor.min(self.cursor);
+        self.settled = self.settled.map(|s| s.min(self.cursor));
+        Some(was)
+    }
+
     /// Forgets ids (and holes) before `horizon`: they are never read again.
     pub fn prune(&mut self, horizon: Timestamp) {
         self.seen.retain(|_, at| *at >= horizon);
@@ -99,6 +139,9 @@ pub struct State {
     /// saved with the cursors so both always agree.
     #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
     pub outputters: BTreeMap<String, serde_json::Value>,
+    /// The part saved but perhaps not sent (write-ahead), until its send is committed.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub pending: Option<PendingPart>,
 }
 
 /// The state file could not be read or written.
@@ -141,11 +184,32 @@ impl State {
             path: path.clone(),
             what: e.to_string(),
         })?;
+        let mut state = state;
         if state.version != VERSION {
             return Err(StateError::Corrupt {
                 path,
                 what: format!("version {} is not {VERSION}", state.version),
             });
+        }
+        for (name, cs) in &state.collectors {
+            if cs.floor > cs.cursor {
+                return Err(StateError::Corrupt {
+                    path,
+                    what: format!(
+                        "the {name} floor {} is after its cursor {}; nothing between them could ever be read",
+                        cs.floor, cs.cursor
+                    ),
+                });
+            }
+        }
+        if let Some(p) = state.pending.take() {
+            tracing::warn!(
+                provider = %p.collector,
+                since = %p.window.since,
+                until = %p.window.until,
+                "The last run stopped between saving a part and committing its send; the part is read and sent again (it may be counted twice)."
+            );
+            state.collectors.insert(p.collector, *p.before);
         }
         Ok(Some(state))
     }
@@ -163,11 +227,15 @@ impl State {
         std::fs::create_dir_all(dir).map_err(err)?;
         let tmp = dir.join(format!("{FILE}.tmp"));
         let bytes = serde_json::to_vec(self).map_err(|e| err(std::io::Error::other(e)))?;
-        let mut f = std::fs::File::create(&tmp).map_err(err)?;
-        f.write_all(&bytes).map_err(err)?;
-        f.sync_all().map_err(err)?;
-        drop(f);
-        std::fs::rename(&tmp, path(dir)).map_err(err)?;
+        let written = std::fs::File::create(&tmp).and_then(|mut f| {
+            f.write_all(&bytes)?;
+            f.sync_all()
+        });
+        if let Err(e) = written.and_then(|()| std::fs::rename(&tmp, path(dir))) {
+            // A half-written temp file would hold on to the space a full disk lacks.
+            let _ = std::fs::remove_file(&tmp);
+            return Err(err(e));
+        }
         if let Ok(d) = std::fs::File::open(dir) {
             // Make the rename itself durable; not every platform supports fsync on a directory.
             let _ = d.sync_all();
@@ -270,6 +338,65 @@ mod tests {
         std::fs::write(path(&d), b"{\"version\":1,\"collectors\":{\"pag").unwrap();
         let e = State::load(&d).unwrap_err().to_string();
         assert!(e.contains("corrupt"), "{e}");
+    }
+
+    #[test]
+    fn a_pending_part_is_taken_as_not_delivered() {
+        let d = dir("pending");
+        let t: Timestamp = "2026-03-02T03:00:00Z".parse().unwrap();
+        let minute = jiff::SignedDuration::from_secs(60);
+        let before = CollectorState::starting_at(t);
+        let mut after = before.clone();
+        after.cursor = t + minute;
+        after.seen.insert("R1".into(), t);
+        let mut s = State::default();
+        s.collectors.insert("pagerduty".into(), after);
+        s.pending = Some(PendingPart {
+            collector: "pagerduty".into(),
+            window: crate::event::Window::new(t, t + minute),
+            before: Box::new(before.clone()),
+        });
+        s.save(&d).unwrap();
+        let loaded = State::load(&d).unwrap().unwrap();
+        assert_eq!(loaded.collectors["pagerduty"], before);
+        assert_eq!(loaded.pending, None);
+    }
+
+    #[test]
+    fn a_floor_after_the_cursor_is_refused() {
+        let d = dir("floor");
+        let t: Timestamp = "2026-03-02T03:00:00Z".parse().unwrap();
+        let mut c = CollectorState::starting_at(t);
+        c.floor = t + jiff::SignedDuration::from_secs(1);
+        let mut s = State::default();
+        s.collectors.insert("pagerduty".into(), c);
+        s.save(&d).unwrap();
+        let e = State::load(&d).unwrap_err().to_string();
+        assert!(e.contains("floor") && e.contains("after its cursor"), "{e}");
+    }
+
+    #[test]
+    fn a_cursor_ahead_of_the_clock_moves_back_to_it() {
+        let now: Timestamp = "2026-03-02T03:00:00Z".parse().unwrap();
+        let lateness = jiff::SignedDuration::from_secs(300);
+        let mut c = CollectorState::starting_at(now + CLOCK_TOLERANCE);
+        assert_eq!(
+            c.rewind_to_clock(now, lateness),
+            None,
+            "within the tolerance"
+        );
+        let ahead = now + jiff::SignedDuration::from_secs(3600);
+        let mut c = CollectorState::starting_at(ahead);
+        c.settled = Some(ahead);
+        c.seen.insert("R1".into(), ahead);
+        assert_eq!(c.rewind_to_clock(now, lateness), Some(ahead));
+        assert_eq!(c.cursor, now - lateness);
+        assert_eq!(c.floor, now - lateness);
+        assert_eq!(c.settled, Some(now - lateness));
+        assert!(
+            c.seen.contains_key("R1"),
+            "the ids stay, so nothing counts twice"
+        );
     }
 
     #[test]

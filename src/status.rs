@@ -9,6 +9,12 @@
 //! 30 seconds (a poll may be slow, and one failed poll alone is not an emergency). A poll that
 //! catches up on a long downtime can take longer than that; it records its progress after
 //! every window it delivers, and that counts as healthy too.
+//!
+//! Some faults make ptsd unhealthy at once, whatever the polls did: a state that cannot be
+//! written (nothing is sent then, see [`crate::state`]) and a clock behind the saved cursor.
+//! The engine notes them ([`note_problem`]); the next status written carries them, and
+//! `ptsd health` fails while one is younger than the allowed age of a poll. On a full disk
+//! the status file is rewritten in place when a new one cannot be created beside it.
 
 use std::path::{Path, PathBuf};
 use std::time::Duration;
@@ -26,6 +32,46 @@ pub struct Status {
     /// When a window was last read and delivered (during a long catch-up, before the poll ends).
     #[serde(default)]
     pub last_progress: Option<Timestamp>,
+    /// Faults noted by the engine, newest last.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub problems: Vec<Problem>,
+}
+
+/// A fault that makes ptsd unhealthy while it is recent.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Problem {
+    pub at: Timestamp,
+    pub what: String,
+}
+
+/// Problems noted since the last status was written.
+static NOTED: std::sync::Mutex<Vec<String>> = std::sync::Mutex::new(Vec::new());
+/// How long a problem stays in the status file (`ptsd health` looks at the recent ones).
+const PROBLEM_KEPT: SignedDuration = SignedDuration::from_hours(1);
+/// Most problems kept.
+const PROBLEMS_MAX: usize = 10;
+
+/// Notes a fault for the next status written (and so for `ptsd health`).
+pub fn note_problem(what: impl Into<String>) {
+    NOTED
+        .lock()
+        .unwrap_or_else(|p| p.into_inner())
+        .push(what.into());
+}
+
+/// The problems of `previous` still kept, then those noted since, at `now`.
+fn problems(previous: Option<&Status>, now: Timestamp) -> Vec<Problem> {
+    let noted = std::mem::take(&mut *NOTED.lock().unwrap_or_else(|p| p.into_inner()));
+    let mut out: Vec<Problem> = previous
+        .map(|s| s.problems.clone())
+        .unwrap_or_default()
+        .into_iter()
+        .filter(|p| now.duration_since(p.at) <= PROBLEM_KEPT && !noted.contains(&p.what))
+        .collect();
+    out.extend(noted.into_iter().map(|what| Problem { at: now, what }));
+    let extra = out.len().saturating_sub(PROBLEMS_MAX);
+    out.drain(..extra);
+    out
 }
 
 /// The prefix of the per-instance status files in the temp dir.
@@ -88,6 +134,7 @@ pub fn record(path: &Path, ok: bool) {
             } else {
                 keep(|s| s.last_progress)
             },
+            problems: problems(previous.as_ref(), now),
         },
     );
 }
@@ -100,18 +147,30 @@ pub fn record_progress(path: &Path) {
         path,
         &Status {
             last_poll: previous.as_ref().map_or(now, |s| s.last_poll),
-            last_success: previous.and_then(|s| s.last_success),
+            last_success: previous.as_ref().and_then(|s| s.last_success),
             last_progress: Some(now),
+            problems: problems(previous.as_ref(), now),
         },
     );
 }
 
 fn write(path: &Path, status: &Status) {
     let tmp = path.with_extension("json.tmp");
-    let result = serde_json::to_vec(status)
-        .map_err(std::io::Error::other)
-        .and_then(|bytes| std::fs::write(&tmp, bytes))
-        .and_then(|()| std::fs::rename(&tmp, path));
+    let Ok(bytes) = serde_json::to_vec(status) else {
+        return;
+    };
+    let result = std::fs::write(&tmp, &bytes)
+        .and_then(|()| std::fs::rename(&tmp, path))
+        .or_else(|e| {
+            // A full disk has no room for a second file: rewrite this one in place (its
+            // blocks are given back by the truncation and taken again by the write).
+            let _ = std::fs::remove_file(&tmp);
+            if path.exists() {
+                std::fs::write(path, &bytes)
+            } else {
+                Err(e)
+            }
+        });
     if let Err(e) = result {
         tracing::warn!(path = %path.display(), error = %e, "Cannot write the health status file.");
     }
@@ -237,6 +296,15 @@ pub fn check(path: &Path, interval: Duration) -> Result<String, String> {
         + SignedDuration::from_secs(30);
     let now = Timestamp::now();
     let recent = |t: Option<Timestamp>| t.filter(|t| now.duration_since(*t) <= allowed);
+    let faults: Vec<String> = status
+        .problems
+        .iter()
+        .filter(|p| recent(Some(p.at)).is_some())
+        .map(|p| format!("{} ({}s ago)", p.what, now.duration_since(p.at).as_secs()))
+        .collect();
+    if !faults.is_empty() {
+        return Err(format!("unhealthy: {}", faults.join("; ")));
+    }
     if let Some(t) = recent(status.last_success) {
         return Ok(format!(
             "healthy: last successful poll {}s ago",
@@ -290,6 +358,7 @@ mod tests {
             last_poll: Timestamp::now(),
             last_success: Some(hour_ago),
             last_progress: Some(hour_ago),
+            problems: Vec::new(),
         };
         std::fs::write(&path, serde_json::to_vec(&old).unwrap()).unwrap();
         let e = check(&path, Duration::from_secs(60)).unwrap_err();

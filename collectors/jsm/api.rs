@@ -160,8 +160,9 @@ impl Api {
             q.insert(0, ("query", query));
         }
         self.http
-            .get_json(&self.url("/v1/alerts"), &q, UNAUTHORIZED_HINT)
+            .get_json::<super::super::Object<Page>>(&self.url("/v1/alerts"), &q, UNAUTHORIZED_HINT)
             .await
+            .map(|p| p.0)
     }
 
     /// The start-up check: one alert of the listing (credentials, cloud id, access).
@@ -190,6 +191,7 @@ impl AlertApi for Api {
         Ok(ListedPage {
             more: page.links.and_then(|l| l.next).is_some() || page.count.is_some_and(|c| read < c),
             values: page.values,
+            total: page.count,
         })
     }
 
@@ -203,7 +205,8 @@ impl AlertApi for Api {
             q.push(("after", c.to_string()));
         }
         let url = self.url(&format!("/v1/alerts/{alert_id}/logs"));
-        let page: Page = self.http.get_json(&url, &q, UNAUTHORIZED_HINT).await?;
+        let super::super::Object(page): super::super::Object<Page> =
+            self.http.get_json(&url, &q, UNAUTHORIZED_HINT).await?;
         let last = page.values.iter().rev().find_map(cursor_of);
         Ok(LogPage {
             rows: page.values.iter().map(log_row).collect(),

@@ -62,7 +62,7 @@ impl Api {
         let mut users = HashMap::new();
         let mut offset = 0u64;
         loop {
-            let page: Page = self
+            let super::super::Object(page): super::super::Object<Page> = self
                 .http
                 .get_json(
                     &self.url("/v2/users"),
@@ -101,7 +101,7 @@ impl Api {
         offset: u64,
     ) -> Result<Page, CollectError> {
         self.http
-            .get_json(
+            .get_json::<super::super::Object<Page>>(
                 &self.url("/v2/alerts"),
                 &[
                     ("query", query),
@@ -113,6 +113,7 @@ impl Api {
                 UNAUTHORIZED_HINT,
             )
             .await
+            .map(|p| p.0)
     }
 }
 
@@ -135,6 +136,7 @@ impl AlertApi for Api {
         Ok(ListedPage {
             more: page.paging.and_then(|p| p.next).is_some(),
             values: page.data,
+            total: None,
         })
     }
 
@@ -152,7 +154,7 @@ impl AlertApi for Api {
         if let Some(c) = cursor {
             q.push(("offset", c.to_string()));
         }
-        let page: Page = self
+        let super::super::Object(page): super::super::Object<Page> = self
             .http
             .get_json(
                 &self.url(&format!("/v2/alerts/{alert_id}/logs")),

@@ -55,6 +55,7 @@ pub(crate) trait AlertApi: Send + Sync {
         let mut rows = Vec::new();
         let mut skipped = 0;
         let mut cursor = from.map(String::from);
+        let mut cursors: HashSet<String> = cursor.iter().cloned().collect();
         loop {
             let page = self.log_page(alert_id, cursor.as_deref()).await?;
             let n = page.rows.len();
@@ -69,9 +70,17 @@ pub(crate) trait AlertApi: Send + Sync {
             }
             match page.next {
                 Some(next) if n > 0 => {
-                    if cursor.as_deref() == Some(next.as_str()) {
-                        tracing::warn!(provider, alert = %alert_id, "Log page did not move the cursor; stopping here.");
-                        return Ok((rows, skipped));
+                    // A log that serves a page it served before does not progress: fail the
+                    // read (its window is read again, and narrowed down if it keeps failing)
+                    // rather than page for ever or count a log cut short.
+                    if !cursors.insert(next.clone()) {
+                        tracing::warn!(provider, alert = %alert_id, cursor = %next, "An alert log page leads back to a page already read; the log does not progress and the window fails.");
+                        return Err(CollectError::Malformed {
+                            provider,
+                            what: format!(
+                                "the log of alert {alert_id} does not progress: its cursor {next} came back"
+                            ),
+                        });
                     }
                     cursor = Some(next);
                 }
@@ -163,6 +172,8 @@ pub(crate) struct ListedPage {
     pub(crate) values: Vec<Value>,
     /// Whether the API says more pages follow.
     pub(crate) more: bool,
+    /// How many alerts the API says the listing holds, when it says.
+    pub(crate) total: Option<u64>,
 }
 
 /// How one API pages its listing.
@@ -211,6 +222,7 @@ where
     let mut lower: Option<i64> = None;
     let mut span: Option<(i64, i64)> = None;
     let mut offset = 0u64;
+    let mut previous_ids: Vec<String> = Vec::new();
     loop {
         if offset + paging.size > paging.max_end {
             match span {
@@ -219,6 +231,7 @@ where
                     lower = Some(newest);
                     span = None;
                     offset = 0;
+                    previous_ids.clear();
                 }
                 _ => {
                     tracing::error!(provider, created_at = ?span.map(|s| s.0), "More than 20,000 alerts share one createdAt millisecond; the API cannot page through them.");
@@ -235,6 +248,34 @@ where
         };
         let served = page(query, offset).await?;
         let n = served.values.len() as u64;
+        // A listing that does not progress (the same page again, or `more` past the total
+        // it announced) would hold the poll for ever: fail the window instead.
+        let page_ids: Vec<&str> = served
+            .values
+            .iter()
+            .filter_map(|a| a.get("id").and_then(Value::as_str))
+            .collect();
+        let stuck = if served.more && n > 0 && page_ids == previous_ids {
+            Some(format!(
+                "the page at offset {offset} repeats the page before it"
+            ))
+        } else {
+            served
+                .total
+                .filter(|t| served.more && offset + n >= t + paging.size)
+                .map(|t| format!("offset {} is past the {t} alerts the listing announced, and it says more follow", offset + n))
+        };
+        if let Some(what) = stuck {
+            tracing::warn!(provider, since = %window.since, until = %window.until, error = %what, "The alert listing does not progress; the window fails and is read again next poll.");
+            return Err(CollectError::Malformed {
+                provider,
+                what: format!(
+                    "the alert listing of {} to {} does not progress: {what}",
+                    window.since, window.until
+                ),
+            });
+        }
+        previous_ids = page_ids.into_iter().map(String::from).collect();
         for a in served.values {
             let created = a
                 .get("createdAt")
@@ -278,6 +319,115 @@ pub(crate) fn unacknowledged(values: Vec<Value>) -> Vec<Alert> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    fn rules() -> PageRules {
+        PageRules {
+            provider: "test",
+            size: 2,
+            max_end: 20_000,
+        }
+    }
+
+    fn window() -> Window {
+        Window::new(
+            "2026-03-02T10:00:00Z".parse().unwrap(),
+            "2026-03-02T11:00:00Z".parse().unwrap(),
+        )
+    }
+
+    fn alert(id: &str) -> Value {
+        serde_json::json!({"id": id, "createdAt": "2026-03-02T09:00:00Z"})
+    }
+
+    /// Serves `pages` (then the last for ever), counting the requests.
+    async fn list(pages: Vec<ListedPage>) -> (Result<usize, CollectError>, usize) {
+        let pages = std::sync::Mutex::new(pages);
+        let asked = std::sync::atomic::AtomicUsize::new(0);
+        let got = list_alerts(&rules(), &window(), window().since, |_, _| {
+            asked.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+            let mut p = pages.lock().unwrap();
+            let next = if p.len() > 1 {
+                p.remove(0)
+            } else {
+                ListedPage {
+                    values: p[0].values.clone(),
+                    more: p[0].more,
+                    total: p[0].total,
+                }
+            };
+            async move { Ok(next) }
+        })
+        .await
+        .map(|(a, _)| a.len());
+        (got, asked.into_inner())
+    }
+
+    #[tokio::test]
+    async fn a_listing_that_serves_the_same_page_for_ever_fails_its_window() {
+        let same = ListedPage {
+            values: vec![alert("a1"), alert("a2")],
+            more: true,
+            total: None,
+        };
+        let (got, asked) = list(vec![same]).await;
+        let e = got.unwrap_err().to_string();
+        assert!(
+            e.contains("does not progress") && e.contains("repeats"),
+            "{e}"
+        );
+        assert_eq!(asked, 2);
+    }
+
+    #[tokio::test]
+    async fn a_listing_past_its_announced_total_fails_its_window() {
+        let pages: Vec<ListedPage> = (0..50)
+            .map(|i| ListedPage {
+                values: vec![alert(&format!("a{i}"))],
+                more: true,
+                total: Some(1),
+            })
+            .collect();
+        let (got, asked) = list(pages).await;
+        let e = got.unwrap_err().to_string();
+        assert!(e.contains("past the 1 alerts"), "{e}");
+        assert_eq!(asked, 3, "one page of slack past the total");
+    }
+
+    /// An alert API whose log pages lead back to the first page (`k1` → `k2` → `k1`).
+    struct CyclingLog;
+
+    #[async_trait]
+    impl AlertApi for CyclingLog {
+        const PAGING: PageRules = PageRules {
+            provider: "test",
+            size: 2,
+            max_end: 20_000,
+        };
+        async fn alerts_page(
+            &self,
+            _: String,
+            _: &str,
+            _: u64,
+            _: u64,
+        ) -> Result<ListedPage, CollectError> {
+            unreachable!("only the log is read")
+        }
+        async fn log_page(&self, _: &str, cursor: Option<&str>) -> Result<LogPage, CollectError> {
+            let next = if cursor == Some("k1") { "k2" } else { "k1" };
+            Ok(LogPage {
+                rows: vec![Err(BadRow::Malformed("test row".into()))],
+                next: Some(next.into()),
+            })
+        }
+    }
+
+    #[tokio::test]
+    async fn an_alert_log_whose_cursor_comes_back_fails() {
+        let Err(e) = CyclingLog.logs("A1", None).await else {
+            panic!("a log that cycles was read to an end");
+        };
+        assert!(e.to_string().contains("does not progress"), "{e}");
+    }
 
     #[test]
     fn an_upper_bound_rounds_up_to_the_millisecond() {

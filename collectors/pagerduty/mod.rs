@@ -48,7 +48,7 @@ use serde_json::value::RawValue;
 
 use super::directory::Directory;
 use super::http::{base_url, HttpClient, RetryPolicy};
-use super::{CollectError, Collected, Collector, CollectorSettings, RequestStats};
+use super::{CollectError, Collected, Collector, CollectorSettings, Object, RequestStats};
 use crate::secret::Secret;
 
 mod recent;
@@ -142,6 +142,7 @@ impl CollectorSettings for PagerDutySettings {
             users: Directory::default(),
             teams,
             recent: recent::Recent::default(),
+            malformed: Default::default(),
         })))
     }
 }
@@ -156,7 +157,13 @@ pub struct PagerDutyCollector {
     teams: Vec<String>,
     /// What was read lately, to count before re-reading ([`recent`]).
     recent: recent::Recent,
+    /// Ids of the malformed entries skipped already: a lateness re-read of one neither warns
+    /// nor counts it in `entries_skipped` again.
+    malformed: std::sync::Mutex<std::collections::HashSet<String>>,
 }
+
+/// Most malformed ids remembered (forgotten all at once past it: a warning may repeat then).
+const MALFORMED_KEPT: usize = 10_000;
 
 /// What `GET /users` tells about a person that a log entry's reference does not.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
@@ -179,6 +186,12 @@ struct UserPage {
     users: Vec<Box<RawValue>>,
     #[serde(default)]
     more: Option<bool>,
+}
+
+/// What every entry has, whatever its type.
+#[derive(Deserialize)]
+struct EntryId {
+    id: String,
 }
 
 /// A log entry, every field optional but the ones no entry lacks.
@@ -463,7 +476,7 @@ impl PagerDutyCollector {
         let mut users = HashMap::new();
         let mut offset = 0u64;
         loop {
-            let page: UserPage = self
+            let Object(page): Object<UserPage> = self
                 .http
                 .get_json(
                     &self.url("/users"),
@@ -504,12 +517,13 @@ impl PagerDutyCollector {
     /// One page of `GET /log_entries` for `asked` at `offset` (`total=true` on the first).
     async fn page(&self, asked: &Window, offset: u64) -> Result<LogEntryPage, CollectError> {
         self.http
-            .get_json::<LogEntryPage>(
+            .get_json::<Object<LogEntryPage>>(
                 &self.url("/log_entries"),
                 &self.query(asked, offset, offset == 0),
                 UNAUTHORIZED_HINT,
             )
             .await
+            .map(|p| p.0)
     }
 
     /// Reads every page of `to_read` (asked one second wider on each side: whether
@@ -530,6 +544,8 @@ impl PagerDutyCollector {
         let mut prefetched: Option<Result<LogEntryPage, CollectError>> = None;
         // What the first page said the window holds (`total=true`).
         let mut announced: Option<u64> = None;
+        // The ids of the page before, to see a listing that serves the same page again.
+        let mut previous_ids: Vec<String> = Vec::new();
         loop {
             if offset + PAGE_LIMIT > OFFSET_CAP {
                 return Err(CollectError::WindowTooLarge {
@@ -579,6 +595,34 @@ impl PagerDutyCollector {
                     ),
                 });
             }
+            // A listing that does not progress (a proxy or an API answering `more` for ever,
+            // the same page again) would hold the poll for ever: fail the window instead.
+            let ids: Vec<String> = page
+                .log_entries
+                .iter()
+                .filter_map(|raw| serde_json::from_str::<EntryId>(raw.get()).ok())
+                .map(|e| e.id)
+                .collect();
+            let stuck = if more && n > 0 && ids == previous_ids {
+                Some(format!(
+                    "the page at offset {offset} repeats the page before it"
+                ))
+            } else {
+                announced.filter(|t| more && next >= *t + PAGE_LIMIT).map(|total| {
+                    format!("offset {next} is past the {total} entries the first page announced, and the listing says more follow")
+                })
+            };
+            if let Some(what) = stuck {
+                tracing::warn!(provider = NAME, since = %to_read.since, until = %to_read.until, error = %what, "The listing does not progress; the window fails and is read again next poll.");
+                return Err(CollectError::Malformed {
+                    provider: NAME,
+                    what: format!(
+                        "the listing of {} to {} does not progress: {what}",
+                        to_read.since, to_read.until
+                    ),
+                });
+            }
+            previous_ids = ids;
             if more && n == 0 {
                 // A page that says `more` but holds nothing: paging cannot go on, and
                 // stopping here could skip what the rest of the window holds. Fail the
@@ -592,9 +636,10 @@ impl PagerDutyCollector {
             let events = &mut *out;
             let unknown = &mut *unknown_user;
             let stamps = &mut read;
+            let malformed = &self.malformed;
             let map_page = async move {
                 for raw in page.log_entries {
-                    map_into(raw.get(), users, window, events, unknown, stamps);
+                    map_into(raw.get(), users, window, events, unknown, stamps, malformed);
                 }
             };
             if more && next + PAGE_LIMIT <= OFFSET_CAP {
@@ -621,7 +666,7 @@ impl PagerDutyCollector {
         let mut q = self.query(asked, 0, true);
         q.retain(|(k, _)| *k != "limit");
         q.push(("limit", "1".into()));
-        let page: LogEntryPage = self
+        let Object(page): Object<LogEntryPage> = self
             .http
             .get_json(&self.url("/log_entries"), &q, UNAUTHORIZED_HINT)
             .await?;
@@ -656,14 +701,16 @@ fn map_into(
     out: &mut Collected,
     unknown_user: &mut bool,
     read: &mut Vec<String>,
+    malformed: &std::sync::Mutex<std::collections::HashSet<String>>,
 ) {
     /// What every entry has, whatever its type: what [`recent`] remembers.
     #[derive(Deserialize)]
     struct Id {
         id: String,
     }
-    if let Ok(entry) = serde_json::from_str::<Id>(raw) {
-        read.push(entry.id);
+    let id = serde_json::from_str::<Id>(raw).ok().map(|e| e.id);
+    if let Some(id) = &id {
+        read.push(id.clone());
     }
     match map_entry(raw, users) {
         Ok(m) => {
@@ -685,6 +732,16 @@ fn map_into(
         }
         Err(Skip::NotCounted) => {}
         Err(Skip::Malformed(what)) => {
+            if let Some(id) = id {
+                let mut known = malformed.lock().unwrap_or_else(|p| p.into_inner());
+                if known.len() >= MALFORMED_KEPT {
+                    known.clear();
+                }
+                if !known.insert(id) {
+                    // Skipped, warned and counted when it was first read.
+                    return;
+                }
+            }
             out.skipped += 1;
             tracing::warn!(provider = NAME, error = %what, "Skipped a malformed log entry.");
         }
@@ -703,7 +760,7 @@ impl Collector for PagerDutyCollector {
         let mut q = self.query(&window, 0, false);
         q.retain(|(k, _)| *k != "limit");
         q.push(("limit", "1".into()));
-        let _: LogEntryPage = self
+        let _: Object<LogEntryPage> = self
             .http
             .get_json(&self.url("/log_entries"), &q, UNAUTHORIZED_HINT)
             .await?;
@@ -960,6 +1017,41 @@ mod tests {
         ] {
             assert_eq!(map(odd), Err(Skip::NotCounted));
         }
+    }
+
+    #[test]
+    fn a_malformed_entry_is_counted_and_warned_once_however_often_it_is_read() {
+        let raw = json!({"id": "RBAD", "type": "notify_log_entry",
+                          "created_at": "2026-03-02T03:14:07Z"})
+        .to_string();
+        let window = Window::new(
+            "2026-03-02T03:00:00Z".parse().unwrap(),
+            "2026-03-02T04:00:00Z".parse().unwrap(),
+        );
+        let known = std::sync::Mutex::new(std::collections::HashSet::new());
+        let mut out = Collected::default();
+        for _ in 0..3 {
+            // A lateness re-read reads it again.
+            map_into(
+                &raw,
+                &HashMap::new(),
+                &window,
+                &mut out,
+                &mut false,
+                &mut Vec::new(),
+                &known,
+            );
+        }
+        assert_eq!(out.skipped, 1);
+    }
+
+    #[test]
+    fn a_page_must_be_an_object_with_its_listing() {
+        let page = |body: &str| serde_json::from_str::<Object<LogEntryPage>>(body).map(|p| p.0);
+        assert!(page("[[[]]]").is_err(), "a top-level array is no page");
+        assert!(page(r#"{"more": false}"#).is_err(), "no log_entries");
+        let ok = page(r#"{"log_entries": [], "more": false, "total": 0}"#).unwrap();
+        assert_eq!((ok.log_entries.len(), ok.total), (0, Some(0)));
     }
 
     #[test]

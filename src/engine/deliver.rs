@@ -8,6 +8,13 @@
 //! one step); a shutdown meanwhile abandons it, and the next start reads again what was not
 //! saved.
 //!
+//! **Nothing sent that cannot be recorded.** Before a part goes to any outputter, the state as
+//! it will be once the part is delivered is saved, marked pending ([`crate::state`]'s
+//! write-ahead). When that save fails (a full disk, a read-only remount) nothing is sent, the
+//! poll fails naming the directory and the cause, and `ptsd health` turns unhealthy; the
+//! daemon runs on and tries again every poll, so restarts under a full disk never send a
+//! count twice. After the send the state is saved again without the mark.
+//!
 //! **Several outputters, each exactly once.** A part is written to every outputter. When all
 //! take it, its records join `seen`, the analysis memory is kept and the cursor moves. When
 //! some fail, nothing moves, but the records the others took are remembered per record
@@ -24,7 +31,7 @@ use crate::aggregate::MetricBatch;
 use crate::analysis::{Memory, BURST, OPEN_INCIDENT_MEMORY};
 use crate::event::Window;
 use crate::outputters::Outputter;
-use crate::state::{Partial, State, StateError};
+use crate::state::{Partial, PendingPart, State, StateError};
 
 /// What delivery touches, lent to a blocking thread step by step.
 pub struct Desk {
@@ -91,9 +98,17 @@ pub struct Part {
     pub lateness: SignedDuration,
 }
 
-/// Why a part was not delivered.
+/// Why a part was not delivered, or not recorded as delivered.
 pub enum DeliverError {
-    State(StateError),
+    /// The write-ahead save failed (a full disk): nothing was sent, nothing moved.
+    Unrecorded(StateError),
+    /// Every outputter took the part, but the state saying so could not be saved: the cursor
+    /// moved (to `cursor`) in memory; the file still holds the part as pending, so a restart
+    /// before the next save reads it again.
+    Uncommitted {
+        cursor: Timestamp,
+        error: StateError,
+    },
     /// These outputters failed (the others have the records, remembered in `partial`).
     Output(String),
 }
@@ -107,12 +122,32 @@ impl Desk {
             .map(|p| &p.delivered_to)
     }
 
-    /// Writes `part` to every outputter that lacks it and commits what was delivered.
+    /// Writes `part` to every outputter that lacks it and commits what was delivered, with a
+    /// write-ahead save first: the state as it will be after the part, marked pending, is
+    /// saved before anything is sent, so nothing is sent that the state cannot record.
     ///
     /// # Errors
+    /// [`DeliverError::Unrecorded`] when the write-ahead save failed (nothing was sent);
     /// [`DeliverError::Output`] when an outputter failed (nothing moves, but what the others
-    /// took is remembered); [`DeliverError::State`] when the state cannot be saved.
+    /// took is remembered); [`DeliverError::Uncommitted`] when the final save failed.
     pub fn deliver(&mut self, part: Part) -> Result<Timestamp, DeliverError> {
+        let name = part.collector;
+        let before = self.state.collectors[name].clone();
+        let cursor = self.advance(&part);
+        if self.dir.is_some() {
+            self.state.pending = Some(PendingPart {
+                collector: name.to_string(),
+                window: part.window,
+                before: Box::new(before.clone()),
+            });
+            if let Err(e) = self.save() {
+                self.state.pending = None;
+                self.state.collectors.insert(name.to_string(), before);
+                crate::status::note_problem(format!("{e}; nothing is sent until it can be"));
+                return Err(DeliverError::Unrecorded(e));
+            }
+            self.state.pending = None;
+        }
         let mut failed = Vec::new();
         let mut took = Vec::new();
         for (i, o) in self.outputters.iter_mut().enumerate() {
@@ -128,30 +163,53 @@ impl Desk {
                 Err(e) => failed.push(format!("output {}: {e}", o.name())),
             }
         }
+        if !failed.is_empty() {
+            // Nothing moves: back to the state before the part, with what the others took.
+            self.state.collectors.insert(name.to_string(), before);
+            let cs = self
+                .state
+                .collectors
+                .get_mut(name)
+                .expect("state entry exists");
+            for (id, at) in part.fresh {
+                if took.is_empty() {
+                    break;
+                }
+                let p = cs.partial.entry(id).or_insert_with(|| Partial {
+                    at,
+                    delivered_to: BTreeSet::new(),
+                });
+                p.delivered_to.extend(took.iter().cloned());
+            }
+            if let Err(e) = self.save() {
+                crate::status::note_problem(e.to_string());
+                failed.push(e.to_string());
+            }
+            return Err(DeliverError::Output(failed.join("; ")));
+        }
+        if let Err(error) = self.save() {
+            crate::status::note_problem(error.to_string());
+            return Err(DeliverError::Uncommitted { cursor, error });
+        }
+        crate::status::record_progress(&self.status);
+        Ok(cursor)
+    }
+
+    /// Moves `part`'s collector as if every outputter took the part: its records join
+    /// `seen`, the analysis memory is kept and the cursor moves. Returns the cursor.
+    fn advance(&mut self, part: &Part) -> Timestamp {
         let cs = self
             .state
             .collectors
             .get_mut(part.collector)
             .expect("state entry exists");
-        if !failed.is_empty() {
-            if !took.is_empty() {
-                for (id, at) in part.fresh {
-                    let p = cs.partial.entry(id).or_insert_with(|| Partial {
-                        at,
-                        delivered_to: BTreeSet::new(),
-                    });
-                    p.delivered_to.extend(took.iter().cloned());
-                }
-                self.save().map_err(DeliverError::State)?;
-            }
-            return Err(DeliverError::Output(failed.join("; ")));
-        }
         for id in part.fresh.keys() {
             cs.partial.remove(id);
         }
-        cs.seen.extend(part.fresh);
+        cs.seen
+            .extend(part.fresh.iter().map(|(id, at)| (id.clone(), *at)));
         let cursor = cs.cursor.max(part.window.until);
-        cs.memory = part.memory;
+        cs.memory = part.memory.clone();
         cs.memory.prune(
             cursor - part.lateness - BURST,
             cursor - OPEN_INCIDENT_MEMORY,
@@ -164,9 +222,7 @@ impl Desk {
             .min(cursor);
         cs.settled = Some(cs.settled.map_or(settled, |s| s.max(settled)));
         cs.prune(cursor - part.lateness);
-        self.save().map_err(DeliverError::State)?;
-        crate::status::record_progress(&self.status);
-        Ok(cursor)
+        cursor
     }
 
     /// Leaves `hole` out of every later read of `collector` and moves the cursor past it.

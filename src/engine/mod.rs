@@ -299,6 +299,7 @@ async fn poll_all(
         };
         loop {
             let until = crate::clock::now() - SETTLE;
+            follow_clock(desk, name, until, settings.lateness);
             let cursor = desk_state(desk).collectors[name].cursor;
             if cursor >= until {
                 break;
@@ -377,15 +378,35 @@ async fn poll_all(
                 }
             }
         }
+        // A state that cannot be saved here fails no poll: nothing was sent on it, and the
+        // next part's write-ahead save stops what it cannot record.
+        if let Err(e) = d.save() {
+            tracing::error!(error = %e, "Cannot save the state.");
+            crate::status::note_problem(e.to_string());
+        }
         crate::status::record(&d.status, all_ok);
-        d.save()
     })
-    .await
-    .map_err(PollError::State)?;
+    .await;
     if all_ok {
         Ok(())
     } else {
         Err(PollError::Incomplete(failures.join("; ")))
+    }
+}
+
+/// Moves `name`'s cursor back to the clock when the clock is behind it (stepped back after a
+/// save), with a warning naming both times that `ptsd health` reports too.
+fn follow_clock(desk: &mut Option<Desk>, name: &str, now: Timestamp, lateness: SignedDuration) {
+    let desk = desk.as_mut().expect("the desk is back between steps");
+    let Some(cs) = desk.state.collectors.get_mut(name) else {
+        return;
+    };
+    if let Some(was) = cs.rewind_to_clock(now, lateness) {
+        tracing::warn!(provider = name, cursor = %was, clock = %now, restart = %cs.cursor, "The clock is behind the saved cursor (it stepped back after a save); reading again from the clock's present less PTSD_LATENESS. The ids remembered keep what was counted from counting twice.");
+        crate::status::note_problem(format!(
+            "the {name} cursor {was} was ahead of the clock {now}; reading went on from {}",
+            cs.cursor
+        ));
     }
 }
 
@@ -462,7 +483,20 @@ async fn poll_chunk(
                         tally.parts += 1;
                         collector.delivered(cursor);
                     }
-                    Err(DeliverError::State(e)) => return Err(ChunkError::State(e)),
+                    Err(DeliverError::Unrecorded(e)) => {
+                        return Err(ChunkError::Failed {
+                            what: format!("{e}; nothing was sent"),
+                            persistent: false,
+                        })
+                    }
+                    Err(DeliverError::Uncommitted { cursor, error }) => {
+                        tally.parts += 1;
+                        collector.delivered(cursor);
+                        return Err(ChunkError::Failed {
+                            what: format!("{error} (after the part was sent)"),
+                            persistent: false,
+                        });
+                    }
                     Err(DeliverError::Output(what)) => {
                         return Err(ChunkError::Failed {
                             what,

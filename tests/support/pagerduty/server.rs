@@ -77,6 +77,11 @@ pub enum Fault {
     /// an entry that appears while a window is being paged, so the newest-first pages after it
     /// shift by one and the next page repeats the last entry of this one.
     ThenAdd(String),
+    /// HTTP 200 with exactly this body (a proxy or gateway answering the wrong shape, or a
+    /// listing that serves the same page for ever).
+    Body(String),
+    /// HTTP 301 to this URL (another host, say).
+    Redirect(String),
 }
 
 struct StoredEntry {
@@ -250,6 +255,16 @@ async fn handle(
             &[],
         ),
         Some(Fault::Status401) => unauthorized(),
+        Some(Fault::Body(body)) => Reply {
+            status: StatusCode::OK,
+            headers: Vec::new(),
+            body: body.clone().into_bytes(),
+        },
+        Some(Fault::Redirect(to)) => Reply {
+            status: StatusCode::MOVED_PERMANENTLY,
+            headers: vec![("location", to.clone())],
+            body: Vec::new(),
+        },
         _ => {
             let mut r = normal_reply(&fake, &request, auth_valid);
             if fault == Some(Fault::Truncated) {
