@@ -23,12 +23,12 @@ use jiff::{SignedDuration, Timestamp};
 use crate::aggregate::MetricBatch;
 use crate::analysis::{Memory, BURST, OPEN_INCIDENT_MEMORY};
 use crate::event::Window;
-use crate::outputters::Outputter;
+use crate::outputters::Sink;
 use crate::state::{Partial, State, StateError};
 
 /// What delivery touches, lent to a blocking thread step by step.
 pub struct Desk {
-    pub outputters: Vec<Box<dyn Outputter>>,
+    pub outputters: Vec<Sink>,
     pub state: State,
     /// `PTSD_STATE_DIR`, where the state is saved after every step.
     pub dir: Option<PathBuf>,
@@ -121,10 +121,7 @@ impl Desk {
                 continue;
             }
             match o.write(batch) {
-                Ok(()) => {
-                    took.push(o.name().to_string());
-                    crate::engine::commit(o.as_mut(), &mut self.state);
-                }
+                Ok(()) => took.push(i),
                 Err(e) => failed.push(format!("output {}: {e}", o.name())),
             }
         }
@@ -140,8 +137,10 @@ impl Desk {
                         at,
                         delivered_to: BTreeSet::new(),
                     });
-                    p.delivered_to.extend(took.iter().cloned());
+                    p.delivered_to
+                        .extend(took.iter().map(|&i| self.outputters[i].name().to_string()));
                 }
+                self.commit(&took, part.collector, part.lateness);
                 self.save().map_err(DeliverError::State)?;
             }
             return Err(DeliverError::Output(failed.join("; ")));
@@ -164,9 +163,21 @@ impl Desk {
             .min(cursor);
         cs.settled = Some(cs.settled.map_or(settled, |s| s.max(settled)));
         cs.prune(cursor - part.lateness);
+        self.commit(&took, part.collector, part.lateness);
         self.save().map_err(DeliverError::State)?;
         crate::status::record_progress(&self.status);
         Ok(cursor)
+    }
+
+    /// Commits the part the outputters `took` were written, once `collector`'s state says what
+    /// it covers: slot totals may be forgotten only below what no later read of the collector
+    /// can reach ([`crate::state::CollectorState::final_before`]), whether the cursor moved or
+    /// not.
+    fn commit(&mut self, took: &[usize], collector: &str, lateness: SignedDuration) {
+        let final_before = self.state.collectors[collector].final_before(lateness);
+        for &i in took {
+            crate::engine::commit(&mut self.outputters[i], &mut self.state, final_before);
+        }
     }
 
     /// Leaves `hole` out of every later read of `collector` and moves the cursor past it.
