@@ -12,6 +12,7 @@
 use std::collections::BTreeMap;
 use std::net::UdpSocket;
 use std::os::fd::AsRawFd;
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
@@ -39,6 +40,7 @@ pub struct Intake {
 pub struct FakeIntake {
     pub port: u16,
     intake: Arc<Mutex<Intake>>,
+    markers: AtomicUsize,
 }
 
 impl FakeIntake {
@@ -74,12 +76,32 @@ impl FakeIntake {
                 }
             }
         });
-        FakeIntake { port, intake }
+        FakeIntake {
+            port,
+            intake,
+            markers: AtomicUsize::new(0),
+        }
     }
 
     /// A copy of what the intake holds now.
     pub fn snapshot(&self) -> Intake {
         self.intake.lock().unwrap().clone()
+    }
+
+    /// What the intake holds once every datagram sent before this call is taken: a marker
+    /// sent now is queued behind them (one receive queue), so its arrival says they are in.
+    pub fn drained(&self) -> Intake {
+        let marker = format!(
+            "intake.drained.{}",
+            self.markers.fetch_add(1, Ordering::SeqCst)
+        );
+        let socket = UdpSocket::bind("127.0.0.1:0").expect("bind");
+        socket
+            .send_to(format!("{marker}:1|c").as_bytes(), ("127.0.0.1", self.port))
+            .expect("send the marker");
+        self.wait_until(Duration::from_secs(30), |i| {
+            i.live_counts.keys().any(|(n, _)| *n == marker)
+        })
     }
 
     /// Waits (polling) until `done` holds for the intake, or `within` passes; returns the last
