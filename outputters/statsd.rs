@@ -61,14 +61,16 @@ pub struct StatsdSettings {
     #[arg(long, env = "PTSD_STATSD_FLAVOR", value_enum, default_value = "plain")]
     pub statsd_flavor: Flavor,
 
-    /// DogStatsD only (protocol v1.3, Agent 6.40/7.40 or newer): write each on-call metric as
-    /// its slot's whole total at the slot's start (`|T`), so history lands at its own time.
+    /// `on` or `off`. DogStatsD only (protocol v1.3, Agent 6.40/7.40 or newer): write each
+    /// on-call metric as its slot's whole total at the slot's start (`|T`), so history lands
+    /// at its own time.
     #[arg(
         long,
         env = "PTSD_STATSD_TIMESTAMPS",
         default_value = "off",
         value_parser = clap::builder::BoolishValueParser::new(),
         action = clap::ArgAction::Set,
+        hide_possible_values = true,
     )]
     pub statsd_timestamps: bool,
 
