@@ -6,9 +6,12 @@
 //! peak RSS (`VmHWM`), what the sink received, and PASS/FAIL for the on-call counts received
 //! against the counts the generator says are right.
 //!
-//! Two sinks: StatsD (a UDP socket the bench drains; `|c` lines summed by name) and Graphite
+//! Three sinks: StatsD (a UDP socket the bench drains; `|c` lines summed by name), Graphite
 //! (a TCP listener that parses carbon's plaintext lines `path value slot\n`; the last value
-//! written per (path, slot) is what whisper would keep, and those are summed over the slots).
+//! written per (path, slot) is what whisper would keep, and those are summed over the slots), and
+//! DogStatsD, live or timestamped (`PTSD_STATSD_TIMESTAMPS=on`: the last value per (series,
+//! `|T` timestamp) is what Datadog's intake keeps, summed over the timestamps; checked by metric
+//! name against the generator's totals).
 //! With `PTSD_STATE_DIR`, the bench also reads `state.json` each time ptsd saves it and reports
 //! the size of the Graphite outputter's table of open slots: the largest seen and the last.
 //!
@@ -56,6 +59,10 @@ const DENSITY_MINUTES: i64 = 595;
 enum Sink {
     Statsd,
     Graphite,
+    /// `PTSD_STATSD_FLAVOR=dogstatsd`, untimestamped.
+    Dogstatsd,
+    /// `PTSD_STATSD_FLAVOR=dogstatsd PTSD_STATSD_TIMESTAMPS=on`.
+    DogstatsdTimestamped,
 }
 
 /// One scenario. Consecutive scenarios with the same entries (`minutes`, `share`) share one fake
@@ -77,7 +84,7 @@ struct Scenario {
     baseline: Option<&'static str>,
 }
 
-static SCENARIOS: [Scenario; 8] = [
+static SCENARIOS: [Scenario; 10] = [
     Scenario {
         label: "(a) 10 h, 1h windows, no budget",
         minutes: 595,
@@ -117,6 +124,26 @@ static SCENARIOS: [Scenario; 8] = [
         env: &[W1H, NO_BUDGET],
         reps: 5,
         baseline: Some("(a-s) 10 h, 1h windows, no budget, state dir"),
+    },
+    Scenario {
+        label: "(d-s) 10 h, 1h windows, no budget, dogstatsd, state dir",
+        minutes: 595,
+        share: 1,
+        sink: Sink::Dogstatsd,
+        state: true,
+        env: &[W1H, NO_BUDGET],
+        reps: 5,
+        baseline: None,
+    },
+    Scenario {
+        label: "(dt-s) 10 h, 1h windows, no budget, dogstatsd timestamped, state dir",
+        minutes: 595,
+        share: 1,
+        sink: Sink::DogstatsdTimestamped,
+        state: true,
+        env: &[W1H, NO_BUDGET],
+        reps: 5,
+        baseline: Some("(d-s) 10 h, 1h windows, no budget, dogstatsd, state dir"),
     },
     Scenario {
         label: "(a') 10 h, 30m windows, no budget",
@@ -192,20 +219,34 @@ const COLUMNS: usize = 21;
 /// One run: the columns above, and whether ptsd exited 0 with exactly the expected counts.
 struct Run([f64; COLUMNS], bool);
 
-/// One set of entries and what a correct poller counts in it.
+/// One set of entries and what a correct poller counts in it: by plain name, and by DogStatsD
+/// metric name (all tags and slots summed).
 struct EntrySet {
     entries: Vec<Value>,
     expected: ExpectedCounts,
     want: BTreeMap<String, f64>,
+    want_tagged: BTreeMap<String, f64>,
 }
 
 fn generate(n_incidents: usize, start: Timestamp) -> EntrySet {
     let (entries, expected) = synthetic_incidents(n_incidents, start, Duration::from_secs(2), 7);
     let want = expected_plain(&expected);
+    fn sum<K>(m: &BTreeMap<K, u64>) -> f64 {
+        m.values().sum::<u64>() as f64
+    }
+    let want_tagged = BTreeMap::from([
+        ("ptsd.incidents".into(), sum(&expected.incidents_by_urgency)),
+        ("ptsd.notifications".into(), sum(&expected.notifications)),
+        ("ptsd.acknowledgements".into(), sum(&expected.acks)),
+        ("ptsd.assignments".into(), sum(&expected.assignments)),
+        ("ptsd.escalations".into(), sum(&expected.escalations)),
+        ("ptsd.resolves".into(), sum(&expected.resolves)),
+    ]);
     EntrySet {
         entries,
         expected,
         want,
+        want_tagged,
     }
 }
 
@@ -291,7 +332,11 @@ fn main() {
         for round in 0..rounds {
             for (s, runs) in group.iter().zip(runs.iter_mut()) {
                 if round < s.reps {
-                    let r = run_once(&fake, s, &times, &set.want);
+                    let want = match s.sink {
+                        Sink::Dogstatsd | Sink::DogstatsdTimestamped => &set.want_tagged,
+                        Sink::Statsd | Sink::Graphite => &set.want,
+                    };
+                    let r = run_once(&fake, s, &times, want);
                     println!(
                         "  {} run {}: {:.2} s (load {:.2})",
                         s.label,
@@ -349,13 +394,18 @@ struct Received {
 }
 
 /// A UDP socket on 127.0.0.1 and the thread that drains it until `stop` and the buffer is empty.
+/// Untimestamped `|c` lines are summed by name (a DogStatsD line's name without its tags);
+/// timestamped ones (`|T`) keep the last value per (series, timestamp), and those are summed by
+/// name over the series and timestamps.
 fn start_udp_sink(stop: Arc<AtomicBool>) -> (u16, JoinHandle<Received>) {
     let sock = UdpSocket::bind("127.0.0.1:0").expect("bind the UDP sink");
     sock.set_read_timeout(Some(Duration::from_millis(20)))
         .expect("read timeout");
+    large_receive_buffer(&sock);
     let port = sock.local_addr().expect("sink address").port();
     let handle = std::thread::spawn(move || {
         let (mut datagrams, mut bytes, mut counters) = (0, 0, BTreeMap::new());
+        let mut stamped: HashMap<String, HashMap<i64, f64>> = HashMap::new();
         let mut buf = vec![0u8; 65_536];
         loop {
             match sock.recv(&mut buf) {
@@ -363,29 +413,79 @@ fn start_udp_sink(stop: Arc<AtomicBool>) -> (u16, JoinHandle<Received>) {
                     datagrams += 1;
                     bytes += n as u64;
                     for line in String::from_utf8_lossy(&buf[..n]).lines() {
-                        let Some((name, value)) = line.split_once(':') else {
+                        let Some((name, rest)) = line.split_once(':') else {
                             *counters.entry("ptsd.unparsable".into()).or_insert(0.0) += 1.0;
                             continue;
                         };
-                        // Gauges and timers are ptsd's own health, not checked here.
-                        if let Some(Ok(v)) = value.strip_suffix("|c").map(str::parse::<f64>) {
-                            *counters.entry(name.to_string()).or_insert(0.0) += v;
+                        let mut fields = rest.split('|');
+                        let (value, ty) = (fields.next(), fields.next());
+                        let (mut tags, mut at) = ("", None);
+                        for f in fields {
+                            if let Some(t) = f.strip_prefix('T') {
+                                at = t.parse::<i64>().ok();
+                            } else if f.starts_with('#') {
+                                tags = f;
+                            }
+                        }
+                        let Some(Ok(v)) = value.map(str::parse::<f64>) else {
+                            *counters.entry("ptsd.unparsable".into()).or_insert(0.0) += 1.0;
+                            continue;
+                        };
+                        match (at, ty) {
+                            (Some(t), _) => {
+                                stamped
+                                    .entry(format!("{name}|{tags}"))
+                                    .or_default()
+                                    .insert(t, v);
+                            }
+                            // Gauges and timers are ptsd's own health, not checked here.
+                            (None, Some("c")) => {
+                                *counters.entry(name.to_string()).or_insert(0.0) += v;
+                            }
+                            _ => {}
                         }
                     }
                 }
                 Err(_) if stop.load(Ordering::SeqCst) => {
+                    let pairs = stamped.values().map(HashMap::len).sum();
+                    for (series, slots) in stamped {
+                        let name = series.split('|').next().unwrap_or_default().to_string();
+                        *counters.entry(name).or_insert(0.0) += slots.values().sum::<f64>();
+                    }
                     return Received {
                         messages: datagrams,
                         bytes,
-                        pairs: 0,
+                        pairs,
                         totals: counters,
-                    }
+                    };
                 }
                 Err(_) => {}
             }
         }
     });
     (port, handle)
+}
+
+/// Asks for a 64 MB receive buffer (forced: the bench runs as root), so a burst of datagrams
+/// is not dropped while the sink thread is busy.
+fn large_receive_buffer(sock: &UdpSocket) {
+    use std::os::fd::AsRawFd;
+    let size: libc::c_int = 64 << 20;
+    for opt in [libc::SO_RCVBUFFORCE, libc::SO_RCVBUF] {
+        // SAFETY: setsockopt on an open socket with a c_int option of the right size.
+        let rc = unsafe {
+            libc::setsockopt(
+                sock.as_raw_fd(),
+                libc::SOL_SOCKET,
+                opt,
+                (&size as *const libc::c_int).cast(),
+                std::mem::size_of::<libc::c_int>() as libc::socklen_t,
+            )
+        };
+        if rc == 0 {
+            return;
+        }
+    }
 }
 
 /// What one carbon connection sent: lines, bytes, unparsable lines, last value per path and slot.
@@ -476,11 +576,18 @@ fn start_tcp_sink(stop: Arc<AtomicBool>) -> (u16, JoinHandle<Received>) {
     (port, handle)
 }
 
-/// The Graphite table in a saved state: the most slots one source holds, and the cells
-/// ((path, slot) totals) of all sources. `None` if the file cannot be read (yet).
-fn graphite_table(file: &Path) -> Option<(usize, usize)> {
+/// The slot table (Graphite's or timestamped DogStatsD's) in a saved state: the most slots one
+/// source holds, and the cells ((path, slot) totals) of all sources. `None` if the file cannot
+/// be read (yet) or holds no table.
+fn slot_table(file: &Path) -> Option<(usize, usize)> {
     let state: Value = serde_json::from_slice(&std::fs::read(file).ok()?).ok()?;
-    let sources = state["outputters"]["graphite"]["slots"].as_object()?;
+    let table = &state["outputters"];
+    let table = if table["graphite"].is_null() {
+        &table["statsd"]
+    } else {
+        &table["graphite"]
+    };
+    let sources = table["slots"].as_object()?;
     let slots = sources
         .values()
         .filter_map(Value::as_object)
@@ -535,13 +642,21 @@ fn run_once(
     let load = load_average();
     let stop = Arc::new(AtomicBool::new(false));
     let (port, sink) = match s.sink {
-        Sink::Statsd => start_udp_sink(stop.clone()),
         Sink::Graphite => start_tcp_sink(stop.clone()),
+        _ => start_udp_sink(stop.clone()),
     };
     // With Graphite, the StatsD port is never used.
-    let mut cmd = ptsd_command(fake, TOKEN, if s.sink == Sink::Statsd { port } else { 9 });
+    let mut cmd = ptsd_command(fake, TOKEN, if s.sink == Sink::Graphite { 9 } else { port });
     match s.sink {
         Sink::Statsd => cmd.env("PTSD_OUTPUTS", "statsd"),
+        Sink::Dogstatsd => cmd
+            .env("PTSD_OUTPUTS", "statsd")
+            .env("PTSD_STATSD_FLAVOR", "dogstatsd"),
+        Sink::DogstatsdTimestamped => cmd
+            .env("PTSD_OUTPUTS", "statsd")
+            .env("PTSD_STATSD_FLAVOR", "dogstatsd")
+            .env("PTSD_STATSD_TIMESTAMPS", "on")
+            .env("PTSD_STATSD_TIMESTAMP_RESOLUTION", "1m"),
         Sink::Graphite => cmd
             .env("PTSD_OUTPUTS", "graphite")
             .env("GRAPHITE_HOST", "127.0.0.1")
@@ -597,7 +712,7 @@ fn run_once(
                 if meta.ino() != inode {
                     inode = meta.ino();
                     saves += 1;
-                    if let Some((slots, cells)) = graphite_table(f) {
+                    if let Some((slots, cells)) = slot_table(f) {
                         (slots_max, cells_max) = (slots_max.max(slots), cells_max.max(cells));
                     }
                 }
@@ -616,7 +731,7 @@ fn run_once(
     }
     let (mut slots_end, mut cells_end, mut state_bytes) = (0, 0, 0);
     if let Some(f) = &state_file {
-        if let Some((slots, cells)) = graphite_table(f) {
+        if let Some((slots, cells)) = slot_table(f) {
             (slots_end, cells_end) = (slots, cells);
             (slots_max, cells_max) = (slots_max.max(slots), cells_max.max(cells));
         }
@@ -629,8 +744,9 @@ fn run_once(
         // Exactly the on-call counters, nothing missing and nothing extra.
         Sink::Statsd => oncall(got.totals) == *want,
         // Every plain on-call name the StatsD check uses has its total (the timer summaries
-        // and the analysis series Graphite also gets are not checked here).
-        Sink::Graphite => {
+        // and the analysis series Graphite also gets are not checked here); DogStatsD: every
+        // on-call metric's total over its tags.
+        Sink::Graphite | Sink::Dogstatsd | Sink::DogstatsdTimestamped => {
             !got.totals.contains_key("ptsd.unparsable")
                 && want
                     .iter()
@@ -690,9 +806,12 @@ fn run_once(
 fn report(s: &Scenario, runs: &[Run], entries: usize, medians: &HashMap<&str, f64>) -> f64 {
     let (n, floor) = (entries as f64, entries.div_ceil(100) as f64);
     let graphite = s.sink == Sink::Graphite;
-    let table = graphite && s.state;
+    let slotted = graphite || s.sink == Sink::DogstatsdTimestamped;
+    let table = slotted && s.state;
     let received = if graphite {
         "lines / bytes / (path, slot) pairs"
+    } else if slotted {
+        "datagrams / bytes / (series, slot) pairs"
     } else {
         "datagrams / bytes"
     };
@@ -708,7 +827,7 @@ fn report(s: &Scenario, runs: &[Run], entries: usize, medians: &HashMap<&str, f6
     );
     let row = |label: &str, r: &Run| {
         let m = &r.0;
-        let got = if graphite {
+        let got = if slotted {
             format!("{:.0} / {:.0} / {:.0}", m[DATAGRAMS], m[BYTES], m[PAIRS])
         } else {
             format!("{:.0} / {:.0}", m[DATAGRAMS], m[BYTES])

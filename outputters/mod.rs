@@ -6,15 +6,24 @@
 //! counted; `close` once at shutdown. A failed `write` keeps the engine from moving its cursor,
 //! so the same events are counted again at the next poll instead of being lost.
 //!
+//! The engine holds every sink as a [`Sink`]: [`Sink::Live`] for one that sends what each
+//! batch holds (StatsD, stdout: an [`Outputter`]), [`Sink::Slotted`] for one that stores points
+//! at their own time and so writes whole slot totals (Graphite, timestamped DogStatsD: a
+//! [`slots::SlotWriter`] with the shared [`slots::SlotTable`]). The engine's delivery code
+//! treats both alike: write, then commit with the horizon it knows, then save.
+//!
 //! Adding a sink: write `outputters/<name>.rs` with a settings struct that derives `clap::Args`
 //! and implements [`OutputterSettings`] (its options, shown in `--help` under its own heading,
 //! and how they build it), then add a `mod` line and one [`Registered::of`] line to
 //! [`REGISTRY`]. `PTSD_OUTPUTS`' help and errors list the registry's names.
 
+use jiff::Timestamp;
+
 use crate::aggregate::MetricBatch;
 use crate::config::{Config, ConfigError};
 
 pub mod graphite;
+pub mod slots;
 pub mod statsd;
 pub mod stdout;
 
@@ -34,7 +43,7 @@ pub trait OutputterSettings: clap::Args {
     ///
     /// # Errors
     /// A [`ConfigError`] naming the option to fix.
-    fn build(self, config: &Config) -> Result<Box<dyn Outputter>, ConfigError>;
+    fn build(self, config: &Config) -> Result<Sink, ConfigError>;
 }
 
 /// One registry entry: a sink's name, options and constructor.
@@ -47,7 +56,7 @@ pub struct Registered {
 }
 
 /// A registry constructor.
-pub type Build = fn(&Config) -> Result<Box<dyn Outputter>, ConfigError>;
+pub type Build = fn(&Config) -> Result<Sink, ConfigError>;
 
 impl Registered {
     /// The entry of the sink whose settings are `S`.
@@ -60,9 +69,7 @@ impl Registered {
     }
 }
 
-fn build_from_matches<S: OutputterSettings>(
-    config: &Config,
-) -> Result<Box<dyn Outputter>, ConfigError> {
+fn build_from_matches<S: OutputterSettings>(config: &Config) -> Result<Sink, ConfigError> {
     crate::config::component_options::<S>(config, S::NAME)?.build(config)
 }
 
@@ -81,8 +88,8 @@ pub fn names() -> String {
 ///
 /// # Errors
 /// A [`ConfigError`] for an unknown name (listing the known ones) or a sink that cannot start.
-pub fn build_all(config: &Config) -> Result<Vec<Box<dyn Outputter>>, ConfigError> {
-    let mut out: Vec<Box<dyn Outputter>> = Vec::new();
+pub fn build_all(config: &Config) -> Result<Vec<Sink>, ConfigError> {
+    let mut out: Vec<Sink> = Vec::new();
     for name in &config.outputs {
         let Some(entry) = REGISTRY.iter().find(|r| r.name == name) else {
             return Err(ConfigError(format!(
@@ -113,7 +120,7 @@ pub enum OutputError {
     Encode { sink: &'static str, what: String },
 }
 
-/// One sink.
+/// A sink that sends what each batch holds.
 pub trait Outputter: Send {
     /// The sink's name, as in `PTSD_OUTPUTS`.
     fn name(&self) -> &'static str;
@@ -124,31 +131,93 @@ pub trait Outputter: Send {
     /// An [`OutputError`] when the batch could not be handed over.
     fn write(&mut self, batch: &MetricBatch) -> Result<(), OutputError>;
 
-    /// The batch last written is committed: the engine has everything it needs to save the
-    /// cursor that covers it. A sink that keeps running totals (Graphite) makes the totals it
-    /// wrote its own here; a batch written and not committed is sent again, so it must not
-    /// count twice. Nothing to do by default.
-    fn commit(&mut self) {}
-
-    /// What the sink must remember across restarts, saved in the state file together with the
-    /// cursor after every [`Outputter::commit`]; `None` (the default) for nothing.
-    fn save(&self) -> Option<serde_json::Value> {
-        None
-    }
-
-    /// Takes back what [`Outputter::save`] returned before a restart.
-    ///
-    /// # Errors
-    /// An [`OutputError`] when it cannot be read.
-    fn restore(&mut self, _saved: serde_json::Value) -> Result<(), OutputError> {
-        Ok(())
-    }
-
     /// Flushes and releases the sink at shutdown.
     ///
     /// # Errors
     /// An [`OutputError`] when the final flush fails.
     fn close(&mut self) -> Result<(), OutputError> {
         Ok(())
+    }
+}
+
+/// Every sink as the engine holds it.
+pub enum Sink {
+    /// Sends what each batch holds; nothing to commit or remember.
+    Live(Box<dyn Outputter>),
+    /// Writes whole slot totals at the events' own time, kept with the cursor.
+    Slotted(slots::Slotted),
+}
+
+impl Sink {
+    /// The sink's name, as in `PTSD_OUTPUTS`.
+    pub fn name(&self) -> &'static str {
+        match self {
+            Sink::Live(o) => o.name(),
+            Sink::Slotted(s) => s.name(),
+        }
+    }
+
+    /// Delivers one batch, completely.
+    ///
+    /// # Errors
+    /// An [`OutputError`] when the batch could not be handed over.
+    pub fn write(&mut self, batch: &MetricBatch) -> Result<(), OutputError> {
+        match self {
+            Sink::Live(o) => o.write(batch),
+            Sink::Slotted(s) => s.write(batch),
+        }
+    }
+
+    /// The batch last written is committed: the engine has everything it needs to save the
+    /// cursor that covers it, and no later batch from the same source holds an event before
+    /// `final_before`. A batch written and not committed is sent again, so it must not count
+    /// twice.
+    pub fn commit(&mut self, final_before: Timestamp) {
+        if let Sink::Slotted(s) = self {
+            s.commit(final_before);
+        }
+    }
+
+    /// What the sink must remember across restarts, saved in the state file together with the
+    /// cursor after every [`Sink::commit`]; `None` for nothing.
+    pub fn save(&self) -> Option<serde_json::Value> {
+        match self {
+            Sink::Live(_) => None,
+            Sink::Slotted(s) => Some(s.save()),
+        }
+    }
+
+    /// Takes back what [`Sink::save`] returned before a restart.
+    ///
+    /// # Errors
+    /// An [`OutputError`] when it cannot be read.
+    pub fn restore(&mut self, saved: serde_json::Value) -> Result<(), OutputError> {
+        match self {
+            Sink::Live(_) => Ok(()),
+            Sink::Slotted(s) => s.restore(saved),
+        }
+    }
+
+    /// Flushes and releases the sink at shutdown.
+    ///
+    /// # Errors
+    /// An [`OutputError`] when the final flush fails.
+    pub fn close(&mut self) -> Result<(), OutputError> {
+        match self {
+            Sink::Live(o) => o.close(),
+            Sink::Slotted(s) => s.close(),
+        }
+    }
+}
+
+impl<T: Outputter + 'static> From<Box<T>> for Sink {
+    fn from(o: Box<T>) -> Sink {
+        Sink::Live(o)
+    }
+}
+
+impl From<Box<dyn Outputter>> for Sink {
+    fn from(o: Box<dyn Outputter>) -> Sink {
+        Sink::Live(o)
     }
 }

@@ -17,16 +17,24 @@
 //!
 //! UDP gives no receipt beyond that: an agent that receives and then drops datagrams, or a
 //! network that loses them, cannot be detected, which is the nature of StatsD.
+//!
+//! With `PTSD_STATSD_TIMESTAMPS=on` (DogStatsD only) the on-call metrics are written at their
+//! own time instead, as whole slot totals ([`timestamped`]).
 
 use std::net::{SocketAddr, ToSocketAddrs, UdpSocket};
 use std::time::{Duration, Instant};
 
-use cadence::{BufferedUdpMetricSink, Counted, Distributed, Gauged, StatsdClient, Timed};
+use cadence::{
+    BufferedUdpMetricSink, Counted, Distributed, Gauged, Metric, MetricBuilder, StatsdClient, Timed,
+};
 
-use super::{OutputError, Outputter, OutputterSettings};
+use super::slots::Slotted;
+use super::{OutputError, Outputter, OutputterSettings, Sink};
 use crate::aggregate::MetricBatch;
 use crate::config::{Config, ConfigError};
-use crate::schema::{self, Flavor, Kind};
+use crate::schema::{self, Flavor, Kind, Rendered};
+
+pub mod timestamped;
 
 /// The registry name.
 pub const NAME: &str = "statsd";
@@ -52,34 +60,74 @@ pub struct StatsdSettings {
     /// StatsD dialect: plain (everything in dotted names) or dogstatsd (tags).
     #[arg(long, env = "PTSD_STATSD_FLAVOR", value_enum, default_value = "plain")]
     pub statsd_flavor: Flavor,
+
+    /// `on` or `off`. DogStatsD only (protocol v1.3, Agent 6.40/7.40 or newer): write each
+    /// on-call metric as its slot's whole total at the slot's start (`|T`), so history lands
+    /// at its own time.
+    #[arg(
+        long,
+        env = "PTSD_STATSD_TIMESTAMPS",
+        default_value = "off",
+        value_parser = clap::builder::BoolishValueParser::new(),
+        action = clap::ArgAction::Set,
+        hide_possible_values = true,
+    )]
+    pub statsd_timestamps: bool,
+
+    /// Slot length of the timestamped points.
+    #[arg(long, env = "PTSD_STATSD_TIMESTAMP_RESOLUTION", default_value = "1m")]
+    pub statsd_timestamp_resolution: String,
 }
 
 impl OutputterSettings for StatsdSettings {
     const NAME: &'static str = NAME;
 
-    fn build(self, config: &Config) -> Result<Box<dyn Outputter>, ConfigError> {
+    fn build(self, config: &Config) -> Result<Sink, ConfigError> {
         let host = self.statsd_host.trim().to_string();
         if host.is_empty() {
             return Err(ConfigError(
                 "STATSD_HOST is empty; set it to the StatsD agent's host, e.g. 127.0.0.1".into(),
             ));
         }
-        Ok(Box::new(StatsdOutputter {
-            host,
-            port: self.statsd_port,
-            flavor: self.statsd_flavor,
-            prefix: config.prefix.clone(),
-            conn: None,
-        }))
+        let agent = Agent::new(host, self.statsd_port);
+        let var = timestamped::RESOLUTION_VAR;
+        let resolution = super::slots::resolution(
+            var,
+            &self.statsd_timestamp_resolution,
+            "a whole number of seconds, e.g. 1m",
+        )?;
+        if !self.statsd_timestamps {
+            return Ok(Sink::Live(Box::new(StatsdOutputter {
+                agent,
+                flavor: self.statsd_flavor,
+                prefix: config.prefix.clone(),
+            })));
+        }
+        if self.statsd_flavor != Flavor::Dogstatsd {
+            return Err(ConfigError(
+                "PTSD_STATSD_TIMESTAMPS=on needs PTSD_STATSD_FLAVOR=dogstatsd: plain StatsD has no timestamps (for Graphite at its own time use PTSD_OUTPUTS=graphite)".into(),
+            ));
+        }
+        let writer = timestamped::TimestampedStatsd::new(agent, config.prefix.clone());
+        Ok(Sink::Slotted(Slotted::new(
+            Box::new(writer),
+            resolution,
+            var,
+        )))
     }
 }
 
 /// Sends metrics to a StatsD agent.
 pub struct StatsdOutputter {
-    host: String,
-    port: u16,
+    agent: Agent,
     flavor: Flavor,
     prefix: String,
+}
+
+/// The agent's address and a socket to it, connected on demand.
+pub struct Agent {
+    host: String,
+    port: u16,
     conn: Option<Connection>,
 }
 
@@ -98,7 +146,15 @@ fn io_error(what: impl std::fmt::Display) -> OutputError {
     }
 }
 
-impl StatsdOutputter {
+impl Agent {
+    fn new(host: String, port: u16) -> Self {
+        Agent {
+            host,
+            port,
+            conn: None,
+        }
+    }
+
     fn connect(&mut self) -> Result<&Connection, OutputError> {
         if self
             .conn
@@ -132,51 +188,29 @@ impl StatsdOutputter {
         Ok(self.conn.as_ref().expect("just set"))
     }
 
-    fn send(&mut self, batch: &MetricBatch) -> Result<(), OutputError> {
-        let mut lines = schema::render(self.flavor, &self.prefix, &batch.series);
-        lines.extend(schema::render_timings(
-            self.flavor,
-            &self.prefix,
-            &batch.samples,
-        ));
+    /// Sends what `emit` writes through the client, flushes, and waits [`ICMP_GRACE`] for the
+    /// agent's host to refuse it. After an error the next delivery starts with a fresh socket
+    /// and a fresh resolution.
+    fn deliver(
+        &mut self,
+        emit: impl FnOnce(&StatsdClient) -> Result<(), OutputError>,
+    ) -> Result<(), OutputError> {
+        let result = self.deliver_once(emit);
+        if result.is_err() {
+            self.conn = None;
+        }
+        result
+    }
+
+    fn deliver_once(
+        &mut self,
+        emit: impl FnOnce(&StatsdClient) -> Result<(), OutputError>,
+    ) -> Result<(), OutputError> {
         let conn = self.connect()?;
         // Errors queued before this batch belong to datagrams already accounted for.
         let _ = conn.probe.take_error();
-        let client = &conn.client;
-        for line in &lines {
-            let result = match line.kind {
-                Kind::Counter => {
-                    let mut b = client.count_with_tags(&line.name, line.value);
-                    for (k, v) in &line.tags {
-                        b = b.with_tag(k, v);
-                    }
-                    b.try_send().map(|_| ())
-                }
-                Kind::Gauge => {
-                    let mut b = client.gauge_with_tags(&line.name, line.value as f64);
-                    for (k, v) in &line.tags {
-                        b = b.with_tag(k, v);
-                    }
-                    b.try_send().map(|_| ())
-                }
-                Kind::Timer => {
-                    let mut b = client.time_with_tags(&line.name, line.value.max(0) as u64);
-                    for (k, v) in &line.tags {
-                        b = b.with_tag(k, v);
-                    }
-                    b.try_send().map(|_| ())
-                }
-                Kind::Distribution => {
-                    let mut b = client.distribution_with_tags(&line.name, line.value.max(0) as u64);
-                    for (k, v) in &line.tags {
-                        b = b.with_tag(k, v);
-                    }
-                    b.try_send().map(|_| ())
-                }
-            };
-            result.map_err(io_error)?;
-        }
-        client.flush().map_err(io_error)?;
+        emit(&conn.client)?;
+        conn.client.flush().map_err(io_error)?;
         std::thread::sleep(ICMP_GRACE);
         match conn.probe.take_error() {
             Ok(None) => Ok(()),
@@ -186,6 +220,54 @@ impl StatsdOutputter {
             }),
         }
     }
+
+    fn close(&mut self) -> Result<(), OutputError> {
+        match &self.conn {
+            Some(c) => c.client.flush().map_err(io_error),
+            None => Ok(()),
+        }
+    }
+}
+
+/// Adds `tags` (and `timestamp`, DogStatsD v1.3) to a metric and sends it into the buffer.
+fn finish<'m, T: Metric + From<String>>(
+    mut b: MetricBuilder<'m, '_, T>,
+    tags: impl IntoIterator<Item = (&'m str, &'m str)>,
+    timestamp: Option<u64>,
+) -> Result<(), OutputError> {
+    for (k, v) in tags {
+        b = b.with_tag(k, v);
+    }
+    if let Some(t) = timestamp {
+        b = b.with_timestamp(t);
+    }
+    b.try_send().map(|_| ()).map_err(io_error)
+}
+
+/// Sends rendered lines as they are (no timestamp).
+fn emit_live(client: &StatsdClient, lines: &[Rendered]) -> Result<(), OutputError> {
+    for line in lines {
+        let tags = line.tags.iter().map(|(k, v)| (*k, v.as_str()));
+        match line.kind {
+            Kind::Counter => finish(client.count_with_tags(&line.name, line.value), tags, None)?,
+            Kind::Gauge => finish(
+                client.gauge_with_tags(&line.name, line.value as f64),
+                tags,
+                None,
+            )?,
+            Kind::Timer => finish(
+                client.time_with_tags(&line.name, line.value.max(0) as u64),
+                tags,
+                None,
+            )?,
+            Kind::Distribution => finish(
+                client.distribution_with_tags(&line.name, line.value.max(0) as u64),
+                tags,
+                None,
+            )?,
+        }
+    }
+    Ok(())
 }
 
 impl Outputter for StatsdOutputter {
@@ -194,19 +276,17 @@ impl Outputter for StatsdOutputter {
     }
 
     fn write(&mut self, batch: &MetricBatch) -> Result<(), OutputError> {
-        let result = self.send(batch);
-        if result.is_err() {
-            // Start over with a fresh socket and a fresh resolution next time.
-            self.conn = None;
-        }
-        result
+        let mut lines = schema::render(self.flavor, &self.prefix, &batch.series);
+        lines.extend(schema::render_timings(
+            self.flavor,
+            &self.prefix,
+            &batch.samples,
+        ));
+        self.agent.deliver(|client| emit_live(client, &lines))
     }
 
     fn close(&mut self) -> Result<(), OutputError> {
-        match &self.conn {
-            Some(c) => c.client.flush().map_err(io_error),
-            None => Ok(()),
-        }
+        self.agent.close()
     }
 }
 
@@ -219,11 +299,9 @@ mod tests {
 
     fn outputter(host: &str, port: u16, flavor: Flavor) -> StatsdOutputter {
         StatsdOutputter {
-            host: host.into(),
-            port,
+            agent: Agent::new(host.into(), port),
             flavor,
             prefix: "ptsd".into(),
-            conn: None,
         }
     }
 

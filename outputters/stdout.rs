@@ -9,7 +9,7 @@ use std::io::Write;
 
 use serde::ser::{Serialize, Serializer};
 
-use super::{OutputError, Outputter, OutputterSettings};
+use super::{OutputError, Outputter, OutputterSettings, Sink};
 use crate::aggregate::MetricBatch;
 use crate::config::{Config, ConfigError};
 use crate::schema;
@@ -24,10 +24,10 @@ pub struct StdoutSettings {}
 impl OutputterSettings for StdoutSettings {
     const NAME: &'static str = NAME;
 
-    fn build(self, config: &Config) -> Result<Box<dyn Outputter>, ConfigError> {
-        Ok(Box::new(StdoutOutputter {
+    fn build(self, config: &Config) -> Result<Sink, ConfigError> {
+        Ok(Sink::Live(Box::new(StdoutOutputter {
             prefix: config.prefix.clone(),
-        }))
+        })))
     }
 }
 

@@ -29,9 +29,6 @@ pub struct MetricBatch {
     /// Where the batch comes from (a collector's name; empty for ptsd's own metrics): later
     /// batches from the same source continue it.
     pub source: String,
-    /// No later batch from the same source holds an event before this instant, so totals of
-    /// time slots that end by then are final. `None`: unknown.
-    pub final_before: Option<Timestamp>,
 }
 
 /// What happened in one second: counts per series and timing samples.
@@ -50,7 +47,6 @@ impl MetricBatch {
             samples: BTreeMap::new(),
             timeline: BTreeMap::new(),
             source: String::new(),
-            final_before: None,
         }
     }
 

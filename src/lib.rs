@@ -19,8 +19,9 @@
 //!   hour bands, categories, response times) reads the events; through [`schema`], the only
 //!   module that knows metric names and tags, they become an [`aggregate::MetricBatch`].
 //!   [`self_metrics`] adds ptsd's own, [`status`] keeps the liveness file of `ptsd health`.
-//! - An [`outputters::Outputter`] delivers one batch per poll in its wire format. It knows
-//!   nothing of providers.
+//! - An [`outputters::Sink`] delivers one batch per poll in its wire format: as it is
+//!   ([`outputters::Outputter`]) or as whole slot totals at the events' own time
+//!   ([`outputters::slots`]). It knows nothing of providers.
 //! - The [`report`] sits above the engine: `ptsd report` reads history through
 //!   [`engine::history`] and prints the handoff digest; [`logs`] (`ptsd logs`) reads it the same
 //!   way and prints the activity-log row shapes the collectors saw, with the rule of each.

@@ -517,7 +517,7 @@ pub fn render(flavor: Flavor, prefix: &str, series: &BTreeMap<Series, i64>) -> V
     }
 }
 
-/// How a Graphite slot's value joins a new contribution ([`render_timer_summary`]).
+/// How a slot's value joins a new contribution (timestamped sinks, [`render_timer_summary`]).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub enum Combine {
     /// Added up (counts, sums, buckets).
@@ -537,27 +537,58 @@ pub const TIMER_BUCKETS: &[(&str, i64)] = &[
     ("le_4h", 14_400_000),
 ];
 
-/// One timing sample as a Graphite slot summary, under both plain layouts
+/// One timing sample as the parts of a slot summary: `count` (1), `sum` (ms), `max` (ms), and
+/// each cumulative bucket of [`TIMER_BUCKETS`] (`le_5m`: 1 when the sample is at most 5
+/// minutes, else 0), each with how a slot's value joins the next sample's.
+fn timer_summary(ms: i64) -> impl Iterator<Item = (&'static str, i64, Combine)> {
+    [
+        ("count", 1, Combine::Sum),
+        ("sum", ms, Combine::Sum),
+        ("max", ms, Combine::Max),
+    ]
+    .into_iter()
+    .chain(
+        TIMER_BUCKETS
+            .iter()
+            .map(move |(suffix, limit)| (*suffix, i64::from(ms <= *limit), Combine::Sum)),
+    )
+}
+
+/// One timing sample as a slot summary ([`timer_summary`]) under both plain layouts
 /// (`{prefix}.{provider}.time_to_ack.{urgency}` and `{prefix}.{provider}.services.{service}.time_to_ack`,
-/// likewise `time_to_resolve`): `.count` (1), `.sum` (ms), `.max` (ms), and each cumulative
-/// bucket of [`TIMER_BUCKETS`] (`.le_5m`: 1 when the sample is at most 5 minutes, else 0).
+/// likewise `time_to_resolve`), for Graphite: `.count`, `.sum`, `.max`, `.le_1m` … `.le_4h`.
 /// A slot's value is all its samples' contributions joined by the [`Combine`] given.
 pub fn render_timer_summary(prefix: &str, s: &Series, ms: i64) -> Vec<(String, i64, Combine)> {
     let provider = s.tag(Tag::Provider).unwrap_or("unknown");
     let mut out = Vec::new();
     for base in plain_timing_names(&format!("{prefix}.{provider}"), s) {
-        out.push((format!("{base}.count"), 1, Combine::Sum));
-        out.push((format!("{base}.sum"), ms, Combine::Sum));
-        out.push((format!("{base}.max"), ms, Combine::Max));
-        for (suffix, limit) in TIMER_BUCKETS {
-            out.push((
-                format!("{base}.{suffix}"),
-                i64::from(ms <= *limit),
-                Combine::Sum,
-            ));
-        }
+        out.extend(timer_summary(ms).map(|(suffix, v, how)| (format!("{base}.{suffix}"), v, how)));
     }
     out
+}
+
+/// One timing sample as a slot summary ([`timer_summary`]) in the tagged flavor, for
+/// timestamped DogStatsD (which takes no timestamped distributions): `{prefix}.time_to_ack.count`,
+/// `.sum`, `.max` (a gauge) and `.le_1m` … `.le_4h` (counts), with the sample's tags.
+pub fn render_timer_summary_tagged(prefix: &str, s: &Series, ms: i64) -> Vec<(Rendered, Combine)> {
+    let tags: Vec<(&'static str, String)> =
+        s.tags.iter().map(|(t, v)| (t.key(), v.clone())).collect();
+    timer_summary(ms)
+        .map(|(suffix, value, how)| {
+            let kind = match how {
+                Combine::Sum => Kind::Counter,
+                Combine::Max | Combine::Last => Kind::Gauge,
+            };
+            let name = format!("{prefix}.{}.{suffix}", s.metric.name());
+            let r = Rendered {
+                name,
+                tags: tags.clone(),
+                value,
+                kind,
+            };
+            (r, how)
+        })
+        .collect()
 }
 
 /// Renders timing samples, one line per sample: plain flavor as `|ms` timers under both of

@@ -122,6 +122,17 @@ impl CollectorState {
         Some(was)
     }
 
+    /// The horizon of the timestamped sinks' slot totals: no read after the last save holds a
+    /// record created before this instant, so a slot that ends by then is final and its total
+    /// may be forgotten. A read starts at `cursor - lateness` or later, and the cursor is the
+    /// *saved* one: after a partial delivery (an outputter failed, the cursor stayed) the next
+    /// read covers the same ground again, and a record that shows up late there must still find
+    /// its slot's total. Records delivered to some outputters only are never older than this
+    /// (they are pruned below it).
+    pub fn final_before(&self, lateness: jiff::SignedDuration) -> Timestamp {
+        self.cursor - lateness
+    }
+
     /// Forgets ids (and holes) before `horizon`: they are never read again.
     pub fn prune(&mut self, horizon: Timestamp) {
         self.seen.retain(|_, at| *at >= horizon);

@@ -48,6 +48,8 @@ fn help_lists_every_variable_and_the_readme_documents_them() {
         "STATSD_PORT",
         "PTSD_OUTPUTS",
         "PTSD_STATSD_FLAVOR",
+        "PTSD_STATSD_TIMESTAMPS",
+        "PTSD_STATSD_TIMESTAMP_RESOLUTION",
         "PTSD_PREFIX",
         "PTSD_INTERVAL",
         "PTSD_USER_KEY",

@@ -10,10 +10,11 @@
 //!   Etsy StatsD's Graphite backend (`root=stats_counts.ptsd`) is checked for the targets the
 //!   StatsD variant uses: totals over the range equal the history's.
 //!   A target with no checker, or that returns no series, fails.
-//! - **Datadog** (`datadog.json`): every metric, tag key, group-by and template variable in its
-//!   queries must be one ptsd emits in the DogStatsD flavor, read from `ptsd::schema` itself
-//!   (the series of every event kind with every finding, rendered tagged), with the aggregation
-//!   its kind allows (percentiles on distributions, `.as_count()` on counts only).
+//! - **Datadog** (`datadog.json`, and `datadog-timestamped.json` for `PTSD_STATSD_TIMESTAMPS=on`):
+//!   every metric, tag key, group-by and template variable in its queries must be one ptsd emits
+//!   in the DogStatsD flavor (in that mode), read from `ptsd::schema` itself (the series of every
+//!   event kind with every finding, rendered tagged), with the aggregation its kind allows
+//!   (percentiles on distributions, `.as_count()` on counts only).
 //!
 //! Which targets belong to which variant is read from the panels' descriptions:
 //! "Graphite output only" and "Etsy StatsD only" (every other target uses `$root` and is
@@ -749,8 +750,12 @@ fn the_statsd_variant_shows_the_same_totals_through_etsy_statsd() {
 // Datadog
 
 /// What ptsd emits in the DogStatsD flavor: metric name → (tag keys, kind), read from
-/// `ptsd::schema` by rendering the series of every event kind with every finding.
-fn dogstatsd_schema() -> BTreeMap<String, (BTreeSet<&'static str>, ptsd::schema::Kind)> {
+/// `ptsd::schema` by rendering the series of every event kind with every finding. With
+/// `timestamped` (`PTSD_STATSD_TIMESTAMPS=on`) timings are slot summaries instead of
+/// distributions.
+fn dogstatsd_schema(
+    timestamped: bool,
+) -> BTreeMap<String, (BTreeSet<&'static str>, ptsd::schema::Kind)> {
     use ptsd::analysis::hours::Band;
     use ptsd::analysis::{Findings, Timing};
     use ptsd::event::{Channel, Event, EventKind, Person};
@@ -819,9 +824,22 @@ fn dogstatsd_schema() -> BTreeMap<String, (BTreeSet<&'static str>, ptsd::schema:
         counters.insert(schema::self_series(m, "pagerduty", detail), 1);
     }
     let mut out: BTreeMap<String, (BTreeSet<&'static str>, ptsd::schema::Kind)> = BTreeMap::new();
+    let timings = if timestamped {
+        samples
+            .iter()
+            .flat_map(|(s, values)| {
+                values
+                    .iter()
+                    .flat_map(|ms| schema::render_timer_summary_tagged("ptsd", s, *ms))
+            })
+            .map(|(r, _)| r)
+            .collect()
+    } else {
+        schema::render_timings(Flavor::Dogstatsd, "ptsd", &samples)
+    };
     let rendered = schema::render_tagged("ptsd", &counters)
         .into_iter()
-        .chain(schema::render_timings(Flavor::Dogstatsd, "ptsd", &samples));
+        .chain(timings);
     for r in rendered {
         let entry = out.entry(r.name).or_insert((BTreeSet::new(), r.kind));
         assert_eq!(entry.1, r.kind);
@@ -830,10 +848,16 @@ fn dogstatsd_schema() -> BTreeMap<String, (BTreeSet<&'static str>, ptsd::schema:
     // Every metric was found, and each is documented in the catalogue.
     for m in Metric::ALL {
         let name = format!("ptsd.{}", m.name());
-        assert!(out.contains_key(&name), "{name} not derived");
+        let summary = format!("{name}.count");
+        assert!(
+            out.contains_key(&name) || timestamped && out.contains_key(&summary),
+            "{name} not derived"
+        );
         assert!(CATALOGUE.contains(&format!("{{prefix}}.{}", m.name()).as_str()));
     }
-    assert_eq!(out.len(), Metric::ALL.len(), "{out:?}");
+    // Timestamped: two timers, each as count, sum, max and five buckets.
+    let extra = if timestamped { 2 * (8 - 1) } else { 0 };
+    assert_eq!(out.len(), Metric::ALL.len() + extra, "{out:?}");
     out
 }
 
@@ -1027,10 +1051,26 @@ fn datadog_queries(dash: &Value) -> Vec<(String, String)> {
 
 #[test]
 fn every_datadog_query_uses_metrics_and_tags_ptsd_emits() {
-    let dash = dashboard("datadog.json");
+    check_datadog_dashboard("datadog.json", false);
+}
+
+#[test]
+fn every_timestamped_datadog_query_uses_metrics_and_tags_ptsd_emits_in_that_mode() {
+    check_datadog_dashboard("datadog-timestamped.json", true);
+    // The default dashboard's percentiles need distributions, which that mode does not send.
+    let schema = dogstatsd_schema(true);
+    let vars = BTreeMap::from([("service".to_string(), "service".to_string())]);
+    let default_mode = datadog_queries(&dashboard("datadog.json"));
+    assert!(default_mode
+        .iter()
+        .any(|(_, q)| check_dd(q, &schema, &vars).is_err()));
+}
+
+fn check_datadog_dashboard(file: &str, timestamped: bool) {
+    let dash = dashboard(file);
     assert_eq!(dash["layout_type"], "ordered");
     assert!(dash["title"].is_string());
-    let schema = dogstatsd_schema();
+    let schema = dogstatsd_schema(timestamped);
     let all_tags: BTreeSet<&str> = schema
         .values()
         .flat_map(|(t, _)| t.iter().copied())
@@ -1087,7 +1127,7 @@ fn every_datadog_query_uses_metrics_and_tags_ptsd_emits() {
 /// The checker itself rejects what it must: unknown names and tags, and wrong aggregations.
 #[test]
 fn the_datadog_checker_rejects_unknown_metrics_tags_and_aggregations() {
-    let schema = dogstatsd_schema();
+    let schema = dogstatsd_schema(false);
     let vars = BTreeMap::from([("user".to_string(), "user".to_string())]);
     let ok = "sum:ptsd.notifications{$user} by {channel}.as_count()";
     assert_eq!(check_dd(ok, &schema, &vars), Ok(()));

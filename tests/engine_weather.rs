@@ -16,7 +16,7 @@ use ptsd::collectors::{CollectError, Collected, Collector};
 use ptsd::config::Config;
 use ptsd::engine;
 use ptsd::event::{Event, EventKind, Incident, Window};
-use ptsd::outputters::{OutputError, Outputter};
+use ptsd::outputters::{OutputError, Outputter, Sink};
 use ptsd::schema::{self, Flavor};
 
 /// One incident a second over the last `n` seconds (ending a minute ago), one record each.
@@ -44,9 +44,12 @@ fn incidents(n: i64) -> Vec<Event> {
 
 /// Serves `events` by window; a window holding `poison` (any window with `everywhere`) is a
 /// malformed page every time; a window with more than `cap` events is too large; from read
-/// number `fail_from_read` on, every read fails with a 503.
+/// number `fail_from_read` on, every read fails with a 503. The `late` events show up only
+/// from read number `late_from` on (entries the provider made visible late).
 struct Scripted {
     events: Vec<Event>,
+    late: Vec<Event>,
+    late_from: usize,
     poison: Option<Timestamp>,
     everywhere: bool,
     cap: usize,
@@ -58,6 +61,8 @@ impl Scripted {
     fn new(events: Vec<Event>) -> Scripted {
         Scripted {
             events,
+            late: Vec::new(),
+            late_from: usize::MAX,
             poison: None,
             everywhere: false,
             cap: usize::MAX,
@@ -94,12 +99,19 @@ impl Collector for Scripted {
                 what: "a page that is not JSON".into(),
             });
         }
-        let events: Vec<Event> = self
+        let late = if n >= self.late_from {
+            &self.late[..]
+        } else {
+            &[]
+        };
+        let mut events: Vec<Event> = self
             .events
             .iter()
+            .chain(late)
             .filter(|e| w.contains(e.at))
             .cloned()
             .collect();
+        events.sort_by_key(|e| e.at);
         if events.len() > self.cap {
             return Err(CollectError::WindowTooLarge {
                 provider: "pagerduty",
@@ -200,7 +212,7 @@ fn config(extra: &[&str]) -> Config {
 async fn run_until(
     config: &Config,
     collector: Scripted,
-    outputters: Vec<Box<dyn Outputter>>,
+    outputters: Vec<impl Into<Sink>>,
     limit: Duration,
     done: impl Fn() -> bool + Send + 'static,
 ) {
@@ -390,4 +402,108 @@ fn a_hung_sink_does_not_hold_a_shutdown() {
         .expect("engine runs");
     assert!(started.elapsed() < Duration::from_secs(2));
     runtime.shutdown_timeout(Duration::from_millis(10));
+}
+
+/// Carbon's plaintext port with whisper's rule: the last value written to a (path, slot) wins.
+/// (Real carbon is in `tests/graphite_e2e.rs`; here the engine is the point.)
+struct LastWriteWins {
+    port: u16,
+    points: Arc<Mutex<BTreeMap<(String, i64), f64>>>,
+}
+
+impl LastWriteWins {
+    fn start() -> LastWriteWins {
+        use std::io::BufRead;
+        let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        let port = listener.local_addr().unwrap().port();
+        let points: Arc<Mutex<BTreeMap<(String, i64), f64>>> = Arc::default();
+        let shared = points.clone();
+        std::thread::spawn(move || {
+            for conn in listener.incoming() {
+                let Ok(conn) = conn else { return };
+                let points = shared.clone();
+                std::thread::spawn(move || {
+                    for line in std::io::BufReader::new(conn).lines() {
+                        let Ok(line) = line else { return };
+                        let f: Vec<&str> = line.split(' ').collect();
+                        let [path, value, at] = f[..] else {
+                            panic!("not a plaintext line: {line:?}")
+                        };
+                        points.lock().unwrap().insert(
+                            (path.to_string(), at.parse().unwrap()),
+                            value.parse().unwrap(),
+                        );
+                    }
+                });
+            }
+        });
+        LastWriteWins { port, points }
+    }
+
+    /// The value stored for `path` at slot `at`, once it equals `want` or 10 s have passed.
+    fn wait_for(&self, path: &str, at: i64, want: f64) -> Option<f64> {
+        let deadline = std::time::Instant::now() + Duration::from_secs(10);
+        loop {
+            let got = self.points.lock().unwrap().get(&(path.into(), at)).copied();
+            if got == Some(want) || std::time::Instant::now() > deadline {
+                return got;
+            }
+            std::thread::sleep(Duration::from_millis(10));
+        }
+    }
+}
+
+/// Issue 19's slot-table defect: one outputter fails while Graphite takes the part, so the
+/// cursor stays; a record that shows up later, older than the lateness by then but still in
+/// the ground the next read covers, must join its slot's total, not replace it.
+#[tokio::test]
+async fn a_late_record_after_a_partial_delivery_keeps_its_slot_total_exact() {
+    let now = Timestamp::now();
+    let minute = {
+        let s = (now - SignedDuration::from_mins(10)).as_second();
+        s - s.rem_euclid(60)
+    };
+    let incident = |i: i64, second: i64| {
+        let at = Timestamp::from_second(minute + second).unwrap();
+        Event {
+            record_id: format!("R{i}"),
+            at,
+            kind: EventKind::Triggered {
+                service: "api".into(),
+                urgency: "high".into(),
+            },
+            incident: Some(Incident {
+                id: format!("I{i}"),
+                created_at: Some(at),
+                ..Incident::default()
+            }),
+        }
+    };
+    // Five incidents in one minute ten minutes ago; a sixth in the same minute shows up late,
+    // at the second read.
+    let mut collector = Scripted::new((0..5).map(|i| incident(i, 10 + i)).collect());
+    collector.late = vec![incident(99, 40)];
+    collector.late_from = 2;
+    let carbon = LastWriteWins::start();
+    let port = carbon.port.to_string();
+    let config = config(&["--outputs", "graphite", "--graphite-port", &port]);
+    let mut outputters = ptsd::outputters::build_all(&config).expect("graphite");
+    let flaky = Capture::new("statsd");
+    flaky.fail_first.store(3, Ordering::SeqCst);
+    outputters.push(Box::new(flaky.clone()).into());
+    let f = flaky.clone();
+    run_until(
+        &config,
+        collector,
+        outputters,
+        Duration::from_secs(30),
+        move || f.incidents() >= 6,
+    )
+    .await;
+    assert_eq!(flaky.incidents(), 6, "the flaky one, once it was back");
+    assert_eq!(
+        carbon.wait_for("ptsd.pagerduty.incidents.high", minute, 6.0),
+        Some(6.0),
+        "the slot's whole total, the late record included"
+    );
 }

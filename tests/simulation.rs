@@ -37,7 +37,7 @@ use std::time::Duration;
 use jiff::{SignedDuration, Timestamp};
 use ptsd::aggregate::MetricBatch;
 use ptsd::collectors::in_process;
-use ptsd::outputters::{OutputError, Outputter};
+use ptsd::outputters::{OutputError, Outputter, Sink};
 use ptsd::schema::{self, Flavor};
 use serde_json::Value;
 use support::common::SplitMix64;
@@ -705,7 +705,7 @@ fn run(seed: u64) -> (Schedule, Outcome) {
         loop {
             let config = ptsd::cli::parse_from(argv.iter().map(String::as_str).collect::<Vec<_>>()).expect("config");
             let collectors = ptsd::collectors::build_all(&config).expect("collectors");
-            let mut outputters: Vec<Box<dyn Outputter>> = vec![Box::new(world.sums.clone())];
+            let mut outputters: Vec<Sink> = vec![Sink::from(Box::new(world.sums.clone()))];
             if world.carbon.is_some() {
                 outputters.extend(ptsd::outputters::build_all(&config).expect("graphite"));
             }

@@ -30,12 +30,12 @@ use jiff::{SignedDuration, Timestamp};
 use crate::aggregate::MetricBatch;
 use crate::analysis::{Memory, BURST, OPEN_INCIDENT_MEMORY};
 use crate::event::Window;
-use crate::outputters::Outputter;
+use crate::outputters::Sink;
 use crate::state::{Partial, PendingPart, State, StateError};
 
 /// What delivery touches, lent to a blocking thread step by step.
 pub struct Desk {
-    pub outputters: Vec<Box<dyn Outputter>>,
+    pub outputters: Vec<Sink>,
     pub state: State,
     /// `PTSD_STATE_DIR`, where the state is saved after every step.
     pub dir: Option<PathBuf>,
@@ -156,10 +156,7 @@ impl Desk {
                 continue;
             }
             match o.write(batch) {
-                Ok(()) => {
-                    took.push(o.name().to_string());
-                    crate::engine::commit(o.as_mut(), &mut self.state);
-                }
+                Ok(()) => took.push(i),
                 Err(e) => failed.push(format!("output {}: {e}", o.name())),
             }
         }
@@ -171,28 +168,45 @@ impl Desk {
                 .collectors
                 .get_mut(name)
                 .expect("state entry exists");
+            let names: Vec<String> = took
+                .iter()
+                .map(|&i| self.outputters[i].name().to_string())
+                .collect();
             for (id, at) in part.fresh {
-                if took.is_empty() {
+                if names.is_empty() {
                     break;
                 }
                 let p = cs.partial.entry(id).or_insert_with(|| Partial {
                     at,
                     delivered_to: BTreeSet::new(),
                 });
-                p.delivered_to.extend(took.iter().cloned());
+                p.delivered_to.extend(names.iter().cloned());
             }
+            self.commit(&took, name, part.lateness);
             if let Err(e) = self.save() {
                 crate::status::note_problem(e.to_string());
                 failed.push(e.to_string());
             }
             return Err(DeliverError::Output(failed.join("; ")));
         }
+        self.commit(&took, name, part.lateness);
         if let Err(error) = self.save() {
             crate::status::note_problem(error.to_string());
             return Err(DeliverError::Uncommitted { cursor, error });
         }
         crate::status::record_progress(&self.status);
         Ok(cursor)
+    }
+
+    /// Commits the part the outputters `took` were written, once `collector`'s state says what
+    /// it covers: slot totals may be forgotten only below what no later read of the collector
+    /// can reach ([`crate::state::CollectorState::final_before`]), whether the cursor moved or
+    /// not.
+    fn commit(&mut self, took: &[usize], collector: &str, lateness: SignedDuration) {
+        let final_before = self.state.collectors[collector].final_before(lateness);
+        for &i in took {
+            crate::engine::commit(&mut self.outputters[i], &mut self.state, final_before);
+        }
     }
 
     /// Moves `part`'s collector as if every outputter took the part: its records join

@@ -37,7 +37,7 @@ use crate::analysis::Analyst;
 use crate::collectors::{Collected, Collector, RequestStats};
 use crate::config::{Config, ConfigError};
 use crate::event::{Event, Window};
-use crate::outputters::Outputter;
+use crate::outputters::Sink;
 use crate::schema::UserKey;
 use crate::self_metrics::PollOutcome;
 use crate::state::{CollectorState, State, StateError};
@@ -133,9 +133,10 @@ struct Tally {
 pub async fn run(
     settings: Settings,
     mut collectors: Vec<Box<dyn Collector>>,
-    mut outputters: Vec<Box<dyn Outputter>>,
+    outputters: Vec<impl Into<Sink>>,
     shutdown: impl Future<Output = ()>,
 ) -> Result<(), EngineError> {
+    let mut outputters: Vec<Sink> = outputters.into_iter().map(Into::into).collect();
     tokio::pin!(shutdown);
     // One owner per state directory: wait (as a standby) while another ptsd holds it.
     let _owner = match &settings.state_dir {
@@ -367,12 +368,12 @@ async fn poll_all(
     }
     // ptsd's own metrics are best effort: they never hold back the cursor. They happen at the
     // poll, so earlier polls are final.
-    own.final_before = Some(own.at);
+    let own_final_before = own.at;
     let all_ok = failures.is_empty();
     off_runtime(desk, move |d| {
         for o in d.outputters.iter_mut() {
             match o.write(&own) {
-                Ok(()) => commit(o.as_mut(), &mut d.state),
+                Ok(()) => commit(o, &mut d.state, own_final_before),
                 Err(e) => {
                     tracing::warn!(sink = o.name(), error = %e, "Could not send ptsd's own metrics.")
                 }
@@ -535,8 +536,6 @@ fn analyse(
     let new_batch = || {
         let mut b = MetricBatch::new(crate::clock::now());
         b.source = name.to_string();
-        // Once this part is committed, the next read starts no earlier than this.
-        b.final_before = Some(cs.cursor.max(window.until) - settings.lateness);
         b
     };
     let mut batches = if cs.partial.is_empty() {
@@ -570,9 +569,10 @@ fn analyse(
     }
 }
 
-/// Tells `o` its last batch is committed and keeps what it saves in `state`.
-fn commit(o: &mut dyn Outputter, state: &mut State) {
-    o.commit();
+/// Tells `o` its last batch is committed (slots ending by `final_before` are final) and keeps
+/// what it saves in `state`.
+fn commit(o: &mut Sink, state: &mut State, final_before: Timestamp) {
+    o.commit(final_before);
     if let Some(saved) = o.save() {
         state.outputters.insert(o.name().to_string(), saved);
     }

@@ -4,7 +4,8 @@
 //! ([`synthetic_incidents`]), the same for Opsgenie ([`FakeOpsgenie`], [`og_synthetic`]) and
 //! Jira Service Management Operations ([`FakeJsm`], [`jsm_synthetic`]),
 //! a real StatsD server to receive the daemon's output ([`StatsdPeer`]), and a real Graphite
-//! (carbon-cache, whisper and graphite-web's render API) to store and query it ([`GraphitePeer`]).
+//! (carbon-cache, whisper and graphite-web's render API) to store and query it ([`GraphitePeer`]),
+//! and a fake DogStatsD v1.3 receiver with the semantics of Datadog's intake ([`FakeIntake`]).
 //!
 //! Why it lives here: every test file does `mod support;`, so each file is its own crate and
 //! uses only part of this module; unused items are allowed below instead of in each file.
@@ -14,6 +15,7 @@ pub mod capture;
 pub mod carbon;
 pub mod common;
 pub mod daemon;
+pub mod dogstatsd;
 pub mod graphite_peer;
 pub mod jsm;
 pub mod opsgenie;
@@ -24,6 +26,7 @@ pub use capture::*;
 pub use carbon::*;
 pub use common::{parse_query, RecordedRequest};
 pub use daemon::*;
+pub use dogstatsd::*;
 pub use graphite_peer::*;
 pub use jsm::*;
 pub use opsgenie::*;
