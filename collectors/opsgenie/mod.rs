@@ -119,7 +119,7 @@ pub struct OpsgenieSettings {
     )]
     pub opsgenie_api_url: String,
 
-    /// TOML file of log rules (regex on the log row text, optional row type, what it counts, which group is the person or channel) added before the built-in table, or replacing it with mode = "replace"; see the README, and `ptsd logs` to see which rule matches which row.
+    /// TOML file of log rules (regex on the log row text, optional row type, what it counts, which group is the person or channel) added before the built-in table, or replacing it with mode = "replace"; see docs/providers.md, and `ptsd logs` to see which rule matches which row.
     #[arg(long, env = "PTSD_OPSGENIE_LOG_RULES")]
     pub opsgenie_log_rules: Option<PathBuf>,
 }
