@@ -54,11 +54,17 @@ async fn async_main() -> ExitCode {
     // a poll, a flush or a report all end within moments, and ptsd exits 0.
     let stop = Stop::listen();
     let matches = cli::command().get_matches();
+    // A one-shot read (`ptsd report`, `ptsd logs`) is quiet: warnings and errors only, and a
+    // progress bar on a terminal; RUST_LOG=info brings its per-window lines back.
+    let default_level = match cli::subcommand(&matches) {
+        Some(Command::Report(_) | Command::Logs(_)) => "warn",
+        _ => "info",
+    };
     let filter = tracing_subscriber::EnvFilter::try_from_default_env()
-        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new(default_level));
     let logs = tracing_subscriber::fmt()
         .with_env_filter(filter)
-        .with_writer(std::io::stderr);
+        .with_writer(ptsd::progress::StderrWriter);
     match matches.get_one::<LogFormat>("log_format") {
         Some(LogFormat::Json) => logs.json().init(),
         _ => logs.with_ansi(std::io::stderr().is_terminal()).init(),
@@ -150,7 +156,13 @@ async fn run_report(
         c.check().await?;
     }
     let both = Window::new(request.previous.since, request.current.until);
-    let events = engine::history(&settings, &mut collectors, both).await?;
+    let progress = ptsd::progress::Progress::on_stderr(both, collectors.len());
+    let events = engine::history_with_progress(&settings, &mut collectors, both, &mut |r| {
+        progress.reached(r)
+    })
+    .await;
+    progress.finish();
+    let events = events?;
     let scope = report::Scope {
         current: request.current,
         previous: request.previous,
