@@ -122,10 +122,7 @@ async fn run(matches: clap::ArgMatches, stop: Stop) -> Result<(), Box<dyn std::e
             return Ok(());
         }
     }
-    let state_dir = settings.state_dir.clone();
-    let ran = engine::run(settings, collectors, outputters, stop.wait()).await;
-    ptsd::status::clear_instance(state_dir.as_deref());
-    ran?;
+    engine::run(settings, collectors, outputters, stop.wait()).await?;
     Ok(())
 }
 

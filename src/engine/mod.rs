@@ -148,6 +148,7 @@ pub async fn run(
         },
         None => None,
     };
+    let _status = crate::status::InstanceStatus::guard(settings.state_dir.as_deref());
     let start = Timestamp::now();
     let mut state = match &settings.state_dir {
         Some(dir) => State::load(dir)?.unwrap_or_default(),
