@@ -8,7 +8,7 @@
 //!   After the first listing, `updatedAt>=` starts at the end of the last delivered listing
 //!   (less a minute): the alerts updated before it are known already.
 //! - `GET /v2/alerts` with `query=status:open AND createdAt>={until - 1h} AND createdAt<{until}`,
-//!   `sort=createdAt`, `order=desc`, `limit=50` (one request, at most every 2 minutes): the
+//!   `sort=createdAt`, `order=desc`, `limit=50` (one request, paced by [`memory`]): the
 //!   newest open alerts, of which the unacknowledged ones are looked at even if unchanged
 //!   ([`RENOTIFY_HORIZON`]). Whether a notification row moves an alert's `updatedAt` is
 //!   UNCONFIRMED; if it does not, this is what still sees escalation steps and repeats of a
