@@ -258,11 +258,12 @@ async fn wait_for_ownership(
                 return Ok(Some(owner));
             }
             crate::state::Claim::HeldBy(holder) => {
+                // The file first: whoever reads the log line can ask `ptsd health` at once.
+                crate::status::record_standby(dir, &holder, since);
                 if logged.is_none_or(|t| t.elapsed() >= STANDBY_LOG) {
                     tracing::warn!(dir = %dir.display(), holder = %holder, "The state directory is held by another ptsd; waiting as a standby.");
                     logged = Some(Instant::now());
                 }
-                crate::status::record_standby(dir, &holder, since);
             }
         }
         tokio::select! {
