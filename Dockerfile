@@ -1,5 +1,5 @@
 # ptsd container image: a static musl build of the daemon on distroless (CA certificates,
-# non-root user, no shell). Configuration is by environment (see README); the state dir is
+# non-root user, no shell). Configuration is by environment (see docs/configuration.md); the state dir is
 # optional (PTSD_STATE_DIR), so no VOLUME is declared.
 
 FROM rust:1.95-bookworm AS build

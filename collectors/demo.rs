@@ -24,7 +24,12 @@
 //! phone, e-mail), `Acknowledged`, `Escalated` (to the secondary), `Resolved` (by a person, or
 //! by nobody when the monitoring integration resolved it).
 //!
-//! **Config**: `--demo` (or `PTSD_DEMO=true`), `PTSD_DEMO_SEED` (default 1).
+//! **Config**: `--demo` (or `PTSD_DEMO=true`), `PTSD_DEMO_SEED` (default 1). A hidden test
+//! hook, `PTSD_DEMO_START` (`--demo-start`, RFC 3339), plays the feed as if the clock had read
+//! that time when ptsd started: each window is read from the feed that much earlier or later,
+//! and its events are stamped back onto the real clock, so the engine's windows (which follow
+//! the real clock) hold them. Only the feed moves: hour bands and the output's times stay on
+//! the real clock. It lets a test see the demo's first output at any hour of the week.
 
 use std::sync::LazyLock;
 
@@ -45,6 +50,10 @@ pub struct DemoSettings {
     /// Seed of the demo feed (same seed, same events).
     #[arg(long, env = "PTSD_DEMO_SEED", default_value_t = 1)]
     pub demo_seed: u64,
+
+    /// Test hook: play the demo feed as if the clock read this time (RFC 3339) at start.
+    #[arg(long, env = "PTSD_DEMO_START", hide = true)]
+    pub demo_start: Option<String>,
 }
 
 impl CollectorSettings for DemoSettings {
@@ -53,8 +62,20 @@ impl CollectorSettings for DemoSettings {
 
     /// Always available; `build_all` uses it only with `--demo`.
     fn build(self, _config: &Config) -> Result<Option<Box<dyn Collector>>, ConfigError> {
+        let shift = match &self.demo_start {
+            None => SignedDuration::ZERO,
+            Some(raw) => {
+                let start: Timestamp = raw.trim().parse().map_err(|_| {
+                    ConfigError(format!(
+                        "PTSD_DEMO_START={raw:?} is not an RFC 3339 time; set it like 2026-11-30T01:36:00Z"
+                    ))
+                })?;
+                start.duration_since(Timestamp::now())
+            }
+        };
         Ok(Some(Box::new(DemoCollector {
             seed: self.demo_seed,
+            shift,
         })))
     }
 }
@@ -62,6 +83,8 @@ impl CollectorSettings for DemoSettings {
 /// The demo feed.
 pub struct DemoCollector {
     seed: u64,
+    /// Feed time minus real time (`PTSD_DEMO_START`); zero without it.
+    shift: SignedDuration,
 }
 
 /// The team's main zone: services follow its day, days and weeks are its days and weeks.
@@ -687,6 +710,28 @@ fn incident_events(seed: u64, planned: Planned) -> Vec<Event> {
     l.events
 }
 
+/// Every event of seed `seed` inside `window` moved by `shift` on the feed's clock, stamped
+/// back on the real clock (so each one is inside `window`).
+fn shifted_events_in(seed: u64, window: Window, shift: SignedDuration) -> Vec<Event> {
+    if shift.is_zero() {
+        return events_in(seed, window);
+    }
+    let (Some(since), Some(until)) = (
+        window.since.checked_add(shift).ok(),
+        window.until.checked_add(shift).ok(),
+    ) else {
+        return Vec::new();
+    };
+    let mut events = events_in(seed, Window::new(since, until));
+    for e in &mut events {
+        e.at = e.at.checked_sub(shift).unwrap_or(e.at);
+        if let Some(created) = e.incident.as_mut().and_then(|i| i.created_at.as_mut()) {
+            *created = created.checked_sub(shift).unwrap_or(*created);
+        }
+    }
+    events
+}
+
 /// Every event of seed `seed` inside `window`.
 fn events_in(seed: u64, window: Window) -> Vec<Event> {
     let mut events = Vec::new();
@@ -733,7 +778,7 @@ impl Collector for DemoCollector {
 
     async fn collect(&mut self, window: Window) -> Result<Collected, CollectError> {
         Ok(Collected {
-            events: events_in(self.seed, window),
+            events: shifted_events_in(self.seed, window, self.shift),
             ..Collected::default()
         })
     }
@@ -1057,7 +1102,10 @@ mod tests {
     async fn windows_cut_anyhow_give_the_same_events() {
         let key = |e: &Event| (e.at, e.record_id.clone());
         for seed in [1, 9] {
-            let mut c = DemoCollector { seed };
+            let mut c = DemoCollector {
+                seed,
+                shift: SignedDuration::ZERO,
+            };
             let whole_window = span(ts("2026-03-04T05:17:23Z"), 3 * 86_400);
             let mut whole = c.collect(whole_window).await.unwrap().events;
             assert_eq!(whole, c.collect(whole_window).await.unwrap().events);
@@ -1088,11 +1136,14 @@ mod tests {
                 ac.sort_by_key(key);
                 assert_eq!(ab, ac, "seed {seed}: {a} {b} {c2}");
             }
-            let other = DemoCollector { seed: seed + 1 }
-                .collect(whole_window)
-                .await
-                .unwrap()
-                .events;
+            let other = DemoCollector {
+                seed: seed + 1,
+                shift: SignedDuration::ZERO,
+            }
+            .collect(whole_window)
+            .await
+            .unwrap()
+            .events;
             assert_ne!(other, whole);
         }
     }

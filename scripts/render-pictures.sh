@@ -4,24 +4,22 @@
 # PNGs of the main panels of dashboards/grafana-graphite.json from graphite-web's render API
 # (the same targets, root=ptsd, provider=demo).
 #
-# Prerequisites (Debian): graphite-carbon python3-whisper graphite-web (as for scripts/test.sh),
-# plus cairo for PNG rendering: libcairo2 python3-cairocffi
-#   apt-get install --no-install-recommends graphite-carbon python3-whisper graphite-web \
-#     libcairo2 python3-cairocffi
-# and curl. Runs with /usr/bin/python3 (Debian's modules), whatever python3 is on the PATH.
+# Prerequisites: the Graphite test peer that scripts/test.sh installs into .test-deps/graphite
+# (carbon, whisper, graphite-web and cairocffi from PyPI; it needs the cairo library), and curl.
+# Runs with that environment's python.
 #
 # Usage: scripts/render-pictures.sh [out-dir]   (default docs/; PTSD_BIN overrides the binary)
 set -euo pipefail
 cd "$(dirname "${BASH_SOURCE[0]}")/.."
 
 out=${1:-docs}
-py=/usr/bin/python3
-for need in /usr/bin/carbon-cache /usr/lib/python3/dist-packages/graphite/render/functions.py \
-  /usr/lib/python3/dist-packages/whisper.py; do
-  [[ -e $need ]] || { echo "missing $need: see the prerequisites at the top of $0" >&2; exit 1; }
+py=$PWD/.test-deps/graphite/bin/python
+carbon_cache=$PWD/.test-deps/graphite/bin/carbon-cache.py
+for need in "$py" "$carbon_cache"; do
+  [[ -e $need ]] || { echo "missing $need: run scripts/test.sh once (it installs the Graphite peer)" >&2; exit 1; }
 done
-$py -c 'import cairocffi' 2>/dev/null || $py -c 'import cairo' 2>/dev/null || {
-  echo "graphite-web needs cairo for PNGs: apt-get install libcairo2 python3-cairocffi" >&2
+$py -c 'import cairocffi' 2>/dev/null || {
+  echo "graphite-web needs the cairo library for PNGs (Debian/Ubuntu: apt-get install libcairo2; Fedora: dnf install cairo; macOS: brew install cairo)" >&2
   exit 1
 }
 
@@ -92,7 +90,7 @@ class Quiet(WSGIRequestHandler):
 make_server('127.0.0.1', int(sys.argv[1]), application, handler_class=Quiet).serve_forever()
 EOF
 
-$py /usr/bin/carbon-cache --config="$dir/conf/carbon.conf" --nodaemon start >"$dir/carbon.log" 2>&1 &
+$py "$carbon_cache" --config="$dir/conf/carbon.conf" --nodaemon start >"$dir/carbon.log" 2>&1 &
 pids+=($!)
 (cd "$dir/web" && PYTHONPATH="$dir/web" DJANGO_SETTINGS_MODULE=graphite.settings \
   GRAPHITE_SETTINGS_MODULE=pictures_settings exec $py serve.py "$web_port") >"$dir/web.log" 2>&1 &

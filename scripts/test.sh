@@ -1,50 +1,51 @@
 #!/usr/bin/env bash
 # The project's one test command: installs the real peers the integration tests talk to if
-# they are missing, then runs every cargo test target. The peers: Etsy statsd from npm (into
-# .test-deps/, gitignored), and Graphite from Debian packages (carbon-cache, whisper and
-# graphite-web; apt-get as root, or through sudo). Extra arguments go to `cargo test`; if they
-# pick targets themselves (e.g. `scripts/test.sh --test fake_pagerduty`), only those run.
+# they are missing, then runs every cargo test target. The peers, both installed into
+# .test-deps/ (gitignored) without root: Etsy statsd from npm, and Graphite (carbon-cache,
+# whisper and graphite-web) from PyPI into a virtual environment. Needs python3 (with venv),
+# node and npm, and the cairo library; it says which is missing. Extra arguments go to
+# `cargo test`; if they pick targets themselves (e.g. `scripts/test.sh --test
+# fake_pagerduty`), only those run.
 set -euo pipefail
 cd "$(dirname "${BASH_SOURCE[0]}")/.."
 
-# Graphite peer (tests/support/graphite_peer.rs). Checked with dpkg-query, so an installed
-# machine pays ~50 ms; a fresh one ~35-60 s (apt-get update + 29 packages, no recommends).
-graphite_pkgs=(graphite-carbon python3-whisper graphite-web)
-graphite_missing=()
-for pkg in "${graphite_pkgs[@]}"; do
-  if [[ "$(dpkg-query -W -f='${db:Status-Status}' "$pkg" 2>/dev/null)" != installed ]]; then
-    graphite_missing+=("$pkg")
-  fi
-done
-if ((${#graphite_missing[@]})); then
-  echo "installing ${graphite_missing[*]} from Debian (Graphite test peer)" >&2
-  sudo=()
-  if ((EUID != 0)); then
-    command -v sudo >/dev/null || {
-      echo "need root (or sudo) to apt-get install ${graphite_missing[*]}" >&2
-      exit 1
-    }
-    sudo=(sudo)
-  fi
-  # The packages enable a carbon-cache service on 0.0.0.0:2003; the tests start their own on
-  # loopback ports, so keep dpkg from starting it, unless a policy is already in place.
-  policy=/usr/sbin/policy-rc.d
-  made_policy=false
-  if [[ ! -e $policy ]]; then
-    printf '#!/bin/sh\nexit 101\n' | "${sudo[@]}" tee "$policy" >/dev/null
-    "${sudo[@]}" chmod 755 "$policy"
-    made_policy=true
-    trap '"${sudo[@]}" rm -f "$policy"' EXIT
-  fi
-  "${sudo[@]}" apt-get update -qq
-  "${sudo[@]}" env DEBIAN_FRONTEND=noninteractive \
-    apt-get install -y -qq --no-install-recommends "${graphite_pkgs[@]}" >/dev/null
-  if $made_policy; then
-    "${sudo[@]}" rm -f "$policy"
-    trap - EXIT
-  fi
+# Everything below installs as the current user, into .test-deps/ (gitignored), once: no root,
+# no apt. A system library a peer needs is checked first; if it is missing the script stops
+# with one line naming it (it never skips a test).
+stop() {
+  echo "scripts/test.sh: $*" >&2
+  exit 1
+}
+
+# Graphite peer (tests/support/graphite_peer.rs): carbon-cache, whisper and graphite-web from
+# PyPI into a virtual environment, at the versions of scripts/graphite-requirements.txt. It is
+# made again only when that file changes (a copy of it marks a finished install); a fresh
+# install takes about 30 s, an installed one costs one `cmp`.
+python=${PYTHON:-python3}
+command -v "$python" >/dev/null \
+  || stop "the Graphite test peer needs python3 (Debian/Ubuntu: apt-get install python3; Fedora: dnf install python3; macOS: brew install python)"
+# graphite-web's renderer loads the cairo library (through cairocffi, which looks for it as
+# this does) when its render view is imported, even for JSON.
+"$python" -c 'import ctypes.util, sys
+sys.exit(not any(ctypes.util.find_library(n) for n in ("cairo", "cairo-2", "libcairo-2")))' \
+  || stop "graphite-web (a test peer) needs the cairo library, which is missing (Debian/Ubuntu: apt-get install libcairo2; Fedora: dnf install cairo; macOS: brew install cairo)"
+graphite_venv=.test-deps/graphite
+graphite_reqs=scripts/graphite-requirements.txt
+if ! cmp -s "$graphite_reqs" "$graphite_venv/.ptsd-installed"; then
+  "$python" -c 'import ensurepip, venv' 2>/dev/null \
+    || stop "python3 cannot make a virtual environment: the venv module is missing (Debian/Ubuntu: apt-get install python3-venv; Fedora: dnf install python3; macOS: brew install python)"
+  echo "installing carbon, whisper and graphite-web from PyPI into $graphite_venv (Graphite test peer)" >&2
+  rm -rf "$graphite_venv"
+  "$python" -m venv "$graphite_venv"
+  # GRAPHITE_NO_PREFIX: install into the environment, not carbon's default /opt/graphite.
+  GRAPHITE_NO_PREFIX=True "$graphite_venv/bin/pip" install --disable-pip-version-check --quiet --no-compile \
+    --no-deps -r "$graphite_reqs"
+  cp "$graphite_reqs" "$graphite_venv/.ptsd-installed"
 fi
 
+# StatsD peer (tests/support/statsd_peer.rs): Etsy statsd from npm.
+command -v npm >/dev/null \
+  || stop "the StatsD test peer needs node and npm (Debian/Ubuntu: apt-get install nodejs npm; Fedora: dnf install nodejs npm; macOS: brew install node)"
 if [[ ! -f .test-deps/node_modules/statsd/stats.js ]]; then
   echo "installing statsd@0.9.0 into .test-deps (test peer)" >&2
   npm install --prefix .test-deps --no-audit --no-fund statsd@0.9.0

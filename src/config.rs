@@ -54,7 +54,7 @@ pub struct Args {
     #[arg(long, env = "PTSD_LATENESS", default_value = "5m")]
     pub lateness: String,
 
-    /// How far back the very first poll starts, without saved state [default: 0s; 1h with --demo; --once reads at least PTSD_INTERVAL].
+    /// How far back the very first poll starts, without saved state [default: 0s; 1d with --demo; --once reads at least PTSD_INTERVAL].
     #[arg(long, env = "PTSD_BACKFILL")]
     pub backfill: Option<String>,
 
@@ -295,7 +295,9 @@ impl Config {
             lateness: duration("PTSD_LATENESS", &args.lateness)?,
             backfill: match &args.backfill {
                 Some(raw) => duration("PTSD_BACKFILL", raw)?,
-                None if args.demo => Duration::from_secs(3600),
+                // A day, so the demo's first output has on-call counters at any hour (its
+                // quietest hours have no incident).
+                None if args.demo => Duration::from_secs(24 * 3600),
                 None => Duration::ZERO,
             },
             max_window,
@@ -361,6 +363,7 @@ mod tests {
         let c = parse(&["--demo"]).unwrap();
         assert_eq!(c.outputs, ["stdout"]);
         assert_eq!(c.interval, Duration::from_secs(5));
+        assert_eq!(c.backfill, Duration::from_secs(24 * 3600));
         let c = parse(&[]).unwrap();
         assert_eq!(c.outputs, ["statsd"]);
         assert_eq!(c.interval, Duration::from_secs(60));

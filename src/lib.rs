@@ -24,11 +24,12 @@
 //!   ([`outputters::slots`]). It knows nothing of providers.
 //! - The [`report`] sits above the engine: `ptsd report` reads history through
 //!   [`engine::history`] and prints the handoff digest; [`logs`] (`ptsd logs`) reads it the same
-//!   way and prints the activity-log row shapes the collectors saw, with the rule of each.
+//!   way and prints the activity-log row shapes the collectors saw, with the rule of each;
+//!   [`progress`] draws their progress bar on a terminal.
 //!
 //! Layers, lowest first (each uses only those below it): [`event`], [`secret`], [`config`]
 //! (the engine's own settings) → [`analysis`], [`schema`], [`collectors`], [`outputters`] →
-//! [`state`], [`aggregate`], [`engine`] → [`report`], [`logs`] → [`cli`] (joins every component's options
+//! [`state`], [`aggregate`], [`engine`] → [`report`], [`logs`], [`progress`] → [`cli`] (joins every component's options
 //! into one command line) → the binary.
 //!
 //! Adding a provider: one file or folder in `collectors/` and one registry line in
@@ -50,6 +51,7 @@ pub mod config;
 pub mod engine;
 pub mod event;
 pub mod logs;
+pub mod progress;
 pub mod report;
 pub mod schema;
 pub mod secret;

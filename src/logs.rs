@@ -34,7 +34,12 @@ pub async fn run(
     let since = SignedDuration::try_from(since)?;
     let until = crate::clock::now() - engine::SETTLE;
     let window = Window::new(until.checked_sub(since)?, until);
-    engine::history(settings, collectors, window).await?;
+    let progress = crate::progress::Progress::on_stderr(window, collectors.len());
+    let read =
+        engine::history_with_progress(settings, collectors, window, &mut |r| progress.reached(r))
+            .await;
+    progress.finish();
+    read?;
     let mut out = String::new();
     for c in collectors.iter() {
         let shapes = c.log_shapes();

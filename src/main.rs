@@ -58,14 +58,20 @@ async fn async_main() -> ExitCode {
         Ok(m) => m,
         // A bad option, with JSON logs asked for: the one line is JSON too.
         Err(e) if e.use_stderr() && json_asked() => {
-            init_logs(true);
+            init_logs(true, "info");
             tracing::error!(error = %e.render().to_string().trim(), "Cannot start.");
             return ExitCode::from(2);
         }
         Err(e) => e.exit(),
     };
+    // A one-shot read (`ptsd report`, `ptsd logs`) is quiet: warnings and errors only, and a
+    // progress bar on a terminal; RUST_LOG=info brings its per-window lines back.
+    let default_level = match cli::subcommand(&matches) {
+        Some(Command::Report(_) | Command::Logs(_)) => "warn",
+        _ => "info",
+    };
     let json = matches.get_one::<LogFormat>("log_format") == Some(&LogFormat::Json);
-    init_logs(json);
+    init_logs(json, default_level);
     cli::warn_unknown_variables();
     match run(matches, stop).await {
         Ok(()) => ExitCode::SUCCESS,
@@ -81,12 +87,12 @@ async fn async_main() -> ExitCode {
 }
 
 /// Logs to stderr, one JSON object a line with `json`.
-fn init_logs(json: bool) {
+fn init_logs(json: bool, default_level: &str) {
     let filter = tracing_subscriber::EnvFilter::try_from_default_env()
-        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new(default_level));
     let logs = tracing_subscriber::fmt()
         .with_env_filter(filter)
-        .with_writer(std::io::stderr);
+        .with_writer(ptsd::progress::StderrWriter);
     if json {
         logs.json().init();
     } else {
@@ -168,10 +174,7 @@ async fn run(matches: clap::ArgMatches, stop: Stop) -> Result<(), Box<dyn std::e
             return Ok(());
         }
     }
-    let state_dir = settings.state_dir.clone();
-    let ran = engine::run(settings, collectors, outputters, stop.wait()).await;
-    ptsd::status::clear_instance(state_dir.as_deref());
-    ran?;
+    engine::run(settings, collectors, outputters, stop.wait()).await?;
     Ok(())
 }
 
@@ -202,7 +205,13 @@ async fn run_report(
         c.check().await?;
     }
     let both = Window::new(request.previous.since, request.current.until);
-    let events = engine::history(&settings, &mut collectors, both).await?;
+    let progress = ptsd::progress::Progress::on_stderr(both, collectors.len());
+    let events = engine::history_with_progress(&settings, &mut collectors, both, &mut |r| {
+        progress.reached(r)
+    })
+    .await;
+    progress.finish();
+    let events = events?;
     let scope = report::Scope {
         current: request.current,
         previous: request.previous,

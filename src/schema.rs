@@ -14,7 +14,7 @@
 //! Time to acknowledge and resolve are timings in milliseconds: `|ms` timers in plain,
 //! `|d` distributions in DogStatsD.
 //!
-//! [`CATALOGUE`] lists every name in both flavors; a test keeps the README in step with it.
+//! [`CATALOGUE`] lists every name in both flavors; a test keeps docs/metrics.md in step with it.
 
 use std::collections::BTreeMap;
 
@@ -197,7 +197,7 @@ impl Series {
     }
 }
 
-/// Every metric name, as templates, in both flavors: what the README must document.
+/// Every metric name, as templates, in both flavors: what docs/metrics.md must document.
 pub const CATALOGUE: &[&str] = &[
     "{prefix}.{provider}.incidents.{urgency}",
     "{prefix}.{provider}.services.{service}.incidents",

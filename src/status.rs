@@ -92,6 +92,24 @@ pub fn clear_instance(state_dir: Option<&Path>) {
     }
 }
 
+/// Removes this process's per-instance status file when dropped: the engine holds one while it
+/// runs, so neither an exit, an error nor a run cancelled in flight (a test's daemon, a
+/// library user's) leaves `ptsd-status-{pid}.json` behind in the temp dir.
+pub struct InstanceStatus(Option<PathBuf>);
+
+impl InstanceStatus {
+    /// The guard for a run with `state_dir` (whose `status.json` stays: it is the daemon's).
+    pub fn guard(state_dir: Option<&Path>) -> InstanceStatus {
+        InstanceStatus(state_dir.map(Path::to_path_buf))
+    }
+}
+
+impl Drop for InstanceStatus {
+    fn drop(&mut self) {
+        clear_instance(self.0.as_deref());
+    }
+}
+
 /// Whether process `pid` still runs on this host.
 fn alive(pid: u32) -> bool {
     Path::new(&format!("/proc/{pid}")).exists()
@@ -108,7 +126,12 @@ fn instances() -> Vec<(u32, PathBuf)> {
             let name = path.file_name()?.to_str()?;
             let pid = name.strip_prefix(INSTANCE_PREFIX)?.strip_suffix(".json")?;
             let pid: u32 = pid.parse().ok()?;
-            alive(pid).then_some((pid, path))
+            if !alive(pid) {
+                // Left by a ptsd that was killed (SIGKILL, a crash): nobody else removes it.
+                let _ = std::fs::remove_file(&path);
+                return None;
+            }
+            Some((pid, path))
         })
         .collect();
     out.sort();

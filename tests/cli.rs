@@ -1,5 +1,5 @@
-//! The command line as a user meets it: `--help` documents every variable (and the README does
-//! too), bad input exits non-zero with one line that says what to set, and the demo runs.
+//! The command line as a user meets it: `--help` documents every variable (and
+//! docs/configuration.md does too), bad input exits non-zero with one line that says what to set, and the demo runs.
 
 use std::process::{Command, Output};
 
@@ -19,8 +19,10 @@ fn stderr(o: &Output) -> String {
     String::from_utf8_lossy(&o.stderr).into_owned()
 }
 
-fn readme() -> String {
-    std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/README.md")).expect("README.md")
+/// A page of the documentation, e.g. `docs/configuration.md`.
+fn doc(page: &str) -> String {
+    let path = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join(page);
+    std::fs::read_to_string(&path).unwrap_or_else(|e| panic!("{}: {e}", path.display()))
 }
 
 fn help_env_vars() -> Vec<String> {
@@ -38,7 +40,7 @@ fn help_env_vars() -> Vec<String> {
 }
 
 #[test]
-fn help_lists_every_variable_and_the_readme_documents_them() {
+fn help_lists_every_variable_and_the_configuration_page_documents_them() {
     let vars = help_env_vars();
     for must in [
         "PDTOKEN",
@@ -59,20 +61,23 @@ fn help_lists_every_variable_and_the_readme_documents_them() {
             "--help lacks {must}: {vars:?}"
         );
     }
-    let readme = readme();
+    let page = doc("docs/configuration.md");
     for v in &vars {
         assert!(
-            readme.contains(&format!("`{v}`")),
-            "README does not document {v}"
+            page.contains(&format!("| `{v}` |")),
+            "docs/configuration.md does not document {v} in its table"
         );
     }
 }
 
 #[test]
-fn readme_documents_every_metric() {
-    let readme = readme();
+fn metrics_page_documents_every_metric() {
+    let page = doc("docs/metrics.md");
     for name in ptsd::schema::CATALOGUE {
-        assert!(readme.contains(name), "README does not document {name}");
+        assert!(
+            page.contains(name),
+            "docs/metrics.md does not document {name}"
+        );
     }
 }
 

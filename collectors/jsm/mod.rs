@@ -15,8 +15,8 @@
 //!   end rounded up; Opsgenie's search syntax), `sort=createdAt`, `order=asc`, `size=100`, `offset`; results in
 //!   `values`, total in `count`, more in `links.next`. Restarted from the newest `createdAt`
 //!   before `offset + size` reaches 20,000 (the shared `opsgenie::listing`).
-//! - `GET /v1/alerts` with `query=status:open AND createdAt>=…`, newest 50 (one request, at
-//!   most every 2 minutes): young unacknowledged alerts are looked at, as Opsgenie's are.
+//! - `GET /v1/alerts` with `query=status:open AND createdAt>=…`, newest 50 (one request, paced
+//!   by the shared memory): young unacknowledged alerts are looked at, as Opsgenie's are.
 //! - `GET /v1/alerts/{id}/logs?size=100&after={cursor}`: when the shared memory says it is due
 //!   (the alert changed and is quiet, or may be re-notifying), from the last row older than the
 //!   window that read it before.

@@ -11,15 +11,15 @@
 //!   `ptsd report`, whose one-hour chunks list a long-lived alert again and again, its log is
 //!   read once per run, and again only when its `updatedAt` moves.
 //! - **No chasing.** An alert that changed is read once it has been quiet for [`Pace::quiet`]
-//!   (30 s)
 //!   (its `updatedAt` that far before the window's end), or at the latest [`Pace::chase_every`]
-//!   (60 s) after the change was first seen; both stay under half of `PTSD_LATENESS`, so the rows it
+//!   after the change was first seen (the values, in user terms: docs/providers.md, "Few log
+//!   reads"); both stay under half of `PTSD_LATENESS`, so the rows it
 //!   brings still fall in a window that is read (their counts arrive a little later, each once,
 //!   the engine dropping what overlapping windows repeat). With `--once` there is no later
 //!   window, so nothing waits.
 //! - **Re-notification safety net within the budget.** An open, unacknowledged alert created
 //!   within [`super::RENOTIFY_HORIZON`] may be notifying people without its `updatedAt`
-//!   moving (UNCONFIRMED); its log is read again at most every [`Pace::renotify_every`] (2 min), and at
+//!   moving (UNCONFIRMED); its log is read again at most every [`Pace::renotify_every`], and at
 //!   most [`Pace::renotify_per_poll`] such reads a window (a quarter of what the request budget
 //!   allows per poll interval). The listing that finds such alerts is made at most every
 //!   [`Pace::renotify_every`] too.

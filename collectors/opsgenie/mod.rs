@@ -8,7 +8,7 @@
 //!   After the first listing, `updatedAt>=` starts at the end of the last delivered listing
 //!   (less a minute): the alerts updated before it are known already.
 //! - `GET /v2/alerts` with `query=status:open AND createdAt>={until - 1h} AND createdAt<{until}`,
-//!   `sort=createdAt`, `order=desc`, `limit=50` (one request, at most every 2 minutes): the
+//!   `sort=createdAt`, `order=desc`, `limit=50` (one request, paced by [`memory`]): the
 //!   newest open alerts, of which the unacknowledged ones are looked at even if unchanged
 //!   ([`RENOTIFY_HORIZON`]). Whether a notification row moves an alert's `updatedAt` is
 //!   UNCONFIRMED; if it does not, this is what still sees escalation steps and repeats of a
@@ -119,7 +119,7 @@ pub struct OpsgenieSettings {
     )]
     pub opsgenie_api_url: String,
 
-    /// TOML file of log rules (regex on the log row text, optional row type, what it counts, which group is the person or channel) added before the built-in table, or replacing it with mode = "replace"; see the README, and `ptsd logs` to see which rule matches which row.
+    /// TOML file of log rules (regex on the log row text, optional row type, what it counts, which group is the person or channel) added before the built-in table, or replacing it with mode = "replace"; see docs/providers.md, and `ptsd logs` to see which rule matches which row.
     #[arg(long, env = "PTSD_OPSGENIE_LOG_RULES")]
     pub opsgenie_log_rules: Option<PathBuf>,
 }

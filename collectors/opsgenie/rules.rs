@@ -118,7 +118,7 @@ pub struct RowMatch<'r> {
 /// of white space become one space and a final `.` is dropped; every regex is anchored and
 /// case-insensitive. Only "Alert acknowledged via web" (`system`), "Alert acknowledged via
 /// web[Default API-Acknowledge Alert]" (`alertAction`) and "Viewed on [web]" were seen in real
-/// responses; the rest are UNCONFIRMED forms (README, Opsgenie section).
+/// responses; the rest are UNCONFIRMED forms (docs/providers.md, Opsgenie log rules).
 pub const BUILT_IN: &[(&str, &str, &str, &str, &str)] = &[
     (
         "sent-notification",

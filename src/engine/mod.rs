@@ -149,6 +149,7 @@ pub async fn run(
         },
         None => None,
     };
+    let _status = crate::status::InstanceStatus::guard(settings.state_dir.as_deref());
     let start = crate::clock::now();
     let mut state = match &settings.state_dir {
         Some(dir) => State::load(dir)?.unwrap_or_default(),
@@ -258,11 +259,12 @@ async fn wait_for_ownership(
                 return Ok(Some(owner));
             }
             crate::state::Claim::HeldBy(holder) => {
+                // The file first: whoever reads the log line can ask `ptsd health` at once.
+                crate::status::record_standby(dir, &holder, since);
                 if logged.is_none_or(|t| t.elapsed() >= STANDBY_LOG) {
                     tracing::warn!(dir = %dir.display(), holder = %holder, "The state directory is held by another ptsd; waiting as a standby.");
                     logged = Some(Instant::now());
                 }
-                crate::status::record_standby(dir, &holder, since);
             }
         }
         tokio::select! {
@@ -629,13 +631,40 @@ pub async fn history(
     collectors: &mut [Box<dyn Collector>],
     window: Window,
 ) -> Result<Vec<crate::analysis::Analysed>, Box<dyn std::error::Error>> {
+    history_with_progress(settings, collectors, window, &mut |_| {}).await
+}
+
+/// How far [`history_with_progress`] has read: after each window of each collector.
+#[derive(Debug, Clone)]
+pub struct Reached {
+    /// The collector reading, and its place in the list (they read one after another).
+    pub provider: &'static str,
+    pub collector: usize,
+    /// The end of the last window read.
+    pub until: Timestamp,
+    /// Requests made and entries read by this collector so far.
+    pub requests: u64,
+    pub entries: u64,
+}
+
+/// [`history`], telling `on_read` after each window (for a progress bar).
+///
+/// # Errors
+/// As [`history`].
+pub async fn history_with_progress(
+    settings: &Settings,
+    collectors: &mut [Box<dyn Collector>],
+    window: Window,
+    on_read: &mut dyn FnMut(&Reached),
+) -> Result<Vec<crate::analysis::Analysed>, Box<dyn std::error::Error>> {
     let saved = match &settings.state_dir {
         Some(dir) => State::load(dir)?.unwrap_or_default(),
         None => State::default(),
     };
     let mut out = Vec::new();
-    for c in collectors.iter_mut() {
+    for (index, c) in collectors.iter_mut().enumerate() {
         let name = c.name();
+        let (mut requests, mut read) = (0, 0);
         let memory = crate::analysis::Memory {
             categories: saved
                 .collectors
@@ -662,7 +691,16 @@ pub async fn history(
                     });
                 }
             }
+            requests += c.take_stats().requests();
+            read += entries as u64;
             tracing::info!(provider = name, since = %since, until = %until, entries, "Read.");
+            on_read(&Reached {
+                provider: name,
+                collector: index,
+                until,
+                requests,
+                entries: read,
+            });
             since = until;
         }
     }

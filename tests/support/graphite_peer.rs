@@ -1,7 +1,7 @@
-//! A real Graphite for integration tests: a private carbon-cache (Debian `graphite-carbon` 1.1.7)
-//! on free loopback ports writing whisper files into its own temp dir, read back with whisper's
-//! own `fetch` (Debian `python3-whisper`), and graphite-web's render API (Debian `graphite-web`
-//! 1.1.8) over the same storage, to evaluate targets exactly as a Grafana panel sends them.
+//! A real Graphite for integration tests: a private carbon-cache (`carbon` 1.1.10 from PyPI) on
+//! free loopback ports writing whisper files into its own temp dir, read back with whisper's
+//! own `fetch` (`whisper` 1.1.10), and graphite-web's render API (`graphite-web` 1.1.10) over
+//! the same storage, to evaluate targets exactly as a Grafana panel sends them.
 //!
 //! Why a real peer: whisper's storage rules are what a Graphite outputter must get right, and a
 //! mock would only restate our own assumptions. Each retention step is one slot; a point lands
@@ -25,10 +25,10 @@
 //!   of the name with its tags sorted; [`GraphitePeer::fetch`] finds it by name through carbon's
 //!   own encoder, but [`GraphitePeer::paths`] can only list it by its hash.
 //!
-//! The Debian packages are installed by `scripts/test.sh`. Without them [`GraphitePeer::start`]
-//! (and [`GraphitePeer::render`] without graphite-web) panics with instructions: a missing peer
-//! must never skip tests silently. Everything runs with `/usr/bin/python3`, because `python3` on
-//! the PATH may be another interpreter (a pyenv shim) without Debian's modules.
+//! The three are installed by `scripts/test.sh` from PyPI into the virtual environment
+//! `.test-deps/graphite` (no root; the versions are pinned in `scripts/graphite-requirements.txt`).
+//! Without it [`GraphitePeer::start`] panics with instructions: a missing peer must never skip
+//! tests silently. Everything runs with that environment's own interpreter.
 
 use std::io::{Read, Write};
 use std::net::{Shutdown, TcpListener, TcpStream};
@@ -40,18 +40,30 @@ use std::time::{Duration, Instant};
 
 use serde_json::Value;
 
-/// The interpreter that has Debian's `whisper`, `carbon` and `graphite` modules.
-pub const SYSTEM_PYTHON: &str = "/usr/bin/python3";
-/// carbon-cache from Debian `graphite-carbon`.
-pub const CARBON_CACHE: &str = "/usr/bin/carbon-cache";
-/// whisper from Debian `python3-whisper`.
-const WHISPER_MODULE: &str = "/usr/lib/python3/dist-packages/whisper.py";
-/// graphite-web's function library, from Debian `graphite-web`.
-const GRAPHITE_WEB_FUNCTIONS: &str = "/usr/lib/python3/dist-packages/graphite/render/functions.py";
+/// The virtual environment `scripts/test.sh` installs carbon, whisper and graphite-web into.
+pub const GRAPHITE_VENV: &str = ".test-deps/graphite";
+/// What `scripts/test.sh` writes into it once every package is installed.
+const INSTALLED_MARK: &str = ".ptsd-installed";
 
-const INSTALL_HINT: &str = "run scripts/test.sh (installs the Debian packages graphite-carbon \
-     python3-whisper graphite-web), or: apt-get install --no-install-recommends graphite-carbon \
-     python3-whisper graphite-web";
+const INSTALL_HINT: &str = "run scripts/test.sh (installs carbon, whisper and graphite-web \
+     from PyPI into .test-deps/graphite, without root)";
+
+/// A file of the virtual environment, e.g. `bin/python`.
+fn venv(rel: &str) -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join(GRAPHITE_VENV)
+        .join(rel)
+}
+
+/// The interpreter that has the `whisper`, `carbon` and `graphite` modules.
+pub fn python() -> PathBuf {
+    venv("bin/python")
+}
+
+/// carbon-cache's start script.
+pub fn carbon_cache() -> PathBuf {
+    venv("bin/carbon-cache.py")
+}
 
 /// How long carbon-cache or graphite-web may take to listen before a start is retried
 /// (normally 0.7 s and 0.9 s on a 2-core machine).
@@ -186,9 +198,12 @@ fn tail(path: &Path, lines: usize) -> String {
     all[all.len().saturating_sub(lines)..].join("\n")
 }
 
-fn require(path: &str, what: &str) {
-    if !Path::new(path).is_file() {
-        panic!("Graphite test peer: {what} not found at {path}: {INSTALL_HINT}");
+fn require(path: &Path, what: &str) {
+    if !path.is_file() {
+        panic!(
+            "Graphite test peer: {what} not found at {}: {INSTALL_HINT}",
+            path.display()
+        );
     }
 }
 
@@ -242,9 +257,9 @@ impl GraphitePeer {
     /// aggregation with xFilesFactor 0, and waits until its ports accept connections. Retries
     /// with new ports if one was taken in between; panics with carbon's log if it cannot start.
     pub fn start(retentions: &str) -> GraphitePeer {
-        require(CARBON_CACHE, "carbon-cache");
-        require(SYSTEM_PYTHON, "Debian's python3");
-        require(WHISPER_MODULE, "the whisper module");
+        require(&venv(INSTALLED_MARK), "the installed virtual environment");
+        require(&python(), "its python");
+        require(&carbon_cache(), "carbon-cache");
         let mut last_error = String::new();
         for _attempt in 0..3 {
             match Self::try_start(retentions) {
@@ -304,8 +319,8 @@ impl GraphitePeer {
 
         let log_path = dir.join("carbon.log");
         let (log, log_err) = log_file(&log_path);
-        let child = Command::new(SYSTEM_PYTHON)
-            .arg(CARBON_CACHE)
+        let child = Command::new(python())
+            .arg(carbon_cache())
             .arg(format!("--config={}", conf.display()))
             .arg("--nodaemon")
             .arg("start")
@@ -314,7 +329,7 @@ impl GraphitePeer {
             .stdout(log)
             .stderr(log_err)
             .spawn()
-            .unwrap_or_else(|e| panic!("cannot run {CARBON_CACHE}: {e}"));
+            .unwrap_or_else(|e| panic!("cannot run {}: {e}", carbon_cache().display()));
 
         let mut peer = GraphitePeer {
             line_port,
@@ -388,7 +403,7 @@ impl GraphitePeer {
     /// where nothing was written. Empty while the file does not exist yet (carbon creates it on
     /// the first point) or when the range is entirely in the future or beyond the retention.
     pub fn fetch(&self, path: &str, from: i64, until: i64) -> Vec<(i64, Option<f64>)> {
-        let out = Command::new(SYSTEM_PYTHON)
+        let out = Command::new(python())
             .arg(self.dir.join("fetch.py"))
             .arg(self.whisper_dir())
             .arg(path)
@@ -396,7 +411,7 @@ impl GraphitePeer {
             .arg(until.to_string())
             .stdin(Stdio::null())
             .output()
-            .unwrap_or_else(|e| panic!("cannot run {SYSTEM_PYTHON} to read whisper: {e}"));
+            .unwrap_or_else(|e| panic!("cannot run {} to read whisper: {e}", python().display()));
         if !out.status.success() {
             panic!(
                 "whisper fetch of {path:?} ({from}..{until}) failed ({}): {}",
@@ -565,7 +580,6 @@ impl GraphitePeer {
         if let Some(w) = web.as_ref() {
             return w.port;
         }
-        require(GRAPHITE_WEB_FUNCTIONS, "graphite-web");
         let mut last_error = String::new();
         for _attempt in 0..3 {
             match self.try_start_web() {
@@ -585,7 +599,7 @@ impl GraphitePeer {
         let web_dir = self.dir.join("web");
         let log_path = web_dir.join("server.log");
         let (log, log_err) = log_file(&log_path);
-        let mut child = Command::new(SYSTEM_PYTHON)
+        let mut child = Command::new(python())
             .arg(web_dir.join("serve.py"))
             .arg(port.to_string())
             .current_dir(&web_dir)
@@ -601,7 +615,7 @@ impl GraphitePeer {
             .stdout(log)
             .stderr(log_err)
             .spawn()
-            .unwrap_or_else(|e| panic!("cannot run {SYSTEM_PYTHON} for graphite-web: {e}"));
+            .unwrap_or_else(|e| panic!("cannot run {} for graphite-web: {e}", python().display()));
         let deadline = Instant::now() + START_TIMEOUT;
         loop {
             if let Ok(Some(status)) = child.try_wait() {
