@@ -6,7 +6,6 @@
 
 use std::time::Instant;
 
-
 use crate::aggregate::MetricBatch;
 use crate::collectors::RequestStats;
 use crate::schema::{self, Metric};

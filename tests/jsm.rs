@@ -501,7 +501,10 @@ async fn logs_are_read_again_only_for_changed_alerts_and_only_past_what_was_sett
         fake.add_log(id, og_log_acked(t(680), who));
         fake.add_log(id, og_log_notified(t(150), who, "Voice"));
     }
-    let cfg = config(&fake, &["--max-requests-per-minute", "0", "--lateness", "2m"]);
+    let cfg = config(
+        &fake,
+        &["--max-requests-per-minute", "0", "--lateness", "2m"],
+    );
     let mut c = collector(&cfg);
     c.check().await.unwrap();
     let w1 = Window::new(t(300), t(100));

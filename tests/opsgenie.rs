@@ -1192,17 +1192,30 @@ async fn a_window_that_starts_before_the_last_one_still_reads_late_rows() {
     fake.add_users(og_synthetic_users());
     let now = Timestamp::now();
     let t = |ago: i64| now - SignedDuration::from_secs(ago);
-    fake.add_alert(OgAlert::new("back-1", "1", "x", "P3", "Prometheus", t(1000)));
+    fake.add_alert(OgAlert::new(
+        "back-1",
+        "1",
+        "x",
+        "P3",
+        "Prometheus",
+        t(1000),
+    ));
     fake.add_log("back-1", og_log_notified(t(950), "ada@example.com", "SMS"));
     fake.add_log("back-1", og_log_acked(t(800), "ada@example.com"));
-    let cfg = config(&fake, &["--max-requests-per-minute", "0", "--lateness", "5m"]);
+    let cfg = config(
+        &fake,
+        &["--max-requests-per-minute", "0", "--lateness", "5m"],
+    );
     let mut c = collector(&cfg);
     c.check().await.unwrap();
     let w1 = Window::new(t(900), t(600));
     c.collect(w1).await.unwrap();
     c.delivered(w1.until);
     // A row keyed before the one the read settled past, and the alert's change that says so.
-    fake.add_log("back-1", og_log_notified(t(960), "grace@example.com", "Voice"));
+    fake.add_log(
+        "back-1",
+        og_log_notified(t(960), "grace@example.com", "Voice"),
+    );
     fake.update_alert("back-1", |a| a.updated_at = t(550));
     let w2 = Window::new(t(970), t(500));
     let got = c.collect(w2).await.unwrap();

@@ -165,7 +165,7 @@ const PD_CHANNELS: [&str; 4] = [
 const OG_METHODS: [&str; 4] = ["SMS", "Voice", "Email", "Mobile"];
 
 fn generate(seed: u64) -> Schedule {
-    let mut rng = SplitMix64(seed ^ 0x5EED_0F_5EED);
+    let mut rng = SplitMix64(seed ^ 0x005E_ED0F_5EED);
     let knobs = Knobs::of(&mut rng);
     let epoch: Timestamp = "2026-03-02T00:00:00Z".parse().unwrap();
     let epoch = epoch + secs(rng.below(7 * 24) as i64 * 3600);
@@ -266,7 +266,11 @@ fn pagerduty_history(s: &mut Schedule, rng: &mut SplitMix64, seed: u64, start: T
         let mut who = rng.below(users.len() as u64) as usize;
         let mut t = t0 + secs(1);
         entries.push(assign(&next_id(), t, &inc, &[(users[who].0, users[who].1)]));
-        let notify_all = |t: &mut Timestamp, who: usize, rng: &mut SplitMix64, entries: &mut Vec<Value>, id: &mut dyn FnMut() -> String| {
+        let notify_all = |t: &mut Timestamp,
+                          who: usize,
+                          rng: &mut SplitMix64,
+                          entries: &mut Vec<Value>,
+                          id: &mut dyn FnMut() -> String| {
             for ch in PD_CHANNELS {
                 if !rng.chance(50) {
                     continue;
@@ -279,22 +283,55 @@ fn pagerduty_history(s: &mut Schedule, rng: &mut SplitMix64, seed: u64, start: T
         if rng.chance(35) {
             t += secs(step(rng));
             who = (who + 1 + rng.below(users.len() as u64 - 1) as usize) % users.len();
-            entries.push(escalate(&next_id(), t, &inc, &[(users[who].0, users[who].1)]));
+            entries.push(escalate(
+                &next_id(),
+                t,
+                &inc,
+                &[(users[who].0, users[who].1)],
+            ));
             notify_all(&mut t, who, rng, &mut entries, &mut next_id);
         }
         if rng.chance(75) {
             t += secs(step(rng));
             entries.push(if rng.chance(85) {
-                acknowledge(&next_id(), t, &inc, users[who].0, users[who].1, "user_reference")
+                acknowledge(
+                    &next_id(),
+                    t,
+                    &inc,
+                    users[who].0,
+                    users[who].1,
+                    "user_reference",
+                )
             } else {
-                acknowledge(&next_id(), t, &inc, "PINTEG1", "Monitoring", "service_reference")
+                acknowledge(
+                    &next_id(),
+                    t,
+                    &inc,
+                    "PINTEG1",
+                    "Monitoring",
+                    "service_reference",
+                )
             });
             if rng.chance(65) {
                 t += secs(step(rng));
                 entries.push(if rng.chance(80) {
-                    resolve(&next_id(), t, &inc, users[who].0, users[who].1, "user_reference")
+                    resolve(
+                        &next_id(),
+                        t,
+                        &inc,
+                        users[who].0,
+                        users[who].1,
+                        "user_reference",
+                    )
                 } else {
-                    resolve(&next_id(), t, &inc, "PINTEG1", "Monitoring", "service_reference")
+                    resolve(
+                        &next_id(),
+                        t,
+                        &inc,
+                        "PINTEG1",
+                        "Monitoring",
+                        "service_reference",
+                    )
                 });
             }
         }
@@ -330,7 +367,14 @@ fn alert_history(s: &mut Schedule, rng: &mut SplitMix64, seed: u64, start: Times
         let t0 = t0 + SignedDuration::from_millis(rng.below(1000) as i64);
         let priority = format!("P{}", 1 + rng.below(5));
         let integration = integrations[rng.below(3) as usize];
-        let alert = OgAlert::new(&id, &i.to_string(), &format!("Alert {i}"), &priority, integration, t0);
+        let alert = OgAlert::new(
+            &id,
+            &i.to_string(),
+            &format!("Alert {i}"),
+            &priority,
+            integration,
+            t0,
+        );
         s.happenings.push((
             t0,
             if jsm {
@@ -345,7 +389,10 @@ fn alert_history(s: &mut Schedule, rng: &mut SplitMix64, seed: u64, start: Times
             0,
             &[
                 format!("incidents.{}", priority.to_lowercase()),
-                format!("services.{}.incidents", ptsd::schema::sanitize(integration, true)),
+                format!(
+                    "services.{}.incidents",
+                    ptsd::schema::sanitize(integration, true)
+                ),
             ],
         );
         // (row, counts, new owner, closes)
@@ -354,49 +401,97 @@ fn alert_history(s: &mut Schedule, rng: &mut SplitMix64, seed: u64, start: Times
         rows.push((og_log_created_via(t, integration), vec![], None, false));
         let mut who = rng.below(3) as usize;
         t += secs(1);
-        rows.push((og_log_assigned(t, users[who].1), vec![format!("users.{}.assignments", name(who))], Some(who), false));
-        let notify_all = |t: &mut Timestamp, who: usize, rng: &mut SplitMix64, rows: &mut Vec<(OgLog, Vec<String>, Option<usize>, bool)>| {
-            for m in OG_METHODS {
-                if !rng.chance(50) {
-                    continue;
+        rows.push((
+            og_log_assigned(t, users[who].1),
+            vec![format!("users.{}.assignments", name(who))],
+            Some(who),
+            false,
+        ));
+        let notify_all =
+            |t: &mut Timestamp,
+             who: usize,
+             rng: &mut SplitMix64,
+             rows: &mut Vec<(OgLog, Vec<String>, Option<usize>, bool)>| {
+                for m in OG_METHODS {
+                    if !rng.chance(50) {
+                        continue;
+                    }
+                    *t += secs(1 + rng.below(20) as i64);
+                    rows.push((
+                        og_log_notified(*t, users[who].1, m),
+                        vec![format!(
+                            "users.{}.notifications.{}",
+                            name(who),
+                            og_channel(m)
+                        )],
+                        None,
+                        false,
+                    ));
                 }
-                *t += secs(1 + rng.below(20) as i64);
-                rows.push((
-                    og_log_notified(*t, users[who].1, m),
-                    vec![format!("users.{}.notifications.{}", name(who), og_channel(m))],
-                    None,
-                    false,
-                ));
-            }
-        };
+            };
         notify_all(&mut t, who, rng, &mut rows);
         if rng.chance(35) {
             t += secs(step(rng));
             who = (who + 1 + rng.below(2) as usize) % 3;
-            rows.push((og_log_escalated(t, "Ops escalation", users[who].1), vec![format!("users.{}.escalations", name(who))], None, false));
+            rows.push((
+                og_log_escalated(t, "Ops escalation", users[who].1),
+                vec![format!("users.{}.escalations", name(who))],
+                None,
+                false,
+            ));
             t += secs(1);
-            rows.push((og_log_assigned(t, users[who].1), vec![format!("users.{}.assignments", name(who))], Some(who), false));
+            rows.push((
+                og_log_assigned(t, users[who].1),
+                vec![format!("users.{}.assignments", name(who))],
+                Some(who),
+                false,
+            ));
             notify_all(&mut t, who, rng, &mut rows);
         }
         if rng.chance(75) {
             t += secs(step(rng));
             if rng.chance(85) {
-                rows.push((og_log_acked(t, users[who].1), vec![format!("users.{}.acknowledgements", name(who))], None, false));
+                rows.push((
+                    og_log_acked(t, users[who].1),
+                    vec![format!("users.{}.acknowledgements", name(who))],
+                    None,
+                    false,
+                ));
                 if rng.chance(20) {
                     t += secs(step(rng));
                     rows.push((og_log_unacked(t, users[who].1), vec![], None, false));
                     t += secs(step(rng));
-                    rows.push((og_log_acked(t, users[who].1), vec![format!("users.{}.acknowledgements", name(who))], None, false));
+                    rows.push((
+                        og_log_acked(t, users[who].1),
+                        vec![format!("users.{}.acknowledgements", name(who))],
+                        None,
+                        false,
+                    ));
                 }
             } else {
-                rows.push((og_log_acked_by_integration(t, integration), vec![], None, false));
+                rows.push((
+                    og_log_acked_by_integration(t, integration),
+                    vec![],
+                    None,
+                    false,
+                ));
             }
             if rng.chance(70) {
                 t += secs(step(rng));
                 if rng.chance(80) {
-                    rows.push((og_log_closed(t, users[who].1), vec![format!("users.{}.resolves", name(who))], None, true));
+                    rows.push((
+                        og_log_closed(t, users[who].1),
+                        vec![format!("users.{}.resolves", name(who))],
+                        None,
+                        true,
+                    ));
                 } else {
-                    rows.push((og_log_closed_via_integration(t, integration), vec![], None, true));
+                    rows.push((
+                        og_log_closed_via_integration(t, integration),
+                        vec![],
+                        None,
+                        true,
+                    ));
                 }
             }
         }
@@ -415,7 +510,20 @@ fn alert_history(s: &mut Schedule, rng: &mut SplitMix64, seed: u64, start: Times
                 close,
             };
             let row = match (jsm, row) {
-                (false, Happening::JsmRow { alert, log, owner, close }) => Happening::OgRow { alert, log, owner, close },
+                (
+                    false,
+                    Happening::JsmRow {
+                        alert,
+                        log,
+                        owner,
+                        close,
+                    },
+                ) => Happening::OgRow {
+                    alert,
+                    log,
+                    owner,
+                    close,
+                },
                 (_, row) => row,
             };
             s.happenings.push((at, row));
@@ -470,7 +578,11 @@ fn checked(name: &str) -> bool {
             ["incidents", _]
                 | ["services", _, "incidents"]
                 | ["users", _, "notifications", _]
-                | ["users", _, "acknowledgements" | "assignments" | "escalations" | "resolves"]
+                | [
+                    "users",
+                    _,
+                    "acknowledgements" | "assignments" | "escalations" | "resolves"
+                ]
         ),
         _ => false,
     }
@@ -575,12 +687,22 @@ impl World {
             Happening::PdEntry(e) => self.pd.as_ref().unwrap().add_entries(vec![e.clone()]),
             Happening::OgAlert(a) => self.og.as_ref().unwrap().add_alert(a.clone()),
             Happening::JsmAlert(a) => self.jsm.as_ref().unwrap().add_alert(a.clone()),
-            Happening::OgRow { alert, log, owner, close } => {
+            Happening::OgRow {
+                alert,
+                log,
+                owner,
+                close,
+            } => {
                 let f = self.og.as_ref().unwrap();
                 f.add_log(alert, log.clone());
                 change(|c| f.update_alert(alert, c), owner, *close);
             }
-            Happening::JsmRow { alert, log, owner, close } => {
+            Happening::JsmRow {
+                alert,
+                log,
+                owner,
+                close,
+            } => {
                 let f = self.jsm.as_ref().unwrap();
                 f.add_log(alert, log.clone());
                 change(|c| f.update_alert(alert, c), owner, *close);
@@ -588,15 +710,24 @@ impl World {
             Happening::Fault(p, kind) => match *p {
                 "pagerduty" => self.pd.as_ref().unwrap().inject(
                     "/log_entries",
-                    [Fault::Status500, Fault::Status429 { reset_secs: 5 }, Fault::Truncated][*kind as usize].clone(),
+                    [
+                        Fault::Status500,
+                        Fault::Status429 { reset_secs: 5 },
+                        Fault::Truncated,
+                    ][*kind as usize]
+                        .clone(),
                 ),
                 "opsgenie" => self.og.as_ref().unwrap().inject(
                     "/v2/alerts",
-                    [OgFault::Status500, OgFault::Status429, OgFault::Truncated][*kind as usize].clone(),
+                    [OgFault::Status500, OgFault::Status429, OgFault::Truncated][*kind as usize],
                 ),
                 _ => self.jsm.as_ref().unwrap().inject(
                     "/jsm/ops/api",
-                    [JsmFault::Status500, JsmFault::Status429, JsmFault::Truncated][*kind as usize].clone(),
+                    [
+                        JsmFault::Status500,
+                        JsmFault::Status429,
+                        JsmFault::Truncated,
+                    ][*kind as usize],
                 ),
             },
             Happening::Restart => self.restart.store(true, Ordering::SeqCst),
@@ -611,11 +742,21 @@ impl World {
         let mut push = |xs: &[&str]| a.extend(xs.iter().map(|s| s.to_string()));
         if let Some(f) = &self.pd {
             files.push(secret_file(PD_TOKEN));
-            push(&["--pdtoken-file", files.last().unwrap(), "--pagerduty-api-url", &f.url]);
+            push(&[
+                "--pdtoken-file",
+                files.last().unwrap(),
+                "--pagerduty-api-url",
+                &f.url,
+            ]);
         }
         if let Some(f) = &self.og {
             files.push(secret_file(OG_KEY));
-            push(&["--opsgenie-api-key-file", files.last().unwrap(), "--opsgenie-api-url", &f.url]);
+            push(&[
+                "--opsgenie-api-key-file",
+                files.last().unwrap(),
+                "--opsgenie-api-url",
+                &f.url,
+            ]);
         }
         if let Some(f) = &self.jsm {
             files.push(secret_file(JSM_TOKEN));
@@ -630,7 +771,11 @@ impl World {
                 &f.url,
             ]);
         }
-        let outputs = if self.carbon.is_some() { "graphite" } else { "stdout" };
+        let outputs = if self.carbon.is_some() {
+            "graphite"
+        } else {
+            "stdout"
+        };
         let port = self.carbon.as_ref().map_or(0, |c| c.port).to_string();
         let lateness = format!("{}s", k.lateness);
         let interval = format!("{}s", k.interval);
@@ -686,7 +831,11 @@ fn run(seed: u64) -> (Schedule, Outcome) {
     // The state is saved (and fsynced) after every part: on a tmpfs when there is one, so the
     // simulation's speed is not the disk's.
     let shm = std::path::Path::new("/dev/shm");
-    let tmp = if shm.is_dir() { shm.to_path_buf() } else { std::env::temp_dir() };
+    let tmp = if shm.is_dir() {
+        shm.to_path_buf()
+    } else {
+        std::env::temp_dir()
+    };
     let dir = tmp.join(format!("ptsd-sim-{seed}-{}", std::process::id()));
     let _ = std::fs::remove_dir_all(&dir);
     std::fs::create_dir_all(&dir).unwrap();
@@ -694,7 +843,9 @@ fn run(seed: u64) -> (Schedule, Outcome) {
         ptsd::clock::install_virtual(s.epoch);
         let world = Arc::new(World::new(seed, &s.knobs));
         let base = tokio::time::Instant::now();
-        let at = move |t: Timestamp| base + Duration::from_secs(t.duration_since(s.epoch).as_secs().max(0) as u64);
+        let at = move |t: Timestamp| {
+            base + Duration::from_secs(t.duration_since(s.epoch).as_secs().max(0) as u64)
+        };
         let last = s.happenings.last().map_or(s.end, |(t, _)| (*t).max(s.end));
         let settle = last + secs(s.knobs.lateness * 2 + s.knobs.interval * 4 + 120);
         // The schedule, applied at its moments; then, once settled, one last stop.
@@ -713,7 +864,8 @@ fn run(seed: u64) -> (Schedule, Outcome) {
         let mut files = Vec::new();
         let argv = world.argv(&s.knobs, &dir, &mut files);
         loop {
-            let config = ptsd::cli::parse_from(argv.iter().map(String::as_str).collect::<Vec<_>>()).expect("config");
+            let config = ptsd::cli::parse_from(argv.iter().map(String::as_str).collect::<Vec<_>>())
+                .expect("config");
             let collectors = ptsd::collectors::build_all(&config).expect("collectors");
             let mut outputters: Vec<Sink> = vec![Sink::from(Box::new(world.sums.clone()))];
             if world.carbon.is_some() {
@@ -734,7 +886,11 @@ fn run(seed: u64) -> (Schedule, Outcome) {
         }
         let sums = world.sums.totals.lock().unwrap().clone();
         let sum_seconds = world.sums.seconds.lock().unwrap().clone();
-        let whisper = world.carbon.as_ref().map(|c| c.whisper()).unwrap_or_default();
+        let whisper = world
+            .carbon
+            .as_ref()
+            .map(|c| c.whisper())
+            .unwrap_or_default();
         for h in &world.hosts {
             in_process::unregister(h);
         }
@@ -775,8 +931,11 @@ fn check(s: &Schedule, o: &Outcome) -> Result<(), String> {
             *got.entry(k).or_default() += v;
         }
     }
-    let names: std::collections::BTreeSet<&String> =
-        got.keys().chain(s.expected.keys()).chain(s.maybe.keys()).collect();
+    let names: std::collections::BTreeSet<&String> = got
+        .keys()
+        .chain(s.expected.keys())
+        .chain(s.maybe.keys())
+        .collect();
     for name in names {
         let want = s.expected.get(name).copied().unwrap_or(0);
         let extra = s.maybe.get(name).copied().unwrap_or(0);
@@ -813,7 +972,12 @@ fn check(s: &Schedule, o: &Outcome) -> Result<(), String> {
         }
         let have: BTreeMap<&(String, i64), &i64> =
             o.slots.iter().filter(|((n, _), _)| checked(n)).collect();
-        for key in want.keys().chain(have.keys().copied()).chain(extra.keys()).collect::<std::collections::BTreeSet<_>>() {
+        for key in want
+            .keys()
+            .chain(have.keys().copied())
+            .chain(extra.keys())
+            .collect::<std::collections::BTreeSet<_>>()
+        {
             let w = want.get(key).copied().unwrap_or(0);
             let h = have.get(key).map_or(0, |v| **v);
             let e = extra.get(key).copied().unwrap_or(0);
@@ -856,7 +1020,8 @@ fn seeds() -> Vec<u64> {
     if let Ok(one) = std::env::var("PTSD_SIM_SEED") {
         return vec![one.parse().expect("PTSD_SIM_SEED is a number")];
     }
-    let n = std::env::var("PTSD_SIM_SEEDS").map_or(CI_SEEDS, |v| v.parse().expect("PTSD_SIM_SEEDS is a number"));
+    let n = std::env::var("PTSD_SIM_SEEDS")
+        .map_or(CI_SEEDS, |v| v.parse().expect("PTSD_SIM_SEEDS is a number"));
     (1..=n).collect()
 }
 
@@ -877,5 +1042,10 @@ fn every_sink_counts_every_event_exactly_once_on_every_seed() {
             failures.push(seed);
         }
     }
-    assert!(failures.is_empty(), "{} of {} seeds failed: {failures:?}", failures.len(), all.len());
+    assert!(
+        failures.is_empty(),
+        "{} of {} seeds failed: {failures:?}",
+        failures.len(),
+        all.len()
+    );
 }

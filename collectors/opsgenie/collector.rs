@@ -195,7 +195,10 @@ impl<S: AlertSource> AlertCollector<S> {
         // cursor, which a part of a split window may be ahead of. Settling (and forgetting)
         // only what lies `lateness` before this window keeps every row such a window holds.
         let horizon = window.since - self.pace.lateness;
-        state.settle(dated.iter().map(|(at, r)| (*at, r.offset.as_str())), horizon);
+        state.settle(
+            dated.iter().map(|(at, r)| (*at, r.offset.as_str())),
+            horizon,
+        );
         let mask = self.source.name_mask();
         let mut kept = Vec::with_capacity(dated.len());
         for (at, row) in dated {

@@ -391,7 +391,12 @@ mod tests {
         // owner are each a recognised row already, so the report adds nothing.
         assert_eq!(
             ids,
-            [("a1/1_0", 5), ("a1/1_1", 101), ("a1/1_3", 300), ("a1/1_4", 900)]
+            [
+                ("a1/1_0", 5),
+                ("a1/1_1", 101),
+                ("a1/1_3", 300),
+                ("a1/1_4", 900)
+            ]
         );
         // Read in two parts (first while the alert was only assigned, its report then empty;
         // then after the acknowledgement): the same ids, nothing from the report.

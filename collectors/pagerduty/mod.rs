@@ -788,7 +788,11 @@ impl Collector for PagerDutyCollector {
         let mut to_read = window;
         // With a team filter the count proves nothing: an entry can leave the filtered set
         // (a service moved to another team) while a late one arrives, and the count stays.
-        let expect = self.teams.is_empty().then(|| self.recent.expect(&window)).flatten();
+        let expect = self
+            .teams
+            .is_empty()
+            .then(|| self.recent.expect(&window))
+            .flatten();
         if let Some(expect) = expect {
             // Read lately: count what earlier reads returned there (one request), and read
             // that part again only when the count says entries arrived late ([`recent`]). A

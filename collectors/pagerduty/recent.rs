@@ -175,7 +175,12 @@ mod tests {
         r.begin();
         r.note(Window::new(at(10), at(30)), ids(&["a", "b"]));
         r.begin();
-        let e = r.expect(&Window::new(at(10), at(40))).expect("the delivered read covers");
-        assert_eq!(e.entries, 1, "only the delivered read's entries: a count of 2 re-reads");
+        let e = r
+            .expect(&Window::new(at(10), at(40)))
+            .expect("the delivered read covers");
+        assert_eq!(
+            e.entries, 1,
+            "only the delivered read's entries: a count of 2 re-reads"
+        );
     }
 }

@@ -104,7 +104,9 @@ fn read_ready(conns: &mut Vec<Conn>, store: &Mutex<Whisper>) -> bool {
                 while let Some(end) = c.partial.find('\n') {
                     let line: String = c.partial.drain(..=end).collect();
                     let mut parts = line.split_whitespace();
-                    if let (Some(path), Some(v), Some(ts)) = (parts.next(), parts.next(), parts.next()) {
+                    if let (Some(path), Some(v), Some(ts)) =
+                        (parts.next(), parts.next(), parts.next())
+                    {
                         if let (Ok(v), Ok(ts)) = (v.parse::<f64>(), ts.parse::<i64>()) {
                             store.lock().unwrap().insert((path.to_string(), ts), v);
                         }

@@ -137,7 +137,10 @@ impl FakeJsm {
     /// Changes alert `id` (its status, owner) as the provider would (panics if unknown).
     pub fn update_alert(&self, id: &str, change: impl FnOnce(&mut OgAlert)) {
         let mut s = self.state();
-        let i = *s.by_id.get(id).unwrap_or_else(|| panic!("fake JSM: no alert {id}"));
+        let i = *s
+            .by_id
+            .get(id)
+            .unwrap_or_else(|| panic!("fake JSM: no alert {id}"));
         change(&mut s.alerts[i].alert);
     }
 
