@@ -18,6 +18,7 @@ use jiff::Timestamp;
 use crate::config::{Config, ConfigError};
 use crate::event::{Event, Window};
 
+pub mod alerts;
 pub mod demo;
 pub mod directory;
 pub mod http;
@@ -113,6 +114,7 @@ fn build_from_matches<S: CollectorSettings>(
 
 /// Adds every provider's options to `command`.
 pub fn augment(command: clap::Command) -> clap::Command {
+    let command = alerts::augment(command);
     REGISTRY.iter().fold(command, |c, r| (r.augment)(c))
 }
 

@@ -19,7 +19,7 @@ pub enum Command {
     Health,
     /// Print the on-call handoff report for the last period (reads the providers once; sends nothing).
     Report(report::ReportArgs),
-    /// Print the distinct activity-log row shapes of the last period with counts and the log rule that matched each (reads the providers once; sends nothing), to write PTSD_OPSGENIE_LOG_RULES.
+    /// Print the distinct activity-log row shapes of the last period with counts and the log rule that matched each (reads the providers once; sends nothing), to write PTSD_LOG_RULES.
     Logs(crate::logs::LogsArgs),
 }
 

@@ -2,7 +2,7 @@
 //! daemon would, and prints the distinct row shapes (digits, e-mails and names masked) with how
 //! many rows had each and which log rule matched it (`-` for none: counted for nobody). So a
 //! user sees in minutes which wording of their account the rules miss, writes rules for it
-//! (`PTSD_OPSGENIE_LOG_RULES`), runs it again to check, and can send the shapes upstream.
+//! (`PTSD_LOG_RULES`), runs it again to check, and can send the shapes upstream.
 //! Nothing is sent and no state is touched. Providers without free-text logs print nothing.
 
 use std::time::Duration;

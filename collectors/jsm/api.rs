@@ -17,9 +17,9 @@ use jiff::Timestamp;
 use serde::Deserialize;
 use serde_json::Value;
 
+use super::super::alerts::listing::{AlertApi, BadRow, ListedPage, LogPage, PageRules};
+use super::super::alerts::model::LogRow;
 use super::super::http::HttpClient;
-use super::super::opsgenie::listing::{AlertApi, BadRow, ListedPage, LogPage, PageRules};
-use super::super::opsgenie::model::LogRow;
 use super::super::CollectError;
 use super::NAME;
 
@@ -217,7 +217,7 @@ impl AlertApi for Api {
 
 #[cfg(test)]
 mod tests {
-    use super::super::super::opsgenie::model::Alert;
+    use super::super::super::alerts::model::Alert;
     use super::*;
     use serde_json::json;
 

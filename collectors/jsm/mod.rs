@@ -4,7 +4,7 @@
 //! JSM Operations is Opsgenie's alert model behind another host, auth and envelope, so this
 //! collector is the Opsgenie collector's [`AlertCollector`] with another [`AlertSource`]
 //! ([`Jsm`]: this API and these people). Everything the alert model implies is shared: the
-//! alert and row objects, the log rules (`PTSD_OPSGENIE_LOG_RULES`) and unmatched shapes
+//! alert and row objects, the log rules (`PTSD_LOG_RULES`) and unmatched shapes
 //! (`log_rows_unmatched`, the hourly log, `ptsd logs`), the report's safety net, the memory
 //! that reads only new rows and paces changing alerts, and the skip of an alert whose log
 //! stays refused. This folder holds only what is JSM's own.
@@ -42,8 +42,8 @@ use async_trait::async_trait;
 use jiff::Timestamp;
 use regex::Regex;
 
+use super::alerts::{log_rules, AlertCollector, AlertSource};
 use super::http::{base_url, HttpClient, RetryPolicy};
-use super::opsgenie::{log_rules, AlertCollector, AlertSource, OpsgenieSettings};
 use super::{CollectError, Collector, CollectorSettings, RequestStats};
 use crate::config::{Config, ConfigError};
 use crate::event::Person;
@@ -159,13 +159,9 @@ impl CollectorSettings for JsmSettings {
         )?;
         let mut hosts: Vec<String> = site.into_iter().collect();
         hosts.push(format!("{gateway}/ex/jira/{cloud}"));
-        // The same log rules as the Opsgenie collector (`PTSD_OPSGENIE_LOG_RULES`): one alert
-        // model, one table of row wordings.
-        let rules = log_rules(
-            crate::config::component_options::<OpsgenieSettings>(config, "opsgenie")?
-                .opsgenie_log_rules
-                .as_deref(),
-        )?;
+        // The alert model's log rules (`PTSD_LOG_RULES`), as Opsgenie's: one table of row
+        // wordings.
+        let rules = log_rules(config)?;
         let source = Jsm {
             api: Api {
                 base: format!("{gateway}/jsm/ops/api/{cloud}"),

@@ -18,9 +18,9 @@ use std::time::Instant;
 use serde::Deserialize;
 use serde_json::Value;
 
+use super::super::alerts::shapes::names_regex;
 use super::super::directory::{Directory, RETRY};
 use super::super::http::HttpClient;
-use super::super::opsgenie::shapes::names_regex;
 use super::super::CollectError;
 use super::api::UNAUTHORIZED_HINT;
 use super::NAME;

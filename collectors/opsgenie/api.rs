@@ -8,10 +8,10 @@ use std::collections::HashMap;
 use async_trait::async_trait;
 use serde::Deserialize;
 
+use super::super::alerts::listing::{AlertApi, BadRow, ListedPage, LogPage, PageRules};
+use super::super::alerts::model::LogRow;
 use super::super::http::HttpClient;
 use super::super::CollectError;
-use super::listing::{AlertApi, BadRow, ListedPage, LogPage, PageRules};
-use super::model::LogRow;
 use super::NAME;
 use crate::event::Person;
 

@@ -8,14 +8,14 @@
 //!   After the first listing, `updatedAt>=` starts at the end of the last delivered listing
 //!   (less a minute): the alerts updated before it are known already.
 //! - `GET /v2/alerts` with `query=status:open AND createdAt>={until - 1h} AND createdAt<{until}`,
-//!   `sort=createdAt`, `order=desc`, `limit=50` (one request, paced by [`memory`]): the
+//!   `sort=createdAt`, `order=desc`, `limit=50` (one request, paced by [`super::alerts::memory`]): the
 //!   newest open alerts, of which the unacknowledged ones are looked at even if unchanged
 //!   ([`RENOTIFY_HORIZON`]). Whether a notification row moves an alert's `updatedAt` is
 //!   UNCONFIRMED; if it does not, this is what still sees escalation steps and repeats of a
 //!   young unacknowledged alert.
 //! - `GET /v2/alerts/{id}/logs?identifierType=id&order=asc&direction=next&limit=100`, paged with
 //!   the string `offset` cursor, from the last row older than the window that read it, when
-//!   [`memory`] says it is due (the alert changed and is quiet, or it may be re-notifying; see
+//!   [`super::alerts::memory`] says it is due (the alert changed and is quiet, or it may be re-notifying; see
 //!   there for the pacing and the request budget). Rows read are kept until no window to come
 //!   can hold them; after a restart logs are read again and the engine's dedupe drops what was
 //!   counted.
@@ -28,7 +28,7 @@
 //!   ([`unknown_user`]), so no event is dropped while the directory is stale or unreadable.
 //!
 //! **Emits**: an alert created in the window → `Triggered` (service = integration name,
-//! urgency = priority `p1`..`p5`); log rows in the window, classified by the [`rules`]:
+//! urgency = priority `p1`..`p5`); log rows in the window, classified by the [`super::alerts::rules`]:
 //! notifications by channel, acknowledgements, assignments (owner changes), escalations and
 //! closes. A row whose person is not a username (System, an integration, an API key) counts
 //! as nobody's action: an ack or close by nobody still ends the wait for time to acknowledge
@@ -37,7 +37,7 @@
 //! service, priority as urgency). Record ids are `{alert id}/created` and
 //! `{alert id}/{log offset}`. The alert's documented `report` and `owner` fields are a safety
 //! net under the rows, with record ids of their own that the matching row shares
-//! ([`events`] explains the rule).
+//! ([`super::alerts::events`] explains the rule).
 //!
 //! **Config**: `OPSGENIE_API_KEY` / `OPSGENIE_API_KEY_FILE` (`Authorization: GenieKey …`),
 //! `OPSGENIE_API_URL` (default https://api.opsgenie.com; EU: https://api.eu.opsgenie.com).
@@ -48,24 +48,20 @@
 //! millisecond holding more than 20,000 alerts is [`CollectError::WindowTooLarge`]; 429 carries
 //! `X-RateLimit-Period-In-Sec`, and any answer may say `X-RateLimit-State: THROTTLED` (both
 //! handled in `http.rs`); log texts are not documented, so the rules live in one table
-//! ([`rules`], extended by `PTSD_OPSGENIE_LOG_RULES`), and rows that match none count for
-//! nobody but are counted in `Collected::unmatched_rows` and their shapes kept ([`shapes`],
+//! ([`super::alerts::rules`], extended by `PTSD_LOG_RULES`), and rows that match none count for
+//! nobody but are counted in `Collected::unmatched_rows` and their shapes kept ([`super::alerts::shapes`],
 //! logged hourly, listed by `ptsd logs`); a window is read in one call, so one call can hold every alert of a bulk
 //! change (memory grows with it). Opsgenie reaches end of support on 2027-04-05 (Atlassian moves
 //! customers to Jira Service Management Operations), whose collector (`../jsm/`) is this
 //! collector with another base URL, auth header and envelope.
 //!
 //! Files: this file (the settings, and [`Opsgenie`]: the API and the people behind usernames,
-//! as an [`AlertSource`]) and [`api`] (HTTP and paging) are Opsgenie's own. The rest is the
-//! alert model's, shared with the JSM Operations collector (`../jsm/`, which is another
-//! [`AlertSource`] of the same [`AlertCollector`]): [`collector`] (which alerts to read, the
-//! refused-log skip), [`memory`] (new rows only, pacing), [`listing`] (the listing past the
-//! 20,000 cap), [`model`] (the alert and log-row objects), [`events`] (an alert and its rows →
-//! events, with the report's safety net), [`rules`] (the log rules and their file) and
-//! [`shapes`] (unmatched row shapes).
+//! as an [`AlertSource`]) and [`api`] (HTTP and paging). The rest is the alert model's, in
+//! `../alerts/`, shared with the JSM Operations collector (`../jsm/`, another [`AlertSource`] of
+//! the same [`AlertCollector`]).
 
 use std::collections::HashSet;
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 
 use async_trait::async_trait;
 use jiff::Timestamp;
@@ -79,20 +75,14 @@ use crate::event::Person;
 use crate::secret::Secret;
 
 pub mod api;
-pub(crate) mod collector;
-pub(crate) mod events;
-pub(crate) mod listing;
-pub(crate) mod memory;
-pub(crate) mod model;
-pub mod rules;
-pub(crate) mod shapes;
 
+use super::alerts::{log_rules, AlertCollector, AlertSource};
 use api::Api;
 pub use api::OFFSET_CAP;
-pub use collector::POISON_AFTER;
-pub(crate) use collector::{AlertCollector, AlertSource};
-pub use listing::{RENOTIFY_HORIZON, RENOTIFY_MAX};
-pub use rules::{classify, Action, Activity, LogRules};
+// The alert model's public names, where they were before it moved to `../alerts/`.
+pub use super::alerts::{
+    classify, Action, Activity, LogRules, POISON_AFTER, RENOTIFY_HORIZON, RENOTIFY_MAX,
+};
 
 /// The registry name and `provider` tag.
 pub const NAME: &str = "opsgenie";
@@ -118,10 +108,6 @@ pub struct OpsgenieSettings {
         default_value = "https://api.opsgenie.com"
     )]
     pub opsgenie_api_url: String,
-
-    /// TOML file of log rules (regex on the log row text, optional row type, what it counts, which group is the person or channel) added before the built-in table, or replacing it with mode = "replace"; see docs/providers.md, and `ptsd logs` to see which rule matches which row.
-    #[arg(long, env = "PTSD_OPSGENIE_LOG_RULES")]
-    pub opsgenie_log_rules: Option<PathBuf>,
 }
 
 impl CollectorSettings for OpsgenieSettings {
@@ -142,7 +128,7 @@ impl CollectorSettings for OpsgenieSettings {
         else {
             return Ok(None);
         };
-        let rules = log_rules(self.opsgenie_log_rules.as_deref())?;
+        let rules = log_rules(config)?;
         let auth = Secret::new(format!("GenieKey {}", key.expose()));
         let http = HttpClient::new(
             NAME,
@@ -157,16 +143,6 @@ impl CollectorSettings for OpsgenieSettings {
             not_users: HashSet::new(),
         };
         Ok(Some(Box::new(AlertCollector::new(source, rules, config))))
-    }
-}
-
-/// The log rules in force: the built-in table, extended or replaced by the file
-/// `PTSD_OPSGENIE_LOG_RULES` names (the Opsgenie and JSM collectors share them).
-pub(crate) fn log_rules(path: Option<&Path>) -> Result<LogRules, ConfigError> {
-    match path {
-        Some(path) => LogRules::from_file(path)
-            .map_err(|e| ConfigError(format!("PTSD_OPSGENIE_LOG_RULES {e}"))),
-        None => Ok(LogRules::built_in()),
     }
 }
 
@@ -206,7 +182,7 @@ impl Opsgenie {
         let began = crate::clock::now();
         let read = self.api.read_users().await;
         self.users.store(began, read)?;
-        self.names = shapes::names_regex(
+        self.names = super::alerts::shapes::names_regex(
             self.users
                 .entries()
                 .values()

@@ -263,7 +263,7 @@ pub(crate) fn alert_events(
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::collectors::opsgenie::rules::classify;
+    use crate::collectors::alerts::rules::classify;
 
     const T0: &str = "2026-03-02T03:00:00Z";
 

@@ -72,7 +72,7 @@ const LIST_OVERLAP: SignedDuration = SignedDuration::from_secs(60);
 /// Reads one provider's alerts and logs.
 pub(crate) struct AlertCollector<S: AlertSource> {
     source: S,
-    /// The log rules in force (built-in, extended or replaced by `PTSD_OPSGENIE_LOG_RULES`).
+    /// The log rules in force (built-in, extended or replaced by `PTSD_LOG_RULES`).
     rules: LogRules,
     /// The shapes of the rows read, for `log_rows_unmatched`, the hourly log and `ptsd logs`.
     shapes: Shapes,
@@ -324,7 +324,7 @@ impl<S: AlertSource> Collector for AlertCollector<S> {
         }
         if let Some(top) = self.shapes.report_due(std::time::Instant::now()) {
             let shapes: Vec<String> = top.iter().map(|(s, n)| format!("{n}× {s:?}")).collect();
-            tracing::info!(provider = S::NAME, shapes = %shapes.join("; "), "Log rows no rule matched, most frequent shapes since the last report (counted for nobody; see `ptsd logs` and PTSD_OPSGENIE_LOG_RULES).");
+            tracing::info!(provider = S::NAME, shapes = %shapes.join("; "), "Log rows no rule matched, most frequent shapes since the last report (counted for nobody; see `ptsd logs` and PTSD_LOG_RULES).");
         }
         self.listing = Some(window.until);
         Ok(out)

@@ -11,7 +11,7 @@
 //! viewed, unacknowledged, delivery receipts) match a rule that counts nothing, so only truly
 //! unknown rows are "unmatched" ([`LogRules::classify`] → `None`).
 //!
-//! `PTSD_OPSGENIE_LOG_RULES` names a TOML file in the style of the category rules
+//! `PTSD_LOG_RULES` names a TOML file in the style of the category rules
 //! ([`LogRules::with_text`] documents it): a regex on the row text, an optional row type, what
 //! it counts, and which capture group is the person or channel; its rules come before the
 //! built-in ones (`mode = "extend"`, the default) or replace them (`mode = "replace"`).
