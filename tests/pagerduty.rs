@@ -724,3 +724,49 @@ async fn a_live_poll_counts_before_it_reads_again_and_reads_only_what_is_new() {
     engine.await.unwrap().unwrap();
     assert_eq!(high(&capture), Some(401));
 }
+
+/// Issue 19: with `PTSD_PAGERDUTY_TEAMS` a count proves nothing (an entry can leave the
+/// filtered set while a late one arrives, and the count stays equal), so no count is asked and
+/// the part already read is read again; and without teams, a count that fails means the part
+/// is read again, not a failed read.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn no_count_probe_with_a_team_filter_and_a_failed_count_reads_again() {
+    let fake = FakePagerDuty::start(TOKEN).await;
+    let inc = Incident::new("PTEAM", "Checkout", "high");
+    let now = Timestamp::now();
+    let at = |ago: i64| now - SignedDuration::from_secs(ago);
+    let team = |mut e: serde_json::Value| {
+        e["teams"] = json!([{ "id": "PTEAM1", "type": "team_reference", "summary": "PTEAM1" }]);
+        e
+    };
+    fake.add_entries(vec![team(trigger("RT1", at(100), &inc))]);
+    for (extra, fault) in [
+        (&["--pagerduty-teams", "PTEAM1"][..], None),
+        (&[][..], Some(())),
+    ] {
+        fake.clear_requests();
+        let cfg = config(&fake, extra);
+        let mut c = collector(&cfg);
+        let w1 = Window::new(at(200), at(50));
+        c.collect(w1).await.unwrap();
+        c.delivered(w1.until);
+        // A late entry in the part already read.
+        let late = format!("RLATE{}", extra.len());
+        fake.add_entries(vec![team(trigger(&late, at(90), &inc))]);
+        if fault.is_some() {
+            fake.inject("/log_entries", Fault::Status401);
+        }
+        let got = c.collect(Window::new(at(150), at(10))).await.unwrap();
+        assert!(
+            got.events.iter().any(|e| e.record_id == late),
+            "the late entry is read ({extra:?}): {:?}",
+            got.events.iter().map(|e| &e.record_id).collect::<Vec<_>>()
+        );
+        let counts = fake.requests().iter().filter(|r| is_count(r)).count();
+        if fault.is_none() {
+            assert_eq!(counts, 0, "no count with a team filter");
+        } else {
+            assert_eq!(counts, 1, "the count was asked, and failed");
+        }
+    }
+}
