@@ -766,36 +766,39 @@ impl World {
     fn argv(&self, k: &Knobs, dir: &std::path::Path, files: &mut Vec<String>) -> Vec<String> {
         let mut a: Vec<String> = vec!["ptsd".into()];
         let mut push = |xs: &[&str]| a.extend(xs.iter().map(|s| s.to_string()));
-        if let Some(f) = &self.pd {
-            files.push(secret_file(PD_TOKEN));
-            push(&[
+        // Each provider: its secret file's flag and secret, then its other flags.
+        let providers: [(Option<&str>, &str, &str, &[&str]); 3] = [
+            (
+                self.pd.as_ref().map(|f| f.url.as_str()),
                 "--pdtoken-file",
-                files.last().unwrap(),
-                "--pagerduty-api-url",
-                &f.url,
-            ]);
-        }
-        if let Some(f) = &self.og {
-            files.push(secret_file(OG_KEY));
-            push(&[
+                PD_TOKEN,
+                &["--pagerduty-api-url"],
+            ),
+            (
+                self.og.as_ref().map(|f| f.url.as_str()),
                 "--opsgenie-api-key-file",
-                files.last().unwrap(),
-                "--opsgenie-api-url",
-                &f.url,
-            ]);
-        }
-        if let Some(f) = &self.jsm {
-            files.push(secret_file(JSM_TOKEN));
-            push(&[
+                OG_KEY,
+                &["--opsgenie-api-url"],
+            ),
+            (
+                self.jsm.as_ref().map(|f| f.url.as_str()),
                 "--jsm-api-token-file",
-                files.last().unwrap(),
-                "--jsm-email",
-                JSM_EMAIL,
-                "--jsm-cloud-id",
-                JSM_CLOUD,
-                "--jsm-api-url",
-                &f.url,
-            ]);
+                JSM_TOKEN,
+                &[
+                    "--jsm-email",
+                    JSM_EMAIL,
+                    "--jsm-cloud-id",
+                    JSM_CLOUD,
+                    "--jsm-api-url",
+                ],
+            ),
+        ];
+        for (url, secret_flag, secret, flags) in providers {
+            let Some(url) = url else { continue };
+            files.push(secret_file(secret));
+            push(&[secret_flag, files.last().unwrap()]);
+            push(flags);
+            push(&[url]);
         }
         let outputs = if self.carbon.is_some() {
             "graphite"

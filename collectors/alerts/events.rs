@@ -289,19 +289,23 @@ mod tests {
         }
     }
 
-    fn events(
-        alert: &Alert,
-        rows: &[LogRow],
-        seen: &mut AlertSeen,
-    ) -> Vec<(String, i64, Action, Option<String>)> {
-        let classified: Vec<Classified<'_>> = rows
-            .iter()
+    /// `rows` classified by the built-in rules.
+    fn classified(rows: &[LogRow]) -> Vec<Classified<'_>> {
+        rows.iter()
             .map(|r| Classified {
                 at: r.created_at.parse().unwrap(),
                 row: r,
                 activity: classify(&r.log, &r.kind, &r.owner),
             })
-            .collect();
+            .collect()
+    }
+
+    fn events(
+        alert: &Alert,
+        rows: &[LogRow],
+        seen: &mut AlertSeen,
+    ) -> Vec<(String, i64, Action, Option<String>)> {
+        let classified = classified(rows);
         let window = Window::new(t(-60), t(3600));
         alert_events(alert, t(0), &classified, &window, seen, true)
             .into_iter()
@@ -425,14 +429,7 @@ mod tests {
             "grace@example.com",
             "1_1",
         )];
-        let classified: Vec<Classified<'_>> = rows
-            .iter()
-            .map(|r| Classified {
-                at: r.created_at.parse().unwrap(),
-                row: r,
-                activity: classify(&r.log, &r.kind, &r.owner),
-            })
-            .collect();
+        let classified = classified(&rows);
         let window = Window::new(t(-60), t(3600));
         let mut seen = AlertSeen::default();
         let mut ids = std::collections::BTreeSet::new();
