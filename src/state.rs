@@ -6,8 +6,10 @@
 //! - `settled`: every record created before it was read at a moment at least `PTSD_LATENESS`
 //!   after its creation, so it was visible then and need not be read again (a catch-up over
 //!   old history re-reads nothing; a live poll re-reads its last `PTSD_LATENESS`).
-//! - `seen`: ids counted with their creation time, kept while they may still be re-read (the
-//!   last `PTSD_LATENESS` before the cursor), so a late re-read never counts them twice.
+//! - `seen`: ids counted with their creation time, kept while they may still be re-read, so a
+//!   late re-read never counts them twice: twice `PTSD_LATENESS` before the cursor (a read
+//!   starts at most one lateness before it; the second is for a clock that steps back, see
+//!   [`CollectorState::rewind_to_clock`]).
 //! - `memory`: what the on-call analysis needs from earlier polls ([`crate::analysis::Memory`]).
 //! - `partial`: records some outputters took while another failed, with the outputters that
 //!   have them, so the next read hands each outputter only what it lacks.
@@ -104,9 +106,15 @@ impl CollectorState {
 
     /// When the cursor is more than [`CLOCK_TOLERANCE`] after `now` (the clock stepped back
     /// after a save: an NTP correction, a VM restored from a snapshot, a host with a slow
-    /// clock), moves it back to `now - lateness`, and the floor and `settled` with it, so
-    /// reading goes on from the clock's present; the ids remembered keep what was counted
-    /// from being counted again. Returns the cursor it was at.
+    /// clock), moves it back to read again from `now - lateness`, but never from
+    /// before what is remembered ([`CollectorState::remembered_from`]): a record counted
+    /// before that is forgotten and would count again. The floor and `settled` move with it.
+    /// Returns the cursor it was at.
+    ///
+    /// So a step back of up to the lateness re-reads the clock's last lateness with every id
+    /// in it remembered. A longer one reads on from the oldest id remembered (or from `now`),
+    /// and what showed up while the clock was that far ahead (read before it existed) is lost;
+    /// the engine's warning says so.
     pub fn rewind_to_clock(
         &mut self,
         now: Timestamp,
@@ -116,21 +124,25 @@ impl CollectorState {
             return None;
         }
         let was = self.cursor;
-        self.cursor = now - lateness;
-        self.floor = self.floor.min(self.cursor);
-        self.settled = self.settled.map(|s| s.min(self.cursor));
+        let from = (now - lateness).max(self.remembered_from(lateness).min(now));
+        self.cursor = from;
+        self.floor = self.floor.min(from);
+        self.settled = Some(from);
         Some(was)
     }
 
-    /// The horizon of the timestamped sinks' slot totals: no read after the last save holds a
-    /// record created before this instant, so a slot that ends by then is final and its total
-    /// may be forgotten. A read starts at `cursor - lateness` or later, and the cursor is the
-    /// *saved* one: after a partial delivery (an outputter failed, the cursor stayed) the next
-    /// read covers the same ground again, and a record that shows up late there must still find
-    /// its slot's total. Records delivered to some outputters only are never older than this
-    /// (they are pruned below it).
-    pub fn final_before(&self, lateness: jiff::SignedDuration) -> Timestamp {
-        self.cursor - lateness
+    /// How far back ptsd remembers what it counted from this collector (ids, the timestamped
+    /// sinks' slot totals, records some outputters took): twice `lateness` before the cursor.
+    /// A read starts at most one lateness before the cursor; the second lateness lets a clock
+    /// that stepped back by up to the lateness read again without counting anything twice.
+    ///
+    /// It is also the horizon of the timestamped sinks' slot totals: no read after the last
+    /// save holds a record created before this instant, so a slot that ends by then is final
+    /// and its total may be forgotten. The cursor is the *saved* one: after a partial delivery
+    /// (an outputter failed, the cursor stayed) the next read covers the same ground again, and
+    /// a record that shows up late there must still find its slot's total.
+    pub fn remembered_from(&self, lateness: jiff::SignedDuration) -> Timestamp {
+        self.cursor - lateness * 2
     }
 
     /// Forgets ids (and holes) before `horizon`: they are never read again.
@@ -396,18 +408,35 @@ mod tests {
             None,
             "within the tolerance"
         );
-        let ahead = now + jiff::SignedDuration::from_secs(3600);
+        // Ahead by less than the lateness: read again from the clock less the lateness; every
+        // id there is remembered (the cursor less twice the lateness).
+        let ahead = now + jiff::SignedDuration::from_secs(100);
         let mut c = CollectorState::starting_at(ahead);
         c.settled = Some(ahead);
-        c.seen.insert("R1".into(), ahead);
+        c.seen.insert("R1".into(), now - lateness);
         assert_eq!(c.rewind_to_clock(now, lateness), Some(ahead));
         assert_eq!(c.cursor, now - lateness);
-        assert_eq!(c.floor, now - lateness);
         assert_eq!(c.settled, Some(now - lateness));
+        assert_eq!(c.floor, now - lateness);
+        assert!(c.remembered_from(lateness) <= now - lateness);
         assert!(
             c.seen.contains_key("R1"),
             "the ids stay, so nothing counts twice"
         );
+        // Ahead by between one and two latenesses: from the oldest id remembered, not before
+        // (the simulation found ids before it counted twice).
+        let ahead = now + jiff::SignedDuration::from_secs(500);
+        let mut c = CollectorState::starting_at(ahead);
+        assert_eq!(c.rewind_to_clock(now, lateness), Some(ahead));
+        assert_eq!(c.settled, Some(ahead - lateness * 2));
+        // Ahead by more: nothing before `now` is remembered; read on from it.
+        let ahead = now + jiff::SignedDuration::from_secs(3600);
+        let mut c = CollectorState::starting_at(ahead);
+        c.settled = Some(ahead);
+        assert_eq!(c.rewind_to_clock(now, lateness), Some(ahead));
+        assert_eq!(c.cursor, now);
+        assert_eq!(c.floor, now);
+        assert_eq!(c.settled, Some(now));
     }
 
     #[test]

@@ -1220,10 +1220,6 @@ async fn a_window_that_starts_before_the_last_one_still_reads_late_rows() {
     fake.update_alert("back-1", |a| a.updated_at = t(550));
     let w2 = Window::new(t(970), t(500));
     let got = c.collect(w2).await.unwrap();
-    let late: Vec<_> = got
-        .events
-        .iter()
-        .filter(|e| e.at == t(960))
-        .collect();
+    let late: Vec<_> = got.events.iter().filter(|e| e.at == t(960)).collect();
     assert_eq!(late.len(), 1, "the late row is read: {:?}", got.events);
 }

@@ -232,7 +232,7 @@ fn generate(seed: u64) -> Schedule {
     if knobs.clock_step != 0 {
         let at = moment(&mut rng);
         s.happenings
-            .push((at, Happening::ClockStep(knobs.clock_step)));
+            .push((at, Happening::ClockStep(-knobs.clock_step)));
     }
     if knobs.away != 0 {
         let at = moment(&mut rng);

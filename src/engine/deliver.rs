@@ -41,6 +41,10 @@ pub struct Desk {
     pub dir: Option<PathBuf>,
     /// The liveness file behind `ptsd health`.
     pub status: PathBuf,
+    /// Removes this process's status file when the desk is dropped: after the last step that
+    /// may write it, even a step still running on its thread when a shutdown ended the run
+    /// (found by `tests/status_files.rs` on a loaded machine).
+    pub _instance: crate::status::InstanceStatus,
 }
 
 /// Runs `f` with the desk on a blocking thread and puts the desk back. If this future is
@@ -200,10 +204,10 @@ impl Desk {
 
     /// Commits the part the outputters `took` were written, once `collector`'s state says what
     /// it covers: slot totals may be forgotten only below what no later read of the collector
-    /// can reach ([`crate::state::CollectorState::final_before`]), whether the cursor moved or
+    /// can reach ([`crate::state::CollectorState::remembered_from`]), whether the cursor moved or
     /// not.
     fn commit(&mut self, took: &[usize], collector: &str, lateness: SignedDuration) {
-        let final_before = self.state.collectors[collector].final_before(lateness);
+        let final_before = self.state.collectors[collector].remembered_from(lateness);
         for &i in took {
             crate::engine::commit(&mut self.outputters[i], &mut self.state, final_before);
         }
@@ -223,19 +227,19 @@ impl Desk {
         cs.seen
             .extend(part.fresh.iter().map(|(id, at)| (id.clone(), *at)));
         let cursor = cs.cursor.max(part.window.until);
+        cs.cursor = cursor;
         cs.memory = part.memory.clone();
         cs.memory.prune(
-            cursor - part.lateness - BURST,
+            cs.remembered_from(part.lateness) - BURST,
             cursor - OPEN_INCIDENT_MEMORY,
         );
-        cs.cursor = cursor;
         let settled = part
             .window
             .until
             .min(part.read_started - part.lateness)
             .min(cursor);
         cs.settled = Some(cs.settled.map_or(settled, |s| s.max(settled)));
-        cs.prune(cursor - part.lateness);
+        cs.prune(cs.remembered_from(part.lateness));
         cursor
     }
 
@@ -257,7 +261,7 @@ impl Desk {
         cs.holes.push(hole);
         cs.cursor = cs.cursor.max(hole.until);
         let cursor = cs.cursor;
-        cs.prune(cursor - lateness);
+        cs.prune(cs.remembered_from(lateness));
         self.save()?;
         Ok(cursor)
     }

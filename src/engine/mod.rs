@@ -149,7 +149,6 @@ pub async fn run(
         },
         None => None,
     };
-    let _status = crate::status::InstanceStatus::guard(settings.state_dir.as_deref());
     let start = crate::clock::now();
     let mut state = match &settings.state_dir {
         Some(dir) => State::load(dir)?.unwrap_or_default(),
@@ -175,6 +174,7 @@ pub async fn run(
         state,
         dir: settings.state_dir.clone(),
         status: crate::status::status_path(settings.state_dir.as_deref()),
+        _instance: crate::status::InstanceStatus::guard(settings.state_dir.as_deref()),
     });
     let mut streaks: HashMap<&'static str, u32> = HashMap::new();
     let mut ticker = tokio::time::interval(settings.interval);
@@ -405,10 +405,14 @@ fn follow_clock(desk: &mut Option<Desk>, name: &str, now: Timestamp, lateness: S
         return;
     };
     if let Some(was) = cs.rewind_to_clock(now, lateness) {
-        tracing::warn!(provider = name, cursor = %was, clock = %now, restart = %cs.cursor, "The clock is behind the saved cursor (it stepped back after a save); reading again from the clock's present less PTSD_LATENESS. The ids remembered keep what was counted from counting twice.");
+        let from = cs.settled.unwrap_or(cs.cursor);
+        if was.duration_since(now) > lateness {
+            tracing::warn!(provider = name, cursor = %was, clock = %now, from = %from, "The clock is behind the saved cursor by more than PTSD_LATENESS (it stepped back after a save); reading goes on from the oldest id remembered, so nothing counts twice. Entries that showed up while the clock was that far ahead were read before they existed and are not counted.");
+        } else {
+            tracing::warn!(provider = name, cursor = %was, clock = %now, from = %from, "The clock is behind the saved cursor (it stepped back after a save); reading again from the clock's present less PTSD_LATENESS. The ids remembered keep what was counted from counting twice.");
+        }
         crate::status::note_problem(format!(
-            "the {name} cursor {was} was ahead of the clock {now}; reading went on from {}",
-            cs.cursor
+            "the {name} cursor {was} was ahead of the clock {now}; reading went on from {from}"
         ));
     }
 }
