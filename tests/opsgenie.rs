@@ -1223,3 +1223,49 @@ async fn a_window_that_starts_before_the_last_one_still_reads_late_rows() {
     let late: Vec<_> = got.events.iter().filter(|e| e.at == t(960)).collect();
     assert_eq!(late.len(), 1, "the late row is read: {:?}", got.events);
 }
+
+/// Issue 22: ptsd's clock ahead of the provider's by more than a listing's overlap. A listing
+/// starts where the last delivered one is known to have covered; that must be measured in the
+/// provider's time (the `updatedAt` it listed), not by the window's end (ptsd's clock), or an
+/// alert that changes just after a listing is never listed again and its new rows are lost.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_clock_ahead_of_the_provider_still_lists_the_next_change() {
+    let fake = FakeOpsgenie::start(KEY).await;
+    fake.add_users(og_synthetic_users());
+    // The provider's "now"; ptsd's clock (the windows' ends) is 90 s ahead of it.
+    let now = Timestamp::from_millisecond(Timestamp::now().as_millisecond()).unwrap();
+    let t = |s: i64| now + SignedDuration::from_secs(s);
+    fake.add_alert(OgAlert::new(
+        "ahead-1",
+        "1",
+        "x",
+        "P3",
+        "Prometheus",
+        t(-120),
+    ));
+    fake.add_log(
+        "ahead-1",
+        og_log_notified(t(-100), "ada@example.com", "SMS"),
+    );
+    let cfg = config(
+        &fake,
+        &["--max-requests-per-minute", "0", "--lateness", "5m"],
+    );
+    let mut c = collector(&cfg);
+    c.check().await.unwrap();
+    let w1 = Window::new(t(-200), t(90));
+    c.collect(w1).await.unwrap();
+    c.delivered(w1.until);
+    // The alert is acknowledged 10 s later, in the provider's time: 80 s before the end of the
+    // window ptsd already listed.
+    // (The fake moves the alert's `updatedAt` with the row.)
+    fake.add_log("ahead-1", og_log_acked(t(10), "ada@example.com"));
+    let w2 = Window::new(t(-150), t(150));
+    let got = c.collect(w2).await.unwrap();
+    let acks = got
+        .events
+        .iter()
+        .filter(|e| matches!(e.kind, ptsd::event::EventKind::Acknowledged { .. }))
+        .count();
+    assert_eq!(acks, 1, "the change is listed and read: {:?}", got.events);
+}

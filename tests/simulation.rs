@@ -15,7 +15,10 @@
 //! - provider faults (5xx, 429, a cut-off body) at any moment;
 //! - restarts at any request (the state as last saved, the read in flight lost);
 //! - one sink away for a while: the in-memory StatsD-like sink (sums increments) or the
-//!   Graphite outputter's carbon (keeps the last write per slot).
+//!   Graphite outputter's carbon (keeps the last write per slot);
+//! - a wrong clock corrected by one step at any moment (ptsd's clock only; the providers'
+//!   stays right): ahead by less than half the lateness and stepped back, or behind by up to
+//!   half an hour and stepped forward.
 //!
 //! The property ([`check`]): the StatsD-like sink's totals and the carbon's per-slot values
 //! equal the generator's, series by series (incidents by urgency and service, notifications by
@@ -23,10 +26,8 @@
 //! skipped. A failing seed prints the command that replays it.
 //!
 //! Run: `cargo test --test simulation` runs [`CI_SEEDS`] seeds; `PTSD_SIM_SEEDS=100000` runs
-//! more, `PTSD_SIM_SEED=1234` replays one (with `RUST_LOG=info` for the engine's lines).
-//! `PTSD_SIM_CLOCK_STEPS=1` adds a wrong clock corrected by one step (ahead by less than half
-//! the lateness, or behind by up to half an hour): it still finds defects (docs/counting.md),
-//! so it is off by default.
+//! more, `PTSD_SIM_SEED=1234` replays one (with `RUST_LOG=info` for the engine's lines, and
+//! `PTSD_SIM_SCHEDULE=1` for the schedule's happenings and every series that differs).
 
 mod support;
 
@@ -109,10 +110,6 @@ impl Knobs {
             1 => -(60 + rng.below(1800) as i64),
             _ => 0,
         };
-        // Clock steps find defects not fixed yet (docs/counting.md): off unless asked for.
-        if std::env::var_os("PTSD_SIM_CLOCK_STEPS").is_none() {
-            k.clock_step = 0;
-        }
         if !(k.pagerduty || k.opsgenie || k.jsm) {
             k.opsgenie = true;
         }
@@ -809,7 +806,12 @@ impl World {
         let lateness = format!("{}s", k.lateness);
         let interval = format!("{}s", k.interval);
         let resolution = format!("{}s", k.resolution);
+        // A clock ahead at the first start puts the floor (start less the backfill) in the
+        // future: the backfill reaches back to the schedule's true start.
+        let backfill = format!("{}s", k.clock_step.max(0));
         push(&[
+            "--backfill",
+            &backfill,
             "--graphite-resolution",
             &resolution,
             "--outputs",
@@ -972,6 +974,14 @@ fn check(s: &Schedule, o: &Outcome) -> Result<(), String> {
         let extra = s.maybe.get(name).copied().unwrap_or(0);
         let have = got.get(name).copied().unwrap_or(0);
         if have < want || have > want + extra {
+            if std::env::var_os("PTSD_SIM_SCHEDULE").is_some() {
+                for n in got.keys().chain(s.expected.keys()) {
+                    let (h, w) = (got.get(n).copied(), s.expected.get(n).copied());
+                    if h.unwrap_or(0) != w.unwrap_or(0) {
+                        eprintln!("differs: {n}: counted {h:?}, happened {w:?}");
+                    }
+                }
+            }
             let happened: Vec<String> = s
                 .expected_events
                 .iter()
@@ -1065,6 +1075,11 @@ fn every_sink_counts_every_event_exactly_once_on_every_seed() {
     let all = seeds();
     for &seed in &all {
         let (s, o) = run(seed);
+        if std::env::var_os("PTSD_SIM_SCHEDULE").is_some() {
+            for (at, h) in &s.happenings {
+                eprintln!("{at} {h:?}");
+            }
+        }
         if let Err(why) = check(&s, &o) {
             eprintln!(
                 "seed {seed} FAILED: {why}\n  {}\n  replay: PTSD_SIM_SEED={seed} cargo test --test simulation",

@@ -65,9 +65,25 @@ fn refuses_this_alert(e: &CollectError) -> bool {
     }
 }
 
-/// A listing starts this long before the end of the last delivered one: room for clock skew
-/// and for an `updatedAt` that becomes visible late.
+/// A listing starts this long before what the last delivered one is known to have covered:
+/// room for an `updatedAt` that becomes visible late.
 const LIST_OVERLAP: SignedDuration = SignedDuration::from_secs(60);
+
+/// How far a listing of `window` that returned `listed` is known to reach, in the provider's
+/// own time: every alert created before the window's end and updated before the newest
+/// `updatedAt` listed was in it (less what shows up late, which [`LIST_OVERLAP`] covers).
+/// Never the window's end alone: that is ptsd's clock, and a clock ahead of the provider's
+/// by more than the overlap made a later listing start after an alert's change, which was
+/// then never read (found by the simulation with a clock step, issue 22). And never past the
+/// window's end: an alert created after it (a clock behind) was not asked for. `None` when
+/// nothing was listed: nothing is known beyond what was.
+fn covered(window: &Window, listed: &[super::model::Alert]) -> Option<Timestamp> {
+    listed
+        .iter()
+        .filter_map(|a| a.updated_at.parse::<Timestamp>().ok())
+        .max()
+        .map(|newest| newest.min(window.until))
+}
 
 /// Reads one provider's alerts and logs.
 pub(crate) struct AlertCollector<S: AlertSource> {
@@ -80,11 +96,13 @@ pub(crate) struct AlertCollector<S: AlertSource> {
     alerts: HashMap<String, AlertState>,
     /// When to read logs ([`Pace`]).
     pace: Pace,
-    /// The end of the last window whose listing was delivered: later listings start there
-    /// (less [`LIST_OVERLAP`]).
+    /// Every alert updated before this (in the provider's time) and created before the
+    /// windows listed was in a listing that was delivered: later listings start there (less
+    /// [`LIST_OVERLAP`]).
     listed_until: Option<Timestamp>,
-    /// The end of the window listed last (delivered or not).
-    listing: Option<Timestamp>,
+    /// The last listing (delivered or not): the end of its window, and what it covered
+    /// ([`covered`]).
+    listing: Option<(Timestamp, Option<Timestamp>)>,
     /// The end of the window that last listed the young open alerts.
     renotify_listed: Option<Timestamp>,
     /// Alerts whose log was refused (403/404) in consecutive polls, and how many: from
@@ -120,6 +138,7 @@ impl<S: AlertSource> AlertCollector<S> {
             .map_or(window.since, |l| window.since.max(l - LIST_OVERLAP));
         let (mut listed, skipped) = self.source.api().alerts(window, list_since).await?;
         out.skipped += skipped;
+        self.listing = Some((window.until, covered(window, &listed)));
         if self
             .renotify_listed
             .is_none_or(|r| r + self.pace.renotify_every <= window.until)
@@ -326,7 +345,6 @@ impl<S: AlertSource> Collector for AlertCollector<S> {
             let shapes: Vec<String> = top.iter().map(|(s, n)| format!("{n}× {s:?}")).collect();
             tracing::info!(provider = S::NAME, shapes = %shapes.join("; "), "Log rows no rule matched, most frequent shapes since the last report (counted for nobody; see `ptsd logs` and PTSD_LOG_RULES).");
         }
-        self.listing = Some(window.until);
         Ok(out)
     }
 
@@ -339,10 +357,12 @@ impl<S: AlertSource> Collector for AlertCollector<S> {
     }
 
     fn delivered(&mut self, until: Timestamp) {
-        // Every alert updated before the listing that read this window is known: later
-        // listings may start there.
-        if self.listing.is_some_and(|l| l <= until) {
-            self.listed_until = self.listing;
+        // The listing that read this window was delivered: later listings may start where it
+        // is known to have covered.
+        if let Some((listed, Some(covered))) = self.listing {
+            if listed <= until {
+                self.listed_until = Some(self.listed_until.map_or(covered, |l| l.max(covered)));
+            }
         }
     }
 }
