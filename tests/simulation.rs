@@ -48,7 +48,7 @@ use support::common::SplitMix64;
 use support::*;
 
 /// Seeds `cargo test` runs (every knob takes each of its values many times over).
-const CI_SEEDS: u64 = 48;
+const CI_SEEDS: u64 = 80;
 
 const PD_TOKEN: &str = "sim-pd-token-0000";
 const OG_KEY: &str = "sim-og-key-0000";
@@ -84,6 +84,9 @@ struct Knobs {
     /// step during the schedule (NTP): ahead by less than half the lateness, or behind by up
     /// to half an hour; 0: right throughout.
     clock_step: i64,
+    /// Whether the state's filesystem is full for a while (every save fails, as `ENOSPC`
+    /// makes it).
+    disk_full: bool,
 }
 
 impl Knobs {
@@ -104,6 +107,7 @@ impl Knobs {
             away: rng.below(3) as u8,
             resolution: [60, 600, 3600][rng.below(3) as usize],
             clock_step: 0,
+            disk_full: rng.chance(30),
         };
         k.clock_step = match rng.below(4) {
             0 => 10 + rng.below((k.lateness / 2 - 10) as u64) as i64,
@@ -145,6 +149,9 @@ enum Happening {
     ClockStep(i64),
     SinkAway(u8),
     SinkBack(u8),
+    /// The state's filesystem fills up: every save fails until [`Happening::DiskFree`].
+    DiskFull,
+    DiskFree,
 }
 
 struct Schedule {
@@ -236,6 +243,12 @@ fn generate(seed: u64) -> Schedule {
         let back = at + secs(60 + rng.below(1800) as i64);
         s.happenings.push((at, Happening::SinkAway(knobs.away)));
         s.happenings.push((back, Happening::SinkBack(knobs.away)));
+    }
+    if knobs.disk_full {
+        let at = moment(&mut rng);
+        let free = at + secs(60 + rng.below(1800) as i64);
+        s.happenings.push((at, Happening::DiskFull));
+        s.happenings.push((free, Happening::DiskFree));
     }
     s.happenings.sort_by_key(|(at, _)| *at);
     s
@@ -632,10 +645,12 @@ struct World {
     sink_changes: Arc<Mutex<Vec<Happening>>>,
     stop: Arc<tokio::sync::Notify>,
     hosts: Vec<String>,
+    /// `PTSD_STATE_DIR`.
+    state_dir: std::path::PathBuf,
 }
 
 impl World {
-    fn new(seed: u64, k: &Knobs) -> World {
+    fn new(seed: u64, k: &Knobs, state_dir: &std::path::Path) -> World {
         let host = |p: &str| format!("{p}-{seed:x}.sim.invalid");
         let pd = k.pagerduty.then(|| {
             let f = FakePagerDuty::start_in_process(PD_TOKEN, &host("pd"));
@@ -663,6 +678,7 @@ impl World {
             sink_changes: Arc::new(Mutex::new(Vec::new())),
             stop: Arc::new(tokio::sync::Notify::new()),
             hosts: Vec::new(),
+            state_dir: state_dir.to_path_buf(),
         };
         for (on, p) in [(k.pagerduty, "pd"), (k.opsgenie, "og"), (k.jsm, "jsm")] {
             if on {
@@ -754,6 +770,16 @@ impl World {
             },
             Happening::Restart => self.restart.store(true, Ordering::SeqCst),
             Happening::ClockStep(by) => ptsd::clock::step(SignedDuration::from_secs(*by)),
+            // A full disk, made real: a directory where the state's temp file is written,
+            // so creating it fails and nothing else changes (a full filesystem fails the
+            // same way: at the write-ahead save, before anything is sent).
+            Happening::DiskFull => {
+                std::fs::create_dir_all(self.state_dir.join("state.json.tmp").join("full"))
+                    .unwrap();
+            }
+            Happening::DiskFree => {
+                std::fs::remove_dir_all(self.state_dir.join("state.json.tmp")).unwrap();
+            }
             Happening::SinkAway(_) | Happening::SinkBack(_) => {
                 self.sink_changes.lock().unwrap().push(h.clone())
             }
@@ -873,7 +899,7 @@ fn run(seed: u64) -> (Schedule, Outcome) {
     let outcome = rt.block_on(async {
         ptsd::clock::install_virtual(s.epoch);
         ptsd::clock::step(SignedDuration::from_secs(s.knobs.clock_step));
-        let world = Arc::new(World::new(seed, &s.knobs));
+        let world = Arc::new(World::new(seed, &s.knobs, &dir));
         let base = tokio::time::Instant::now();
         let at = move |t: Timestamp| {
             base + Duration::from_secs(t.duration_since(s.epoch).as_secs().max(0) as u64)
