@@ -13,7 +13,9 @@
 //!   next write (and every minute anyway, so a moved agent is found).
 //! - The agent's port is closed: the socket is *connected*, so the kernel reports the ICMP
 //!   "port unreachable" that answers our datagrams as `ECONNREFUSED`. After each flush the
-//!   outputter waits [`ICMP_GRACE`] for such an answer before calling the batch delivered.
+//!   outputter waits [`ICMP_GRACE`] for such an answer before calling the batch delivered
+//!   (`PTSD_STATSD_ICMP_GRACE`, left out of `--help`: longer for an agent far away; the
+//!   simulation sets 0, as its thousands of flushes would otherwise sleep for minutes).
 //!
 //! UDP gives no receipt beyond that: an agent that receives and then drops datagrams, or a
 //! network that loses them, cannot be detected, which is the nature of StatsD.
@@ -77,6 +79,15 @@ pub struct StatsdSettings {
     /// Slot length of the timestamped points.
     #[arg(long, env = "PTSD_STATSD_TIMESTAMP_RESOLUTION", default_value = "1m")]
     pub statsd_timestamp_resolution: String,
+
+    /// How long to wait after a flush for the agent's host to refuse it.
+    #[arg(
+        long,
+        env = "PTSD_STATSD_ICMP_GRACE",
+        default_value = "20ms",
+        hide = true
+    )]
+    pub statsd_icmp_grace: String,
 }
 
 impl OutputterSettings for StatsdSettings {
@@ -89,7 +100,13 @@ impl OutputterSettings for StatsdSettings {
                 "STATSD_HOST is empty; set it to the StatsD agent's host, e.g. 127.0.0.1".into(),
             ));
         }
-        let agent = Agent::new(host, self.statsd_port);
+        let grace = humantime::parse_duration(self.statsd_icmp_grace.trim()).map_err(|e| {
+            ConfigError(format!(
+                "PTSD_STATSD_ICMP_GRACE={:?} is not a duration ({e}); set it like 20ms",
+                self.statsd_icmp_grace
+            ))
+        })?;
+        let agent = Agent::new(host, self.statsd_port).with_grace(grace);
         let var = timestamped::RESOLUTION_VAR;
         let resolution = super::slots::resolution(
             var,
@@ -129,6 +146,8 @@ pub struct Agent {
     host: String,
     port: u16,
     conn: Option<Connection>,
+    /// How long to wait after a flush for a refusal ([`ICMP_GRACE`] unless set).
+    grace: Duration,
 }
 
 /// A cadence client over a UDP socket connected to one resolved address.
@@ -152,7 +171,12 @@ impl Agent {
             host,
             port,
             conn: None,
+            grace: ICMP_GRACE,
         }
+    }
+
+    fn with_grace(self, grace: Duration) -> Self {
+        Agent { grace, ..self }
     }
 
     fn connect(&mut self) -> Result<&Connection, OutputError> {
@@ -206,12 +230,15 @@ impl Agent {
         &mut self,
         emit: impl FnOnce(&StatsdClient) -> Result<(), OutputError>,
     ) -> Result<(), OutputError> {
+        let grace = self.grace;
         let conn = self.connect()?;
         // Errors queued before this batch belong to datagrams already accounted for.
         let _ = conn.probe.take_error();
         emit(&conn.client)?;
         conn.client.flush().map_err(io_error)?;
-        std::thread::sleep(ICMP_GRACE);
+        if !grace.is_zero() {
+            std::thread::sleep(grace);
+        }
         match conn.probe.take_error() {
             Ok(None) => Ok(()),
             Ok(Some(e)) | Err(e) => Err(OutputError::Io {

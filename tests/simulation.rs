@@ -76,6 +76,9 @@ struct Knobs {
     beyond_lateness: bool,
     /// The Graphite outputter is a sink too.
     graphite: bool,
+    /// The StatsD outputter in timestamped DogStatsD mode is a sink too, into a receiver with
+    /// the intake's rule (last value per series and timestamp); its slot in seconds, else 0.
+    dogstatsd: i64,
     /// One sink away for a stretch: 0 none, 1 the StatsD-like sink, 2 carbon.
     away: u8,
     /// `PTSD_GRAPHITE_RESOLUTION` in seconds: longer slots hold more events each.
@@ -104,6 +107,7 @@ impl Knobs {
             restarts: rng.below(5) as usize,
             beyond_lateness: rng.chance(40),
             graphite: rng.chance(60),
+            dogstatsd: [0, 60, 300, 3600][rng.below(4) as usize],
             away: rng.below(3) as u8,
             resolution: [60, 600, 3600][rng.below(3) as usize],
             clock_step: 0,
@@ -637,6 +641,8 @@ struct World {
     jsm: Option<FakeJsm>,
     sums: Sums,
     carbon: Option<Arc<FakeCarbon>>,
+    /// The DogStatsD receiver's port, when it is a sink.
+    intake: Option<u16>,
     /// Set by the schedule; the next request to a provider then stops the engine.
     restart: Arc<AtomicBool>,
     /// Sink changes due, made at the next request to a provider: the engine awaits that
@@ -650,7 +656,7 @@ struct World {
 }
 
 impl World {
-    fn new(seed: u64, k: &Knobs, state_dir: &std::path::Path) -> World {
+    fn new(seed: u64, k: &Knobs, state_dir: &std::path::Path, intake: Option<u16>) -> World {
         let host = |p: &str| format!("{p}-{seed:x}.sim.invalid");
         let pd = k.pagerduty.then(|| {
             let f = FakePagerDuty::start_in_process(PD_TOKEN, &host("pd"));
@@ -674,6 +680,7 @@ impl World {
             jsm,
             sums: Sums::default(),
             carbon: k.graphite.then(|| Arc::new(FakeCarbon::start())),
+            intake,
             restart: Arc::new(AtomicBool::new(false)),
             sink_changes: Arc::new(Mutex::new(Vec::new())),
             stop: Arc::new(tokio::sync::Notify::new()),
@@ -823,11 +830,31 @@ impl World {
             push(flags);
             push(&[url]);
         }
-        let outputs = if self.carbon.is_some() {
-            "graphite"
-        } else {
-            "stdout"
-        };
+        let mut outputs: Vec<&str> = Vec::new();
+        if self.carbon.is_some() {
+            outputs.push("graphite");
+        }
+        if let Some(port) = self.intake {
+            outputs.push("statsd");
+            push(&[
+                "--statsd-port",
+                &port.to_string(),
+                "--statsd-flavor",
+                "dogstatsd",
+                "--statsd-timestamps",
+                "on",
+                "--statsd-timestamp-resolution",
+                &format!("{}s", k.dogstatsd),
+                // Thousands of flushes: no real-time wait after each (the receiver never
+                // refuses).
+                "--statsd-icmp-grace",
+                "0s",
+            ]);
+        }
+        if outputs.is_empty() {
+            outputs.push("stdout");
+        }
+        let outputs = outputs.join(",");
         let port = self.carbon.as_ref().map_or(0, |c| c.port).to_string();
         let lateness = format!("{}s", k.lateness);
         let interval = format!("{}s", k.interval);
@@ -841,7 +868,7 @@ impl World {
             "--graphite-resolution",
             &resolution,
             "--outputs",
-            outputs,
+            &outputs,
             "--graphite-port",
             &port,
             "--lateness",
@@ -875,6 +902,8 @@ struct Outcome {
     /// (plain name, slot second) → last value.
     slots: BTreeMap<(String, i64), i64>,
     resolution: i64,
+    /// The DogStatsD receiver's points: (plain name, slot second) → last value.
+    points: BTreeMap<(String, i64), i64>,
     skipped: i64,
 }
 
@@ -896,10 +925,16 @@ fn run(seed: u64) -> (Schedule, Outcome) {
     let dir = tmp.join(format!("ptsd-sim-{seed}-{}", std::process::id()));
     let _ = std::fs::remove_dir_all(&dir);
     std::fs::create_dir_all(&dir).unwrap();
-    let outcome = rt.block_on(async {
+    let intake = (s.knobs.dogstatsd != 0).then(FakeIntake::start);
+    let mut outcome = rt.block_on(async {
         ptsd::clock::install_virtual(s.epoch);
         ptsd::clock::step(SignedDuration::from_secs(s.knobs.clock_step));
-        let world = Arc::new(World::new(seed, &s.knobs, &dir));
+        let world = Arc::new(World::new(
+            seed,
+            &s.knobs,
+            &dir,
+            intake.as_ref().map(|i| i.port),
+        ));
         let base = tokio::time::Instant::now();
         let at = move |t: Timestamp| {
             base + Duration::from_secs(t.duration_since(s.epoch).as_secs().max(0) as u64)
@@ -927,8 +962,8 @@ fn run(seed: u64) -> (Schedule, Outcome) {
                 .expect("config");
             let collectors = ptsd::collectors::build_all(&config).expect("collectors");
             let mut outputters: Vec<Sink> = vec![Sink::from(Box::new(world.sums.clone()))];
-            if world.carbon.is_some() {
-                outputters.extend(ptsd::outputters::build_all(&config).expect("graphite"));
+            if world.carbon.is_some() || world.intake.is_some() {
+                outputters.extend(ptsd::outputters::build_all(&config).expect("outputters"));
             }
             let stop = world.stop.clone();
             ptsd::engine::run(
@@ -971,11 +1006,50 @@ fn run(seed: u64) -> (Schedule, Outcome) {
             sum_seconds,
             slots,
             resolution: s.knobs.resolution,
+            points: BTreeMap::new(),
             skipped,
         }
     });
+    if let Some(intake) = intake {
+        outcome.points = plain_points(&intake.drained());
+    }
     let _ = std::fs::remove_dir_all(&dir);
     (s, outcome)
+}
+
+/// The intake's on-call points under the plain names the generator counts (a tagged series
+/// renders as `render_plain` would name it): (name, timestamp) → last value.
+fn plain_points(intake: &Intake) -> BTreeMap<(String, i64), i64> {
+    let mut out = BTreeMap::new();
+    for ((name, tags), points) in &intake.points {
+        let tag = |k: &str| {
+            tags.iter()
+                .find(|(t, _)| t == k)
+                .map_or("unknown", |(_, v)| v.as_str())
+        };
+        let base = format!("ptsd.{}", tag("provider"));
+        let names = match name.strip_prefix("ptsd.").unwrap_or(name) {
+            "incidents" => vec![
+                format!("{base}.incidents.{}", tag("urgency")),
+                format!("{base}.services.{}.incidents", tag("service")),
+            ],
+            "notifications" => vec![format!(
+                "{base}.users.{}.notifications.{}",
+                tag("user"),
+                tag("channel")
+            )],
+            m @ ("acknowledgements" | "assignments" | "escalations" | "resolves") => {
+                vec![format!("{base}.users.{}.{m}", tag("user"))]
+            }
+            _ => continue,
+        };
+        for n in names {
+            for (ts, v) in points {
+                *out.entry((n.clone(), *ts)).or_default() += *v as i64;
+            }
+        }
+    }
+    out
 }
 
 /// The first way the outcome differs from the schedule's truth.
@@ -1026,45 +1100,57 @@ fn check(s: &Schedule, o: &Outcome) -> Result<(), String> {
         }
     }
     if s.knobs.graphite {
-        let slot = |second: i64| second - second.rem_euclid(o.resolution);
-        let mut want: BTreeMap<(String, i64), i64> = BTreeMap::new();
-        for (name, second) in &s.expected_events {
-            *want.entry((name.clone(), slot(*second))).or_default() += 1;
+        check_slots("carbon", s, &o.slots, o.resolution)?;
+    }
+    if s.knobs.dogstatsd != 0 {
+        check_slots("dogstatsd", s, &o.points, s.knobs.dogstatsd)?;
+    }
+    Ok(())
+}
+
+/// A sink that keeps the last write per slot of `resolution` seconds (`slots`: plain name and
+/// slot start → value) holds exactly each slot's events.
+fn check_slots(
+    sink: &str,
+    s: &Schedule,
+    slots: &BTreeMap<(String, i64), i64>,
+    resolution: i64,
+) -> Result<(), String> {
+    let slot = |second: i64| second - second.rem_euclid(resolution);
+    let mut want: BTreeMap<(String, i64), i64> = BTreeMap::new();
+    for (name, second) in &s.expected_events {
+        *want.entry((name.clone(), slot(*second))).or_default() += 1;
+    }
+    // An event later than the lateness may be counted or not, so its slot may hold one
+    // more; every other count in that slot must still be there.
+    let mut extra: BTreeMap<(String, i64), i64> = BTreeMap::new();
+    for (name, second) in &s.maybe_events {
+        *extra.entry((name.clone(), slot(*second))).or_default() += 1;
+    }
+    let have: BTreeMap<&(String, i64), &i64> =
+        slots.iter().filter(|((n, _), _)| checked(n)).collect();
+    for key in want
+        .keys()
+        .chain(have.keys().copied())
+        .chain(extra.keys())
+        .collect::<std::collections::BTreeSet<_>>()
+    {
+        let w = want.get(key).copied().unwrap_or(0);
+        let h = have.get(key).map_or(0, |v| **v);
+        let e = extra.get(key).copied().unwrap_or(0);
+        if h >= w && h <= w + e {
+            continue;
         }
-        // An event later than the lateness may be counted or not, so its slot may hold one
-        // more; every other count in that slot must still be there.
-        let mut extra: BTreeMap<(String, i64), i64> = BTreeMap::new();
-        for (name, second) in &s.maybe_events {
-            *extra.entry((name.clone(), slot(*second))).or_default() += 1;
-        }
-        let have: BTreeMap<&(String, i64), &i64> =
-            o.slots.iter().filter(|((n, _), _)| checked(n)).collect();
-        for key in want
-            .keys()
-            .chain(have.keys().copied())
-            .chain(extra.keys())
-            .collect::<std::collections::BTreeSet<_>>()
-        {
-            let w = want.get(key).copied().unwrap_or(0);
-            let h = have.get(key).map_or(0, |v| **v);
-            let e = extra.get(key).copied().unwrap_or(0);
-            if h >= w && h <= w + e {
-                continue;
-            }
-            if w != h {
-                let at = Timestamp::from_second(key.1).unwrap();
-                let near: Vec<String> = o
-                    .slots
-                    .iter()
-                    .filter(|((n, t), _)| *n == key.0 && (t - key.1).abs() <= 600)
-                    .map(|((_, t), v)| format!("{}={v}", Timestamp::from_second(*t).unwrap()))
-                    .collect();
-                return Err(format!(
-                    "carbon: {} at {at}: last write {h}, happened {w} (+{e} later than the lateness)\n  slots written near it: {near:?}",
-                    key.0
-                ));
-            }
-        }
+        let at = Timestamp::from_second(key.1).unwrap();
+        let near: Vec<String> = slots
+            .iter()
+            .filter(|((n, t), _)| *n == key.0 && (t - key.1).abs() <= 600)
+            .map(|((_, t), v)| format!("{}={v}", Timestamp::from_second(*t).unwrap()))
+            .collect();
+        return Err(format!(
+            "{sink}: {} at {at}: last write {h}, happened {w} (+{e} later than the lateness)\n  slots written near it: {near:?}",
+            key.0
+        ));
     }
     Ok(())
 }
@@ -1100,6 +1186,9 @@ fn every_sink_counts_every_event_exactly_once_on_every_seed() {
     let mut failures = Vec::new();
     let all = seeds();
     for &seed in &all {
+        if std::env::var_os("PTSD_SIM_PROGRESS").is_some() {
+            eprintln!("seed {seed}");
+        }
         let (s, o) = run(seed);
         if std::env::var_os("PTSD_SIM_SCHEDULE").is_some() {
             for (at, h) in &s.happenings {
