@@ -90,7 +90,23 @@ struct Knobs {
     /// Whether the state's filesystem is full for a while (every save fails, as `ENOSPC`
     /// makes it).
     disk_full: bool,
+    /// `PTSD_PAGERDUTY_TEAMS`: ptsd counts team A's services only ([`TEAMS`]), and one
+    /// service moves back and forth between the teams during the schedule (its entries may
+    /// be counted or not, never twice; the others' exactly).
+    teams: bool,
+    /// Which service moves: [`TEAMS`]'s index.
+    team_move: usize,
 }
+
+/// The simulated PagerDuty services and their teams at first (PagerDuty relates an entry to
+/// its service's team when asked); ptsd counts [`TEAM_A`].
+const TEAMS: [(&str, &str); 3] = [
+    ("Checkout", TEAM_A),
+    ("Search", TEAM_A),
+    ("Payments", TEAM_B),
+];
+const TEAM_A: &str = "PTEAMA1";
+const TEAM_B: &str = "PTEAMB1";
 
 impl Knobs {
     fn of(rng: &mut SplitMix64) -> Knobs {
@@ -112,6 +128,8 @@ impl Knobs {
             resolution: [60, 600, 3600][rng.below(3) as usize],
             clock_step: 0,
             disk_full: rng.chance(30),
+            teams: false,
+            team_move: 0,
         };
         k.clock_step = match rng.below(4) {
             0 => 10 + rng.below((k.lateness / 2 - 10) as u64) as i64,
@@ -124,6 +142,8 @@ impl Knobs {
         if !k.graphite && k.away == 2 {
             k.away = 1;
         }
+        k.teams = k.pagerduty && rng.chance(35);
+        k.team_move = 1 + rng.below(2) as usize;
         k
     }
 }
@@ -153,6 +173,8 @@ enum Happening {
     ClockStep(i64),
     SinkAway(u8),
     SinkBack(u8),
+    /// A PagerDuty service moves to another team.
+    TeamMove(&'static str, &'static str),
     /// The state's filesystem fills up: every save fails until [`Happening::DiskFree`].
     DiskFull,
     DiskFree,
@@ -248,6 +270,17 @@ fn generate(seed: u64) -> Schedule {
         s.happenings.push((at, Happening::SinkAway(knobs.away)));
         s.happenings.push((back, Happening::SinkBack(knobs.away)));
     }
+    if knobs.teams {
+        // The service goes back and forth every few minutes: each move takes its entries out
+        // of (or into) the filtered set while others may arrive late.
+        let (service, mut team) = TEAMS[knobs.team_move];
+        let mut at = moment(&mut rng);
+        while at < end {
+            team = if team == TEAM_A { TEAM_B } else { TEAM_A };
+            s.happenings.push((at, Happening::TeamMove(service, team)));
+            at += secs(60 + rng.below(540) as i64);
+        }
+    }
     if knobs.disk_full {
         let at = moment(&mut rng);
         let free = at + secs(60 + rng.below(1800) as i64);
@@ -287,7 +320,7 @@ impl Schedule {
 
 fn pagerduty_history(s: &mut Schedule, rng: &mut SplitMix64, seed: u64, start: Timestamp) {
     let users = &SYNTHETIC_USERS;
-    let services = ["Checkout", "Search", "Payments"];
+    let services = TEAMS.map(|(n, _)| n);
     let mut n = 0;
     let mut next_id = || {
         n += 1;
@@ -380,7 +413,16 @@ fn pagerduty_history(s: &mut Schedule, rng: &mut SplitMix64, seed: u64, start: T
                 continue;
             }
             let delay = s.delay(rng, s.knobs.beyond_lateness);
-            s.count("pagerduty", at, delay, &plain_counts(&e));
+            let service = TEAMS.iter().position(|(n, _)| inc.service_name == *n);
+            let team = service.map_or(TEAM_A, |i| TEAMS[i].1);
+            if !s.knobs.teams {
+                s.count("pagerduty", at, delay, &plain_counts(&e));
+            } else if service == Some(s.knobs.team_move) {
+                // Counted or not, by when it was read; never twice.
+                s.count("pagerduty", at, i64::MAX, &plain_counts(&e));
+            } else if team == TEAM_A {
+                s.count("pagerduty", at, delay, &plain_counts(&e));
+            }
             s.happenings.push((at + secs(delay), Happening::PdEntry(e)));
         }
     }
@@ -661,6 +703,11 @@ impl World {
         let pd = k.pagerduty.then(|| {
             let f = FakePagerDuty::start_in_process(PD_TOKEN, &host("pd"));
             f.add_users(synthetic_users());
+            if k.teams {
+                for (service, team) in TEAMS {
+                    f.set_service_team(&service_id(service), team);
+                }
+            }
             f
         });
         let og = k.opsgenie.then(|| {
@@ -787,6 +834,11 @@ impl World {
             Happening::DiskFree => {
                 std::fs::remove_dir_all(self.state_dir.join("state.json.tmp")).unwrap();
             }
+            Happening::TeamMove(service, team) => self
+                .pd
+                .as_ref()
+                .unwrap()
+                .set_service_team(&service_id(service), team),
             Happening::SinkAway(_) | Happening::SinkBack(_) => {
                 self.sink_changes.lock().unwrap().push(h.clone())
             }
@@ -802,7 +854,11 @@ impl World {
                 self.pd.as_ref().map(|f| f.url.as_str()),
                 "--pdtoken-file",
                 PD_TOKEN,
-                &["--pagerduty-api-url"],
+                if k.teams {
+                    &["--pagerduty-teams", TEAM_A, "--pagerduty-api-url"]
+                } else {
+                    &["--pagerduty-api-url"]
+                },
             ),
             (
                 self.og.as_ref().map(|f| f.url.as_str()),

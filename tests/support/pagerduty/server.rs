@@ -104,6 +104,10 @@ pub struct PagerDutyState {
     users: Vec<Value>,
     account_offset_minutes: i32,
     delays: HashMap<String, Duration>,
+    /// Service id → the team it belongs to now, for `team_ids[]`: an entry is related to its
+    /// service's team at the time of the request, so moving a service moves its entries,
+    /// past ones included. Services not here go by the entry's own `teams`.
+    service_teams: HashMap<String, String>,
 }
 
 impl PagerDutyState {
@@ -116,6 +120,7 @@ impl PagerDutyState {
             users: Vec::new(),
             account_offset_minutes: DEFAULT_ACCOUNT_OFFSET_MINUTES,
             delays: HashMap::new(),
+            service_teams: HashMap::new(),
         }
     }
 }
@@ -161,6 +166,14 @@ impl FakePagerDuty {
     /// Sets the account time zone used when a request has no `time_zone` (minutes east of UTC).
     pub fn set_account_time_zone_offset(&self, minutes_east: i32) {
         self.state().account_offset_minutes = minutes_east;
+    }
+
+    /// Puts service `service_id` in team `team_id` (see `team_ids[]`): its entries, past and
+    /// future, are related to that team from now on.
+    pub fn set_service_team(&self, service_id: &str, team_id: &str) {
+        self.state()
+            .service_teams
+            .insert(service_id.to_string(), team_id.to_string());
     }
 
     /// Makes entry `entry_id` invisible until the wall clock reaches `created_at + delay`
@@ -502,13 +515,20 @@ fn log_entries(inner: &mut PagerDutyState, query: &[(String, String)]) -> Reply 
             }
         })
         .filter(|e| !overview || OVERVIEW_TYPES.contains(&e.value["type"].as_str().unwrap_or("")))
-        // `team_ids[]`: only entries related to one of these teams (the entry's `teams`).
+        // `team_ids[]`: only entries related to one of these teams (their service's team, or
+        // the entry's `teams`).
         .filter(|e| {
             teams.is_empty()
-                || e.value["teams"].as_array().is_some_and(|t| {
-                    t.iter()
-                        .any(|t| teams.contains(t["id"].as_str().unwrap_or("")))
-                })
+                || match inner
+                    .service_teams
+                    .get(e.value["service"]["id"].as_str().unwrap_or(""))
+                {
+                    Some(team) => teams.contains(team.as_str()),
+                    None => e.value["teams"].as_array().is_some_and(|t| {
+                        t.iter()
+                            .any(|t| teams.contains(t["id"].as_str().unwrap_or("")))
+                    }),
+                }
         })
         .collect();
 
