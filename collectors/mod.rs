@@ -4,7 +4,8 @@
 //! A collector knows HTTP and JSON and nothing of StatsD or of time keeping: the engine decides
 //! which window to read, deduplicates, splits windows that are too large, and keeps the cursor.
 //! Shared plumbing sits beside the providers: [`http`] (retries, rate limits, base URLs) and
-//! [`directory`] (the cached user directory every provider keeps).
+//! [`directory`] (the cached user directory every provider keeps) and `skipped` (each malformed
+//! record warned about once).
 //!
 //! Adding a provider: write `collectors/<name>.rs` (or a folder) with a settings struct that
 //! derives `clap::Args` and implements [`CollectorSettings`] (its options, shown in `--help`
@@ -26,6 +27,7 @@ pub mod in_process;
 pub mod jsm;
 pub mod opsgenie;
 pub mod pagerduty;
+mod skipped;
 
 /// Every provider, in the order they are polled. The name is also the `provider` tag.
 pub const REGISTRY: &[Registered] = &[

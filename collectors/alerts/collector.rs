@@ -12,6 +12,7 @@ use async_trait::async_trait;
 use jiff::{SignedDuration, Timestamp};
 use regex::Regex;
 
+use super::super::skipped::SkippedOnce;
 use super::super::{CollectError, Collected, Collector, LogShape, RequestStats};
 use super::events::{alert_events, Classified};
 use super::listing::AlertApi;
@@ -108,6 +109,9 @@ pub(crate) struct AlertCollector<S: AlertSource> {
     /// Alerts whose log was refused (403/404) in consecutive polls, and how many: from
     /// [`POISON_AFTER`] on, their rows are skipped instead of failing the window.
     refused_logs: HashMap<String, u32>,
+    /// The malformed alerts and rows warned about already (each counted once in
+    /// `entries_skipped`, however often a listing or a log read meets it again).
+    skipped: SkippedOnce,
 }
 
 impl<S: AlertSource> AlertCollector<S> {
@@ -127,6 +131,7 @@ impl<S: AlertSource> AlertCollector<S> {
             listing: None,
             renotify_listed: None,
             refused_logs: HashMap::new(),
+            skipped: SkippedOnce::default(),
         }
     }
 
@@ -136,7 +141,11 @@ impl<S: AlertSource> AlertCollector<S> {
         let list_since = self
             .listed_until
             .map_or(window.since, |l| window.since.max(l - LIST_OVERLAP));
-        let (mut listed, skipped) = self.source.api().alerts(window, list_since).await?;
+        let (mut listed, skipped) = self
+            .source
+            .api()
+            .alerts(window, list_since, &self.skipped)
+            .await?;
         out.skipped += skipped;
         self.listing = Some((window.until, covered(window, &listed)));
         if self
@@ -151,8 +160,13 @@ impl<S: AlertSource> AlertCollector<S> {
                 alert.created_at.parse::<Timestamp>(),
                 alert.updated_at.parse::<Timestamp>(),
             ) else {
-                out.skipped += 1;
-                tracing::warn!(provider = S::NAME, alert = %alert.id, "Skipped an alert with a bad timestamp.");
+                if self
+                    .skipped
+                    .first(Some(format!("{}@{}", alert.id, alert.updated_at)))
+                {
+                    out.skipped += 1;
+                    tracing::warn!(provider = S::NAME, alert = %alert.id, "Skipped an alert with a bad timestamp.");
+                }
                 continue;
             };
             match self.alerts.get_mut(&alert.id) {
@@ -178,7 +192,12 @@ impl<S: AlertSource> AlertCollector<S> {
         out: &mut Collected,
     ) -> Result<(), CollectError> {
         let from = self.alerts[id].offset.clone();
-        let (rows, malformed) = match self.source.api().logs(id, from.as_deref()).await {
+        let (rows, malformed) = match self
+            .source
+            .api()
+            .logs(id, from.as_deref(), &self.skipped)
+            .await
+        {
             Ok(read) => {
                 self.refused_logs.remove(id);
                 read
@@ -203,8 +222,10 @@ impl<S: AlertSource> AlertCollector<S> {
             match row.created_at.parse::<Timestamp>() {
                 Ok(at) => dated.push((at, row)),
                 Err(_) => {
-                    out.skipped += 1;
-                    tracing::warn!(provider = S::NAME, alert = %id, offset = %row.offset, created_at = %row.created_at, "Skipped an alert log row with a bad timestamp.");
+                    if self.skipped.first(Some(format!("{id}/{}", row.offset))) {
+                        out.skipped += 1;
+                        tracing::warn!(provider = S::NAME, alert = %id, offset = %row.offset, created_at = %row.created_at, "Skipped an alert log row with a bad timestamp.");
+                    }
                 }
             }
         }

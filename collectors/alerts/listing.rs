@@ -11,6 +11,7 @@ use async_trait::async_trait;
 use jiff::{SignedDuration, Timestamp};
 use serde_json::Value;
 
+use super::super::skipped::SkippedOnce;
 use super::super::CollectError;
 use super::model::{Alert, LogRow};
 use crate::event::Window;
@@ -44,12 +45,14 @@ pub(crate) trait AlertApi: Send + Sync {
         -> Result<LogPage, CollectError>;
 
     /// Every log row of `alert_id` after the key `from` (all without), in the order served, and
-    /// how many were malformed (skipped, each logged). A page that does not move the cursor
-    /// ends the read (logged), so a misbehaving API cannot hold a poll for ever.
+    /// how many were malformed and met for the first time in `once` (skipped, each logged
+    /// then). A page that does not move the cursor ends the read (logged), so a misbehaving
+    /// API cannot hold a poll for ever.
     async fn logs(
         &self,
         alert_id: &str,
         from: Option<&str>,
+        once: &SkippedOnce,
     ) -> Result<(Vec<LogRow>, u64), CollectError> {
         let provider = Self::PAGING.provider;
         let mut rows = Vec::new();
@@ -63,8 +66,10 @@ pub(crate) trait AlertApi: Send + Sync {
                 match row {
                     Ok(r) => rows.push(r),
                     Err(bad) => {
-                        skipped += 1;
-                        bad.log(provider, alert_id);
+                        if once.first(bad.key(alert_id)) {
+                            skipped += 1;
+                            bad.log(provider, alert_id);
+                        }
                     }
                 }
             }
@@ -90,16 +95,22 @@ pub(crate) trait AlertApi: Send + Sync {
     }
 
     /// The alerts created before `window` ended and updated since `updated_since`, each once,
-    /// and how many were malformed; past the offset cap as [`list_alerts`] says.
+    /// and how many were malformed (first met in `once`); past the offset cap as
+    /// [`list_alerts`] says.
     async fn alerts(
         &self,
         window: &Window,
         updated_since: Timestamp,
+        once: &SkippedOnce,
     ) -> Result<(Vec<Alert>, u64), CollectError> {
         let size = Self::PAGING.size;
-        list_alerts(&Self::PAGING, window, updated_since, |query, offset| {
-            self.alerts_page(query, "asc", size, offset)
-        })
+        list_alerts(
+            &Self::PAGING,
+            window,
+            updated_since,
+            once,
+            |query, offset| self.alerts_page(query, "asc", size, offset),
+        )
         .await
     }
 
@@ -154,6 +165,14 @@ pub(crate) enum BadRow {
 }
 
 impl BadRow {
+    /// What the row is known by in [`SkippedOnce`]: its key when it has one.
+    fn key(&self, alert_id: &str) -> Option<String> {
+        match self {
+            BadRow::Malformed(_) => None,
+            BadRow::BadTime { offset, .. } => Some(format!("{alert_id}/{offset}")),
+        }
+    }
+
     fn log(&self, provider: &'static str, alert_id: &str) {
         match self {
             BadRow::Malformed(error) => {
@@ -187,7 +206,9 @@ pub(crate) struct PageRules {
 }
 
 /// Every alert created before `window` ended and updated since `updated_since`, each once, and
-/// how many were malformed (skipped, each logged). `page(query, offset)` fetches one page of
+/// how many were malformed (skipped; each logged and counted the first time `once` meets it,
+/// by id and `updatedAt`, so an overlapping listing does not count it again). `page(query,
+/// offset)` fetches one page of
 /// the listing sorted by `createdAt` ascending.
 ///
 /// Before `offset + size` would pass the cap, the query starts again at offset 0 with a lower
@@ -202,6 +223,7 @@ pub(crate) async fn list_alerts<F, Fut>(
     paging: &PageRules,
     window: &Window,
     updated_since: Timestamp,
+    once: &SkippedOnce,
     mut page: F,
 ) -> Result<(Vec<Alert>, u64), CollectError>
 where
@@ -291,11 +313,17 @@ where
                     continue;
                 }
             }
+            let key = a
+                .get("id")
+                .and_then(Value::as_str)
+                .map(|id| format!("{id}@{}", a.get("updatedAt").unwrap_or(&Value::Null)));
             match serde_json::from_value::<Alert>(a) {
                 Ok(a) => alerts.push(a),
                 Err(e) => {
-                    skipped += 1;
-                    tracing::warn!(provider, error = %e, "Skipped a malformed alert.");
+                    if once.first(key) {
+                        skipped += 1;
+                        tracing::warn!(provider, error = %e, "Skipped a malformed alert.");
+                    }
                 }
             }
         }
@@ -343,7 +371,8 @@ mod tests {
     async fn list(pages: Vec<ListedPage>) -> (Result<usize, CollectError>, usize) {
         let pages = std::sync::Mutex::new(pages);
         let asked = std::sync::atomic::AtomicUsize::new(0);
-        let got = list_alerts(&rules(), &window(), window().since, |_, _| {
+        let once = SkippedOnce::default();
+        let got = list_alerts(&rules(), &window(), window().since, &once, |_, _| {
             asked.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
             let mut p = pages.lock().unwrap();
             let next = if p.len() > 1 {
@@ -393,6 +422,99 @@ mod tests {
         assert_eq!(asked, 3, "one page of slack past the total");
     }
 
+    /// Issue 22: a malformed alert stays in view while listings overlap; it is skipped every
+    /// time but counted (and warned about) only the first time, and again when it changes.
+    #[tokio::test]
+    async fn a_malformed_alert_listed_again_is_counted_once() {
+        let good = serde_json::json!({"id": "ok", "createdAt": "2026-03-02T09:00:00Z",
+            "updatedAt": "2026-03-02T10:30:00Z"});
+        let bad = |updated: &str| {
+            serde_json::json!({"id": "bad", "createdAt": 1_772_442_000_000_i64,
+                "updatedAt": updated})
+        };
+        let once = SkippedOnce::default();
+        let read = |values: Vec<Value>| {
+            let once = &once;
+            async move {
+                list_alerts(&rules(), &window(), window().since, once, |_, _| {
+                    let page = ListedPage {
+                        values: values.clone(),
+                        more: false,
+                        total: None,
+                    };
+                    async move { Ok(page) }
+                })
+                .await
+                .map(|(alerts, skipped)| (alerts.len(), skipped))
+                .unwrap()
+            }
+        };
+        let first = bad("2026-03-02T10:31:00Z");
+        assert_eq!(read(vec![good.clone(), first.clone()]).await, (1, 1));
+        assert_eq!(
+            read(vec![good.clone(), first]).await,
+            (1, 0),
+            "listed again"
+        );
+        let changed = bad("2026-03-02T10:40:00Z");
+        assert_eq!(read(vec![good, changed]).await, (1, 1), "it changed");
+    }
+
+    /// An alert API whose log serves one row with a time ptsd cannot read between two good ones.
+    struct MisdatedLog;
+
+    #[async_trait]
+    impl AlertApi for MisdatedLog {
+        const PAGING: PageRules = PageRules {
+            provider: "test",
+            size: 2,
+            max_end: 20_000,
+        };
+        async fn alerts_page(
+            &self,
+            _: String,
+            _: &str,
+            _: u64,
+            _: u64,
+        ) -> Result<ListedPage, CollectError> {
+            unreachable!("only the log is read")
+        }
+        async fn log_page(&self, _: &str, _: Option<&str>) -> Result<LogPage, CollectError> {
+            let row = |offset: &str| LogRow {
+                log: "Alert acknowledged via web".into(),
+                kind: "system".into(),
+                owner: "ada@example.com".into(),
+                created_at: "2026-03-02T10:30:00Z".into(),
+                offset: offset.into(),
+            };
+            Ok(LogPage {
+                rows: vec![
+                    Ok(row("k1")),
+                    Err(BadRow::BadTime {
+                        offset: "k2".into(),
+                        raw: "last tuesday".into(),
+                    }),
+                    Ok(row("k3")),
+                    Err(BadRow::Malformed("no key".into())),
+                ],
+                next: None,
+            })
+        }
+    }
+
+    /// A log read again from the start meets the misdated row again: counted once. A row with
+    /// no key cannot be known again, so it counts each time (never silently dropped).
+    #[tokio::test]
+    async fn a_misdated_log_row_read_again_is_counted_once() {
+        let once = SkippedOnce::default();
+        let (rows, skipped) = MisdatedLog.logs("A1", None, &once).await.unwrap();
+        assert_eq!((rows.len(), skipped), (2, 2));
+        let (rows, skipped) = MisdatedLog.logs("A1", None, &once).await.unwrap();
+        assert_eq!((rows.len(), skipped), (2, 1), "the keyed bad row is known");
+        let (_, skipped) = MisdatedLog.logs("A2", None, &once).await.unwrap();
+        assert_eq!(skipped, 2, "another alert's row is another row");
+    }
+
     /// An alert API whose log pages lead back to the first page (`k1` → `k2` → `k1`).
     struct CyclingLog;
 
@@ -423,7 +545,7 @@ mod tests {
 
     #[tokio::test]
     async fn an_alert_log_whose_cursor_comes_back_fails() {
-        let Err(e) = CyclingLog.logs("A1", None).await else {
+        let Err(e) = CyclingLog.logs("A1", None, &SkippedOnce::default()).await else {
             panic!("a log that cycles was read to an end");
         };
         assert!(e.to_string().contains("does not progress"), "{e}");

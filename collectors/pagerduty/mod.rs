@@ -159,11 +159,8 @@ pub struct PagerDutyCollector {
     recent: recent::Recent,
     /// Ids of the malformed entries skipped already: a lateness re-read of one neither warns
     /// nor counts it in `entries_skipped` again.
-    malformed: std::sync::Mutex<std::collections::HashSet<String>>,
+    malformed: super::skipped::SkippedOnce,
 }
-
-/// Most malformed ids remembered (forgotten all at once past it: a warning may repeat then).
-const MALFORMED_KEPT: usize = 10_000;
 
 /// What `GET /users` tells about a person that a log entry's reference does not.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
@@ -701,7 +698,7 @@ fn map_into(
     out: &mut Collected,
     unknown_user: &mut bool,
     read: &mut Vec<String>,
-    malformed: &std::sync::Mutex<std::collections::HashSet<String>>,
+    malformed: &super::skipped::SkippedOnce,
 ) {
     /// What every entry has, whatever its type: what [`recent`] remembers.
     #[derive(Deserialize)]
@@ -732,15 +729,9 @@ fn map_into(
         }
         Err(Skip::NotCounted) => {}
         Err(Skip::Malformed(what)) => {
-            if let Some(id) = id {
-                let mut known = malformed.lock().unwrap_or_else(|p| p.into_inner());
-                if known.len() >= MALFORMED_KEPT {
-                    known.clear();
-                }
-                if !known.insert(id) {
-                    // Skipped, warned and counted when it was first read.
-                    return;
-                }
+            if !malformed.first(id) {
+                // Skipped, warned and counted when it was first read.
+                return;
             }
             out.skipped += 1;
             tracing::warn!(provider = NAME, error = %what, "Skipped a malformed log entry.");
@@ -1032,7 +1023,7 @@ mod tests {
             "2026-03-02T03:00:00Z".parse().unwrap(),
             "2026-03-02T04:00:00Z".parse().unwrap(),
         );
-        let known = std::sync::Mutex::new(std::collections::HashSet::new());
+        let known = super::super::skipped::SkippedOnce::default();
         let mut out = Collected::default();
         for _ in 0..3 {
             // A lateness re-read reads it again.
