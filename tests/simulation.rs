@@ -96,6 +96,13 @@ struct Knobs {
     teams: bool,
     /// Which service moves: [`TEAMS`]'s index.
     team_move: usize,
+    /// `PTSD_MAX_WINDOW` in seconds, else 0 (the default hour). Shorter than the lateness on
+    /// some seeds: every read is then split into parts, and the next poll starts before the
+    /// last part did (as holes and a narrowed poison window make it too).
+    max_window: i64,
+    /// Restarts that keep ptsd down for a while (a crash, a drained node): it comes back to a
+    /// catch-up, its collectors' memory empty.
+    downtime: bool,
 }
 
 /// The simulated PagerDuty services and their teams at first (PagerDuty relates an entry to
@@ -130,6 +137,8 @@ impl Knobs {
             disk_full: rng.chance(30),
             teams: false,
             team_move: 0,
+            max_window: 0,
+            downtime: false,
         };
         k.clock_step = match rng.below(4) {
             0 => 10 + rng.below((k.lateness / 2 - 10) as u64) as i64,
@@ -144,6 +153,12 @@ impl Knobs {
         }
         k.teams = k.pagerduty && rng.chance(35);
         k.team_move = 1 + rng.below(2) as usize;
+        k.max_window = if rng.chance(20) {
+            k.lateness * 3 / 5
+        } else {
+            0
+        };
+        k.downtime = rng.chance(40);
         k
     }
 }
@@ -153,11 +168,14 @@ impl Knobs {
 enum Happening {
     PdEntry(Value),
     OgAlert(OgAlert),
+    /// A row and the change it records, written together; `written` when that write lands
+    /// after the row's own time (its `createdAt`): the alert's `updatedAt` is then the write's.
     OgRow {
         alert: String,
         log: OgLog,
         owner: Option<String>,
         close: bool,
+        written: Option<Timestamp>,
     },
     JsmAlert(OgAlert),
     JsmRow {
@@ -165,9 +183,11 @@ enum Happening {
         log: OgLog,
         owner: Option<String>,
         close: bool,
+        written: Option<Timestamp>,
     },
     Fault(&'static str, u8),
-    Restart,
+    /// ptsd stops at its next provider request and comes back this many seconds later.
+    Restart(i64),
     /// ptsd's clock steps by this many seconds (back when negative), as NTP or a restored VM
     /// make it; the providers' time goes on.
     ClockStep(i64),
@@ -194,6 +214,10 @@ struct Schedule {
     /// (plain name, event second) of each of those.
     maybe_events: Vec<(String, i64)>,
     end: Timestamp,
+    /// When a sink is away and back, if one is.
+    outage: Option<(Timestamp, Timestamp)>,
+    /// When team A's entries that show up late become visible (a service may move then).
+    late_for_team_a: Vec<Timestamp>,
 }
 
 fn secs(n: i64) -> SignedDuration {
@@ -230,7 +254,18 @@ fn generate(seed: u64) -> Schedule {
         maybe: BTreeMap::new(),
         maybe_events: Vec::new(),
         end,
+        outage: None,
+        late_for_team_a: Vec::new(),
     };
+    let moment = |rng: &mut SplitMix64| start + secs(rng.below(knobs.span as u64) as i64);
+    // The outage is chosen first: PagerDuty's history makes some entries late into it.
+    if knobs.away != 0 {
+        let at = moment(&mut rng);
+        let back = at + secs(60 + rng.below(1800) as i64);
+        s.happenings.push((at, Happening::SinkAway(knobs.away)));
+        s.happenings.push((back, Happening::SinkBack(knobs.away)));
+        s.outage = Some((at, back));
+    }
     if knobs.pagerduty {
         pagerduty_history(&mut s, &mut rng, seed, start);
     }
@@ -248,7 +283,6 @@ fn generate(seed: u64) -> Schedule {
     .into_iter()
     .filter_map(|(on, p)| on.then_some(p))
     .collect();
-    let moment = |rng: &mut SplitMix64| start + secs(rng.below(knobs.span as u64) as i64);
     for _ in 0..knobs.faults {
         let p = providers[rng.below(providers.len() as u64) as usize];
         let at = moment(&mut rng);
@@ -257,28 +291,34 @@ fn generate(seed: u64) -> Schedule {
     }
     for _ in 0..knobs.restarts {
         let at = moment(&mut rng);
-        s.happenings.push((at, Happening::Restart));
+        let down = if knobs.downtime && rng.chance(50) {
+            60 + rng.below(1200) as i64
+        } else {
+            0
+        };
+        s.happenings.push((at, Happening::Restart(down)));
     }
     if knobs.clock_step != 0 {
         let at = moment(&mut rng);
         s.happenings
             .push((at, Happening::ClockStep(-knobs.clock_step)));
     }
-    if knobs.away != 0 {
-        let at = moment(&mut rng);
-        let back = at + secs(60 + rng.below(1800) as i64);
-        s.happenings.push((at, Happening::SinkAway(knobs.away)));
-        s.happenings.push((back, Happening::SinkBack(knobs.away)));
-    }
     if knobs.teams {
-        // The service goes back and forth every few minutes: each move takes its entries out
-        // of (or into) the filtered set while others may arrive late.
+        // The service goes back and forth every few minutes, and on most of the moments a
+        // late entry of team A shows up: a move takes the service's entries out of (or into)
+        // the filtered set just as another arrives, which a count cannot tell apart.
         let (service, mut team) = TEAMS[knobs.team_move];
+        let mut moves = s.late_for_team_a.clone();
+        moves.retain(|_| rng.chance(70));
         let mut at = moment(&mut rng);
         while at < end {
+            moves.push(at);
+            at += secs(60 + rng.below(540) as i64);
+        }
+        moves.sort();
+        for at in moves {
             team = if team == TEAM_A { TEAM_B } else { TEAM_A };
             s.happenings.push((at, Happening::TeamMove(service, team)));
-            at += secs(60 + rng.below(540) as i64);
         }
     }
     if knobs.disk_full {
@@ -306,10 +346,21 @@ impl Schedule {
         }
     }
 
-    /// How late a row becomes visible: mostly at once, sometimes within half the lateness.
-    fn delay(&self, rng: &mut SplitMix64, beyond: bool) -> i64 {
-        if beyond && rng.chance(10) {
-            return self.knobs.lateness + 1 + rng.below(900) as i64;
+    /// How late a row made `at` becomes visible: mostly at once, sometimes within half the
+    /// lateness; with `beyond`, sometimes later than the lateness, and then often during a
+    /// sink's outage (read again while the cursor waits for that sink, after the other sinks
+    /// took the slot it falls in).
+    fn delay(&self, rng: &mut SplitMix64, beyond: bool, at: Timestamp) -> i64 {
+        if beyond {
+            if let Some((away, back)) = self.outage {
+                let room = back.duration_since(at).as_secs() - self.knobs.lateness - 1;
+                if at >= away && room > 0 && rng.chance(30) {
+                    return self.knobs.lateness + 1 + rng.below(room as u64) as i64;
+                }
+            }
+            if rng.chance(10) {
+                return self.knobs.lateness + 1 + rng.below(900) as i64;
+            }
         }
         if rng.chance(15) {
             return rng.below((self.knobs.lateness / 2) as u64) as i64;
@@ -412,7 +463,7 @@ fn pagerduty_history(s: &mut Schedule, rng: &mut SplitMix64, seed: u64, start: T
             if at >= s.end {
                 continue;
             }
-            let delay = s.delay(rng, s.knobs.beyond_lateness);
+            let delay = s.delay(rng, s.knobs.beyond_lateness, at);
             let service = TEAMS.iter().position(|(n, _)| inc.service_name == *n);
             let team = service.map_or(TEAM_A, |i| TEAMS[i].1);
             if !s.knobs.teams {
@@ -422,6 +473,9 @@ fn pagerduty_history(s: &mut Schedule, rng: &mut SplitMix64, seed: u64, start: T
                 s.count("pagerduty", at, i64::MAX, &plain_counts(&e));
             } else if team == TEAM_A {
                 s.count("pagerduty", at, delay, &plain_counts(&e));
+                if delay > 2 {
+                    s.late_for_team_a.push(at + secs(delay));
+                }
             }
             s.happenings.push((at + secs(delay), Happening::PdEntry(e)));
         }
@@ -581,14 +635,19 @@ fn alert_history(s: &mut Schedule, rng: &mut SplitMix64, seed: u64, start: Times
                 break;
             }
             let at = log.created_at;
-            // A row is written with the change it records (no lag): see the module doc of
-            // collectors/alerts/events.rs for why the safety net needs that.
-            s.count(provider, at, 0, &counts);
+            // A row is written with the change it records (the log never lags its alert: see
+            // the module doc of collectors/alerts/events.rs for why the safety net needs
+            // that), but the write may land late, within half the lateness: the row keeps its
+            // time and sorts before rows already read; the alert's `updatedAt` moves then.
+            let delay = s.delay(rng, false, at);
+            s.count(provider, at, delay, &counts);
+            let written = (delay > 0).then(|| at + secs(delay));
             let row = Happening::JsmRow {
                 alert: id.clone(),
                 log: named(log),
                 owner: owner.map(username),
                 close,
+                written,
             };
             let row = match (jsm, row) {
                 (
@@ -598,16 +657,18 @@ fn alert_history(s: &mut Schedule, rng: &mut SplitMix64, seed: u64, start: Times
                         log,
                         owner,
                         close,
+                        written,
                     },
                 ) => Happening::OgRow {
                     alert,
                     log,
                     owner,
                     close,
+                    written,
                 },
                 (_, row) => row,
             };
-            s.happenings.push((at, row));
+            s.happenings.push((written.unwrap_or(at), row));
         }
     }
 }
@@ -692,6 +753,8 @@ struct World {
     /// carbon had not read yet, which is TCP's fault, not ptsd's).
     sink_changes: Arc<Mutex<Vec<Happening>>>,
     stop: Arc<tokio::sync::Notify>,
+    /// How long the restart due keeps ptsd down, in seconds.
+    downtime: Arc<std::sync::atomic::AtomicI64>,
     hosts: Vec<String>,
     /// `PTSD_STATE_DIR`.
     state_dir: std::path::PathBuf,
@@ -731,6 +794,7 @@ impl World {
             restart: Arc::new(AtomicBool::new(false)),
             sink_changes: Arc::new(Mutex::new(Vec::new())),
             stop: Arc::new(tokio::sync::Notify::new()),
+            downtime: Arc::default(),
             hosts: Vec::new(),
             state_dir: state_dir.to_path_buf(),
         };
@@ -784,20 +848,22 @@ impl World {
                 log,
                 owner,
                 close,
+                written,
             } => {
                 let f = self.og.as_ref().unwrap();
                 f.add_log(alert, log.clone());
-                change(|c| f.update_alert(alert, c), owner, *close);
+                change(|c| f.update_alert(alert, c), owner, *close, *written);
             }
             Happening::JsmRow {
                 alert,
                 log,
                 owner,
                 close,
+                written,
             } => {
                 let f = self.jsm.as_ref().unwrap();
                 f.add_log(alert, log.clone());
-                change(|c| f.update_alert(alert, c), owner, *close);
+                change(|c| f.update_alert(alert, c), owner, *close, *written);
             }
             Happening::Fault(p, kind) => match *p {
                 "pagerduty" => self.pd.as_ref().unwrap().inject(
@@ -822,7 +888,10 @@ impl World {
                     ][*kind as usize],
                 ),
             },
-            Happening::Restart => self.restart.store(true, Ordering::SeqCst),
+            Happening::Restart(down) => {
+                self.downtime.store(*down, Ordering::SeqCst);
+                self.restart.store(true, Ordering::SeqCst);
+            }
             Happening::ClockStep(by) => ptsd::clock::step(SignedDuration::from_secs(*by)),
             // A full disk, made real: a directory where the state's temp file is written,
             // so creating it fails and nothing else changes (a full filesystem fails the
@@ -918,6 +987,9 @@ impl World {
         // A clock ahead at the first start puts the floor (start less the backfill) in the
         // future: the backfill reaches back to the schedule's true start.
         let backfill = format!("{}s", k.clock_step.max(0));
+        if k.max_window > 0 {
+            push(&["--max-window", &format!("{}s", k.max_window)]);
+        }
         push(&[
             "--backfill",
             &backfill,
@@ -939,7 +1011,13 @@ impl World {
 }
 
 /// Moves an alert's owner and status as the row that changed them says.
-fn change(update: impl FnOnce(Box<dyn FnOnce(&mut OgAlert)>), owner: &Option<String>, close: bool) {
+/// A write that landed late (`written`) moves `updatedAt` to its own time.
+fn change(
+    update: impl FnOnce(Box<dyn FnOnce(&mut OgAlert)>),
+    owner: &Option<String>,
+    close: bool,
+    written: Option<Timestamp>,
+) {
     let owner = owner.clone();
     update(Box::new(move |a: &mut OgAlert| {
         if let Some(o) = owner {
@@ -947,6 +1025,9 @@ fn change(update: impl FnOnce(Box<dyn FnOnce(&mut OgAlert)>), owner: &Option<Str
         }
         if close {
             a.status = "closed".into();
+        }
+        if let Some(w) = written {
+            a.updated_at = a.updated_at.max(w);
         }
     }));
 }
@@ -997,7 +1078,8 @@ fn run(seed: u64) -> (Schedule, Outcome) {
         };
         let last = s.happenings.last().map_or(s.end, |(t, _)| (*t).max(s.end));
         let settle = last
-            + secs(s.knobs.lateness * 2 + s.knobs.interval * 4 + 120 + s.knobs.clock_step.abs());
+            + secs(s.knobs.lateness * 2 + s.knobs.interval * 4 + 120 + s.knobs.clock_step.abs())
+            + secs(if s.knobs.downtime { 1260 } else { 0 });
         // The schedule, applied at its moments; then, once settled, one last stop.
         let driver = {
             let world = world.clone();
@@ -1032,6 +1114,10 @@ fn run(seed: u64) -> (Schedule, Outcome) {
             .unwrap_or_else(|e| panic!("seed {seed}: the engine stopped: {e}"));
             if driver.is_finished() {
                 break;
+            }
+            let down = world.downtime.swap(0, Ordering::SeqCst);
+            if down > 0 {
+                tokio::time::sleep(Duration::from_secs(down as u64)).await;
             }
         }
         let sums = world.sums.totals.lock().unwrap().clone();
@@ -1219,7 +1305,7 @@ fn describe(s: &Schedule) -> String {
         s.happenings.len(),
         s.epoch,
         s.end,
-        count(|h| matches!(h, Happening::Restart)),
+        count(|h| matches!(h, Happening::Restart(_))),
         count(|h| matches!(h, Happening::Fault(..))),
         s.expected.len(),
     )

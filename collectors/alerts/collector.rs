@@ -291,9 +291,10 @@ impl<S: AlertSource> Collector for AlertCollector<S> {
 
         // Read the logs that are due ([`super::memory`]): new rows only.
         let mut renotify_reads = 0;
+        let now = crate::clock::now();
         for (_, id) in &ids {
             let state = self.alerts.get_mut(id).expect("listed above");
-            match state.read_now(window.until, &self.pace) {
+            match state.read_now(window.until, now, &self.pace) {
                 ReadNow::No => continue,
                 ReadNow::Renotify if renotify_reads >= self.pace.renotify_per_poll => continue,
                 ReadNow::Renotify => renotify_reads += 1,

@@ -140,20 +140,26 @@ impl AlertState {
         }
     }
 
-    /// Whether to read the log in the window ending `until` (see the module doc).
-    pub(crate) fn read_now(&mut self, until: Timestamp, pace: &Pace) -> ReadNow {
+    /// Whether to read the log in the window ending `until`, read while the clock says `now`
+    /// (see the module doc).
+    pub(crate) fn read_now(&mut self, until: Timestamp, now: Timestamp, pace: &Pace) -> ReadNow {
         let changed = self.read_updated_at.as_deref() != Some(self.alert.updated_at.as_str());
         if changed {
             let seen = *self.change_seen.get_or_insert(until);
             let quiet = self.updated + pace.quiet <= until;
             // Waiting is safe only while every row not yet read (all after the last read, or
             // after the alert's creation) still falls in the windows to come: the next starts
-            // `lateness` before this one ends, and the wait lasts up to `chase_every`. An
+            // `lateness` before this one ends, or later: in a catch-up, where this window ends
+            // long before `now`, the next starts where this one ends (what was read
+            // `lateness` after it happened is not read again), so it starts no earlier than
+            // `lateness` before the later of the two. The wait lasts up to `chase_every`. An
             // alert first met in a long window (a catch-up, the first poll after a restart or
             // a sink's outage) has older rows: read it now, or they fall behind every window
-            // to come (found by the simulation, issue 19).
+            // to come (found by the simulation, issue 19; and with `PTSD_MAX_WINDOW` shorter
+            // than the lateness, a catch-up of many windows).
             let unread_from = self.read_at.unwrap_or(self.created);
-            let may_wait = unread_from >= until - pace.lateness + pace.chase_every;
+            let next_since = until.max(now) - pace.lateness;
+            let may_wait = unread_from >= next_since + pace.chase_every;
             return if quiet || !may_wait || seen + pace.chase_every <= until {
                 ReadNow::Changed
             } else {
@@ -271,23 +277,44 @@ mod tests {
         // Changing every 2 s: not read until it is quiet for 30 s …
         for now in [2, 4, 6] {
             relist(&mut s, now - 1);
-            assert_eq!(s.read_now(t(now), &pace), ReadNow::No, "at {now}");
+            assert_eq!(s.read_now(t(now), t(now), &pace), ReadNow::No, "at {now}");
         }
-        assert_eq!(s.read_now(t(34), &pace), ReadNow::No);
-        assert_eq!(s.read_now(t(35), &pace), ReadNow::Changed);
+        assert_eq!(s.read_now(t(34), t(34), &pace), ReadNow::No);
+        assert_eq!(s.read_now(t(35), t(35), &pace), ReadNow::Changed);
         s.keep(Vec::new(), t(35));
         assert_eq!(
-            s.read_now(t(37), &pace),
+            s.read_now(t(37), t(37), &pace),
             ReadNow::No,
             "unchanged, acknowledged"
         );
         // … or a minute after a change was first seen, quiet or not.
         for now in (40..100).step_by(2) {
             relist(&mut s, now - 1);
-            assert_eq!(s.read_now(t(now), &pace), ReadNow::No, "at {now}");
+            assert_eq!(s.read_now(t(now), t(now), &pace), ReadNow::No, "at {now}");
         }
         relist(&mut s, 99);
-        assert_eq!(s.read_now(t(100), &pace), ReadNow::Changed);
+        assert_eq!(s.read_now(t(100), t(100), &pace), ReadNow::Changed);
+    }
+
+    /// In a catch-up the window ends long before the clock's present, and the next window
+    /// starts where this one ends (what was read `lateness` after it happened is not read
+    /// again): a changing alert's log must be read now, not left for windows that will not
+    /// hold its rows (found by the simulation with `PTSD_MAX_WINDOW` below the lateness).
+    #[test]
+    fn a_changing_alert_in_a_catch_up_window_is_read_at_once() {
+        let pace = Pace::new(
+            std::time::Duration::from_secs(120),
+            120,
+            std::time::Duration::from_secs(60),
+            false,
+        );
+        // Created at 50, changing (not quiet) at the end of the window [0, 72] ...
+        let mut live = state(50, 70, false);
+        // ... read live (the clock at the window's end): it may wait, its rows stay in view.
+        assert_eq!(live.read_now(t(72), t(72), &pace), ReadNow::No);
+        // ... read in a catch-up, the clock ten minutes later: read now.
+        let mut catching_up = state(50, 70, false);
+        assert_eq!(catching_up.read_now(t(72), t(672), &pace), ReadNow::Changed);
     }
 
     #[test]
@@ -314,10 +341,14 @@ mod tests {
         );
         assert_eq!(pace.renotify_per_poll, 50, "no budget: the listing's 50");
         let mut s = state(0, 0, false);
-        assert_eq!(s.read_now(t(30), &pace), ReadNow::Changed, "never read");
+        assert_eq!(
+            s.read_now(t(30), t(30), &pace),
+            ReadNow::Changed,
+            "never read"
+        );
         s.keep(Vec::new(), t(30));
-        assert_eq!(s.read_now(t(149), &pace), ReadNow::No);
-        assert_eq!(s.read_now(t(150), &pace), ReadNow::Renotify);
+        assert_eq!(s.read_now(t(149), t(149), &pace), ReadNow::No);
+        assert_eq!(s.read_now(t(150), t(150), &pace), ReadNow::Renotify);
         // --once: nothing waits.
         let once = Pace::new(
             std::time::Duration::from_secs(300),
@@ -326,6 +357,6 @@ mod tests {
             true,
         );
         let mut s = state(0, 100, true);
-        assert_eq!(s.read_now(t(100), &once), ReadNow::Changed);
+        assert_eq!(s.read_now(t(100), t(100), &once), ReadNow::Changed);
     }
 }
