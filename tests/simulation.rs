@@ -5,20 +5,28 @@
 //!
 //! What a seed chooses ([`Knobs`], [`generate`]):
 //! - which providers (PagerDuty, Opsgenie, JSM with or without Opsgenie's `report`), the
-//!   lateness and the poll interval;
+//!   lateness, the poll interval, and on some seeds a `PTSD_MAX_WINDOW` below the lateness;
 //! - incident and alert lifecycles from seconds to hours: assignment, notifications on every
 //!   channel, escalation (with a new owner for alerts), acknowledgement by a person or an
 //!   integration, unacknowledge and acknowledge again, close or resolve;
-//! - rows and entries that become visible late (within half the lateness), and, on some
-//!   seeds, PagerDuty entries later than the lateness (which may be counted or not, but never
-//!   twice);
-//! - provider faults (5xx, 429, a cut-off body) at any moment;
-//! - restarts at any request (the state as last saved, the read in flight lost);
+//! - entries, and alert rows with their change, that become visible late (within half the
+//!   lateness), and, on some seeds, PagerDuty entries later than the lateness, often into a
+//!   sink's outage (which may be counted or not, but never twice and never at the expense of
+//!   another count in their slot);
+//! - provider faults at any moment: 5xx, 429, a cut-off body, a PagerDuty page that says more
+//!   but is empty or a listing that ends before its total, an alert or its log refused (404)
+//!   for a while;
+//! - restarts at any request (the state as last saved, the read in flight lost), some with
+//!   minutes of downtime (a catch-up, the collectors' memory empty);
 //! - one sink away for a while: the in-memory StatsD-like sink (sums increments) or the
-//!   Graphite outputter's carbon (keeps the last write per slot);
+//!   Graphite outputter's carbon (keeps the last write per slot); the timestamped DogStatsD
+//!   sink (last value per series and timestamp) on some seeds;
 //! - a wrong clock corrected by one step at any moment (ptsd's clock only; the providers'
 //!   stays right): ahead by less than half the lateness and stepped back, or behind by up to
-//!   half an hour and stepped forward.
+//!   half an hour and stepped forward;
+//! - a full state disk for a while;
+//! - with PagerDuty, a team filter while one service moves between teams, often just as a
+//!   late entry of the watched team shows up.
 //!
 //! The property ([`check`]): the StatsD-like sink's totals and the carbon's per-slot values
 //! equal the generator's, series by series (incidents by urgency and service, notifications by
@@ -27,7 +35,9 @@
 //!
 //! Run: `cargo test --test simulation` runs [`CI_SEEDS`] seeds; `PTSD_SIM_SEEDS=100000` runs
 //! more, `PTSD_SIM_SEED=1234` replays one (with `RUST_LOG=info` for the engine's lines, and
-//! `PTSD_SIM_SCHEDULE=1` for the schedule's happenings and every series that differs).
+//! `PTSD_SIM_SCHEDULE=1` for the schedule's happenings and every series that differs), and
+//! `PTSD_SIM_KNOBS=1` prints each seed's knobs without running it (to find the seeds of a
+//! combination, e.g. the team filter's).
 
 mod support;
 
@@ -153,10 +163,10 @@ impl Knobs {
         }
         k.teams = k.pagerduty && rng.chance(35);
         k.team_move = 1 + rng.below(2) as usize;
-        k.max_window = if rng.chance(20) {
-            k.lateness * 3 / 5
-        } else {
-            0
+        k.max_window = match rng.below(10) {
+            0 => k.lateness * 3 / 5,
+            1 => k.lateness / 4,
+            _ => 0,
         };
         k.downtime = rng.chance(40);
         k
@@ -287,7 +297,7 @@ fn generate(seed: u64) -> Schedule {
         let p = providers[rng.below(providers.len() as u64) as usize];
         let at = moment(&mut rng);
         s.happenings
-            .push((at, Happening::Fault(p, rng.below(3) as u8)));
+            .push((at, Happening::Fault(p, rng.below(5) as u8)));
     }
     for _ in 0..knobs.restarts {
         let at = moment(&mut rng);
@@ -354,7 +364,7 @@ impl Schedule {
         if beyond {
             if let Some((away, back)) = self.outage {
                 let room = back.duration_since(at).as_secs() - self.knobs.lateness - 1;
-                if at >= away && room > 0 && rng.chance(30) {
+                if at >= away && room > 0 && rng.chance(50) {
                     return self.knobs.lateness + 1 + rng.below(room as u64) as i64;
                 }
             }
@@ -372,13 +382,38 @@ impl Schedule {
 fn pagerduty_history(s: &mut Schedule, rng: &mut SplitMix64, seed: u64, start: Timestamp) {
     let users = &SYNTHETIC_USERS;
     let services = TEAMS.map(|(n, _)| n);
+    if s.knobs.teams {
+        // The moving service's steady trickle: a lone trigger about once a lateness, so a
+        // move often takes exactly one entry out of the part already read, as one late entry
+        // of team A comes in (the count stays the same).
+        let service = TEAMS[s.knobs.team_move].0;
+        let mut t = start + secs(rng.below(s.knobs.lateness as u64) as i64);
+        let mut i = 0;
+        while t < s.end {
+            let inc = Incident::new(&format!("P{seed:X}H{i}"), service, "high").with_created_at(t);
+            let e = trigger(&format!("Q{seed:X}H{i}"), t, &inc);
+            s.count("pagerduty", t, i64::MAX, &plain_counts(&e));
+            s.happenings.push((t, Happening::PdEntry(e)));
+            t += secs(
+                s.knobs.lateness * 7 / 10 + rng.below((s.knobs.lateness * 6 / 10) as u64) as i64,
+            );
+            i += 1;
+        }
+    }
     let mut n = 0;
     let mut next_id = || {
         n += 1;
         format!("Q{seed:X}E{n}")
     };
     for i in 0..s.knobs.per_provider {
-        let t0 = start + secs(rng.below(s.knobs.span as u64) as i64);
+        // Two incidents fall in a sink's outage, if there is one: their entries are read
+        // while the cursor waits for that sink, and some show up later than the lateness.
+        let t0 = match s.outage {
+            Some((away, back)) if i < 2 => {
+                away + secs(rng.below(back.duration_since(away).as_secs() as u64) as i64)
+            }
+            _ => start + secs(rng.below(s.knobs.span as u64) as i64),
+        };
         let inc = Incident::new(
             &format!("P{seed:X}I{i}"),
             services[rng.below(3) as usize],
@@ -866,18 +901,31 @@ impl World {
                 change(|c| f.update_alert(alert, c), owner, *close, *written);
             }
             Happening::Fault(p, kind) => match *p {
+                // A page that says more but is empty, a listing that ends before the total
+                // it announced; an alert (or its log) refused for a while (404).
                 "pagerduty" => self.pd.as_ref().unwrap().inject(
                     "/log_entries",
                     [
                         Fault::Status500,
                         Fault::Status429 { reset_secs: 5 },
                         Fault::Truncated,
+                        Fault::EmptyButMore,
+                        Fault::EndsEarly,
                     ][*kind as usize]
                         .clone(),
                 ),
                 "opsgenie" => self.og.as_ref().unwrap().inject(
-                    "/v2/alerts",
-                    [OgFault::Status500, OgFault::Status429, OgFault::Truncated][*kind as usize],
+                    if *kind >= 3 {
+                        "/v2/alerts/"
+                    } else {
+                        "/v2/alerts"
+                    },
+                    [
+                        OgFault::Status500,
+                        OgFault::Status429,
+                        OgFault::Truncated,
+                        OgFault::Status404,
+                    ][(*kind).min(3) as usize],
                 ),
                 _ => self.jsm.as_ref().unwrap().inject(
                     "/jsm/ops/api",
@@ -885,7 +933,8 @@ impl World {
                         JsmFault::Status500,
                         JsmFault::Status429,
                         JsmFault::Truncated,
-                    ][*kind as usize],
+                        JsmFault::Status404,
+                    ][(*kind).min(3) as usize],
                 ),
             },
             Happening::Restart(down) => {
@@ -1330,6 +1379,14 @@ fn every_sink_counts_every_event_exactly_once_on_every_seed() {
     for &seed in &all {
         if std::env::var_os("PTSD_SIM_PROGRESS").is_some() {
             eprintln!("seed {seed}");
+        }
+        if std::env::var_os("PTSD_SIM_KNOBS").is_some() {
+            // Only what each seed would run (to find the seeds of a combination).
+            eprintln!(
+                "seed {seed}: {}",
+                describe(&generate(seed)).replace('\n', " ")
+            );
+            continue;
         }
         let (s, o) = run(seed);
         if std::env::var_os("PTSD_SIM_SCHEDULE").is_some() {
