@@ -1,8 +1,9 @@
 #!/usr/bin/env bash
 # The project's one test command: installs the real peers the integration tests talk to if
-# they are missing, then runs every cargo test target. The peers, both installed into
-# .test-deps/ (gitignored) without root: Etsy statsd from npm, and Graphite (carbon-cache,
-# whisper and graphite-web) from PyPI into a virtual environment. Needs python3 (with venv),
+# they are missing, then runs every cargo test target. The peers, all installed into
+# .test-deps/ (gitignored) without root: Etsy statsd from npm, Graphite (carbon-cache,
+# whisper and graphite-web) from PyPI into a virtual environment, and Datadog's API client
+# (its dashboard models) into another. Needs python3 (with venv),
 # node and npm, and the cairo library; it says which is missing. Extra arguments go to
 # `cargo test`; if they pick targets themselves (e.g. `scripts/test.sh --test
 # fake_pagerduty`), only those run.
@@ -41,6 +42,20 @@ if ! cmp -s "$graphite_reqs" "$graphite_venv/.ptsd-installed"; then
   GRAPHITE_NO_PREFIX=True "$graphite_venv/bin/pip" install --disable-pip-version-check --quiet --no-compile \
     --no-deps -r "$graphite_reqs"
   cp "$graphite_reqs" "$graphite_venv/.ptsd-installed"
+fi
+
+# Datadog's API client (tests/support/datadog_models.py): the Datadog dashboards must load
+# into its dashboard models. From PyPI into its own virtual environment, remade only when
+# scripts/datadog-requirements.txt changes.
+datadog_venv=.test-deps/datadog
+datadog_reqs=scripts/datadog-requirements.txt
+if ! cmp -s "$datadog_reqs" "$datadog_venv/.ptsd-installed"; then
+  echo "installing datadog-api-client from PyPI into $datadog_venv (dashboard check)" >&2
+  rm -rf "$datadog_venv"
+  "$python" -m venv "$datadog_venv"
+  "$datadog_venv/bin/pip" install --disable-pip-version-check --quiet --no-compile \
+    --no-deps -r "$datadog_reqs"
+  cp "$datadog_reqs" "$datadog_venv/.ptsd-installed"
 fi
 
 # StatsD peer (tests/support/statsd_peer.rs): Etsy statsd from npm.

@@ -14,7 +14,9 @@
 //!   every metric, tag key, group-by and template variable in its queries must be one ptsd emits
 //!   in the DogStatsD flavor (in that mode), read from `ptsd::schema` itself (the series of every
 //!   event kind with every finding, rendered tagged), with the aggregation its kind allows
-//!   (percentiles on distributions, `.as_count()` on counts only).
+//!   (percentiles on distributions, `.as_count()` on counts only). Both also load into
+//!   Datadog's own API client models (`datadog-api-client`'s v1 `Dashboard`, run from
+//!   `.test-deps/datadog` by `tests/support/datadog_models.py`) with nothing unparsed.
 //!
 //! Which targets belong to which variant is read from the panels' descriptions:
 //! "Graphite output only" and "Etsy StatsD only" (every other target uses `$root` and is
@@ -1145,4 +1147,81 @@ fn the_datadog_checker_rejects_unknown_metrics_tags_and_aggregations() {
     ] {
         assert!(check_dd(bad, &schema, &vars).is_err(), "{bad} passed");
     }
+}
+
+/// Datadog's own API client, installed by `scripts/test.sh` (`scripts/datadog-requirements.txt`).
+const DATADOG_VENV: &str = ".test-deps/datadog";
+
+/// What Datadog's client models make of each file: (widgets, paths of the unparsed parts).
+fn datadog_models(files: &[&Path]) -> Vec<(usize, Vec<String>)> {
+    let root = Path::new(env!("CARGO_MANIFEST_DIR"));
+    let python = root.join(DATADOG_VENV).join("bin/python");
+    assert!(
+        python.exists(),
+        "{} is missing: run the tests with scripts/test.sh, which installs Datadog's API client \
+         from PyPI into .test-deps/datadog (no root)",
+        python.display()
+    );
+    let out = Command::new(&python)
+        .arg(root.join("tests/support/datadog_models.py"))
+        .args(files)
+        .output()
+        .expect("run python");
+    assert!(
+        out.status.success(),
+        "datadog_models.py failed: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    String::from_utf8(out.stdout)
+        .unwrap()
+        .lines()
+        .map(|l| {
+            let v: Value = serde_json::from_str(l).expect("one JSON line per file");
+            let unparsed = v["unparsed"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .map(|p| p.as_str().unwrap().to_string())
+                .collect();
+            (v["widgets"].as_u64().unwrap() as usize, unparsed)
+        })
+        .collect()
+}
+
+/// Both Datadog dashboards load into Datadog's own API client models (`Dashboard`, v1) with
+/// nothing unparsed, as the API and Terraform read them; a widget of a type Datadog does not
+/// know is caught (the check can fail).
+#[test]
+fn the_datadog_dashboards_load_into_datadogs_client_models() {
+    let root = Path::new(env!("CARGO_MANIFEST_DIR"));
+    let files =
+        ["datadog.json", "datadog-timestamped.json"].map(|f| root.join("dashboards").join(f));
+    let mut broken = dashboard("datadog.json");
+    broken["widgets"][0]["definition"]["type"] = Value::from("timeseriez");
+    let broken_file =
+        std::env::temp_dir().join(format!("ptsd-broken-dashboard-{}.json", std::process::id()));
+    std::fs::write(&broken_file, broken.to_string()).unwrap();
+    let got = datadog_models(&[&files[0], &files[1], &broken_file]);
+    let _ = std::fs::remove_file(&broken_file);
+    assert_eq!(got.len(), 3);
+    for (file, (widgets, unparsed)) in files.iter().zip(&got) {
+        let want = dashboard(file.file_name().unwrap().to_str().unwrap())["widgets"]
+            .as_array()
+            .unwrap()
+            .len();
+        assert_eq!(*widgets, want, "{}: every widget read", file.display());
+        assert!(
+            unparsed.is_empty(),
+            "{}: unparsed {unparsed:?}",
+            file.display()
+        );
+    }
+    assert!(
+        got[2]
+            .1
+            .iter()
+            .any(|p| p == "dashboard.widgets[0].definition"),
+        "the unknown widget type is reported: {:?}",
+        got[2].1
+    );
 }
