@@ -88,6 +88,10 @@ pub struct PendingPart {
 pub struct Partial {
     pub at: Timestamp,
     pub delivered_to: BTreeSet<String>,
+    /// What the analysis found in the record's events (in their order) when those outputters
+    /// took it: the others get the same findings, whatever a late record changes meanwhile.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub findings: Vec<crate::analysis::Findings>,
 }
 
 impl CollectorState {

@@ -157,6 +157,19 @@ impl Capture {
         total
     }
 
+    /// The summed plain on-call counters whose name holds `part`.
+    fn total_of(&self, part: &str) -> i64 {
+        let mut total = 0;
+        for b in self.batches.lock().unwrap().iter() {
+            for r in schema::render(Flavor::Plain, "ptsd", &b.series) {
+                if r.name.contains(part) && !r.name.starts_with("ptsd.ptsd.") {
+                    total += r.value;
+                }
+            }
+        }
+        total
+    }
+
     /// How many batches of on-call metrics it took.
     fn oncall_batches(&self) -> usize {
         let batches = self.batches.lock().unwrap();
@@ -513,5 +526,60 @@ async fn a_late_record_after_a_partial_delivery_keeps_its_slot_total_exact() {
         carbon.wait_for("ptsd.pagerduty.incidents.high", minute, 6.0),
         Some(6.0),
         "the slot's whole total, the late record included"
+    );
+}
+
+/// Issue 19: a late notification within 60 s of one an outputter already took changes the
+/// interruption finding (a burst counts once). After a partial delivery, every outputter must
+/// still get the same numbers: the records some outputter took keep the findings they were
+/// delivered with, and the late one is analysed knowing them, as a single outputter would.
+#[tokio::test]
+async fn a_late_notification_after_a_partial_delivery_gives_every_outputter_the_same_interruptions()
+{
+    let now = Timestamp::now();
+    let base = now - SignedDuration::from_mins(10);
+    let page = |id: &str, secs: i64| Event {
+        record_id: id.into(),
+        at: base + SignedDuration::from_secs(secs),
+        kind: EventKind::Notified {
+            user: ptsd::event::Person {
+                id: "PADA".into(),
+                name: Some("Ada Lovelace".into()),
+                email: Some("ada@example.com".into()),
+                time_zone: Some("Europe/London".into()),
+            },
+            channel: ptsd::event::Channel::Phone,
+        },
+        incident: Some(Incident {
+            id: "I1".into(),
+            created_at: Some(base),
+            ..Incident::default()
+        }),
+    };
+    // A page at +30 s is read first; one at +10 s (a burst with it) shows up at the second read.
+    let mut collector = Scripted::new(vec![page("N1", 30)]);
+    collector.late = vec![page("N0", 10)];
+    collector.late_from = 2;
+    let good = Capture::new("statsd");
+    let flaky = Capture::new("graphite");
+    flaky.fail_first.store(1, Ordering::SeqCst);
+    let (g, f) = (good.clone(), flaky.clone());
+    run_until(
+        &config(&[]),
+        collector,
+        vec![Box::new(good.clone()), Box::new(flaky.clone())],
+        Duration::from_secs(30),
+        move || g.total_of(".notifications.") >= 2 && f.total_of(".notifications.") >= 2,
+    )
+    .await;
+    assert_eq!(good.total_of(".notifications."), 2);
+    assert_eq!(flaky.total_of(".notifications."), 2);
+    assert_eq!(
+        (
+            good.total_of(".interruptions."),
+            flaky.total_of(".interruptions.")
+        ),
+        (1, 1),
+        "one burst, and the same number in every outputter"
     );
 }

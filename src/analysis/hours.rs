@@ -11,7 +11,9 @@ use jiff::civil::Weekday;
 use jiff::{tz::TimeZone, Timestamp};
 
 /// The part of a person's day an interruption fell in.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
+#[derive(
+    Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, serde::Serialize, serde::Deserialize,
+)]
 pub enum Band {
     Sleep,
     Business,

@@ -86,7 +86,7 @@ impl Memory {
 }
 
 /// A duration measured on an incident, with the incident's service and urgency.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Timing {
     pub duration: SignedDuration,
     pub service: String,
@@ -102,8 +102,9 @@ pub struct Analysed {
     pub found: Findings,
 }
 
-/// What the analysis found in one event.
-#[derive(Debug, Clone, Default, PartialEq, Eq)]
+/// What the analysis found in one event. Saved with a record that only some outputters took
+/// ([`crate::state::Partial`]), so the others get it with the same findings.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Findings {
     /// A notification's hour band, in its person's zone.
     pub band: Option<Band>,

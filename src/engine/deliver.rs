@@ -18,9 +18,11 @@
 //! **Several outputters, each exactly once.** A part is written to every outputter. When all
 //! take it, its records join `seen`, the analysis memory is kept and the cursor moves. When
 //! some fail, nothing moves, but the records the others took are remembered per record
-//! (`partial`: record id → outputters that have it) and saved with their totals; the next read
-//! of the same ground analyses the records again from the same memory (so every outputter
-//! gets the same numbers) and hands each outputter only the records it lacks.
+//! (`partial`: record id → outputters that have it, and the findings they got) and saved with
+//! their totals; the next read of the same ground analyses the records again from the same
+//! memory, those some outputter took first and with the findings it got (so every outputter
+//! gets the same numbers, even when a record that showed up since changes a finding, such as
+//! the 60 s interruption rule's), and hands each outputter only the records it lacks.
 
 use std::collections::{BTreeSet, HashMap};
 use std::path::PathBuf;
@@ -95,6 +97,9 @@ pub struct Part {
     pub batches: Batches,
     /// The ids of the records in the batches, with their creation time.
     pub fresh: HashMap<String, Timestamp>,
+    /// What the analysis found in each record's events, in their order (kept with the record
+    /// when only some outputters take it).
+    pub findings: HashMap<String, Vec<crate::analysis::Findings>>,
     /// The analysis memory after the part.
     pub memory: Memory,
     /// When the read that found the part began.
@@ -176,13 +181,16 @@ impl Desk {
                 .iter()
                 .map(|&i| self.outputters[i].name().to_string())
                 .collect();
+            let mut findings = part.findings;
             for (id, at) in part.fresh {
                 if names.is_empty() {
                     break;
                 }
+                let found = findings.remove(&id).unwrap_or_default();
                 let p = cs.partial.entry(id).or_insert_with(|| Partial {
                     at,
                     delivered_to: BTreeSet::new(),
+                    findings: found,
                 });
                 p.delivered_to.extend(names.iter().cloned());
             }

@@ -549,8 +549,26 @@ fn analyse(
     } else {
         Batches::Each(d.outputters.iter().map(|_| new_batch()).collect())
     };
-    for e in new_records(part.events, &cs.seen, &mut fresh) {
-        let found = analysis.analyse(&e);
+    // Records some outputter took already are analysed first, each event with the findings it
+    // was taken with: the analysis then sees them as an outputter that took them did (before
+    // the records that showed up since), and every outputter gets the same numbers (issue 19:
+    // a late page within 60 s of a page taken would otherwise be an interruption for one
+    // outputter and not for another). Both groups stay in time order.
+    let (taken, rest): (Vec<Event>, Vec<Event>) = new_records(part.events, &cs.seen, &mut fresh)
+        .into_iter()
+        .partition(|e| cs.partial.contains_key(&e.record_id));
+    let mut findings: HashMap<String, Vec<crate::analysis::Findings>> = HashMap::new();
+    for e in taken.into_iter().chain(rest) {
+        let of_record = findings.entry(e.record_id.clone()).or_default();
+        let mut found = analysis.analyse(&e);
+        if let Some(kept) = cs
+            .partial
+            .get(&e.record_id)
+            .and_then(|p| p.findings.get(of_record.len()))
+        {
+            found = kept.clone();
+        }
+        of_record.push(found.clone());
         match &mut batches {
             Batches::Shared(b) => b.add_event(&e, &found, name, settings.user_key),
             Batches::Each(all) => {
@@ -569,6 +587,7 @@ fn analyse(
         window,
         batches,
         fresh,
+        findings,
         memory: analysis.into_memory(),
         read_started,
         lateness: settings.lateness,
