@@ -366,22 +366,32 @@ async fn a_split_window_is_delivered_part_by_part_and_a_failure_keeps_what_was_d
     assert_eq!(reads[5].since, reads[3].until, "{reads:?}");
 }
 
-#[tokio::test]
-async fn an_outputter_that_failed_gets_the_batch_later_and_the_other_not_twice() {
-    let events = incidents(200);
-    let collector = Scripted::new(events);
+/// Runs `collector` into a `statsd` capture and a `graphite` capture whose first `fail_first`
+/// on-call writes fail, until `done` holds for both; returns (good, flaky).
+async fn good_and_flaky(
+    collector: Scripted,
+    fail_first: usize,
+    done: fn(&Capture) -> bool,
+) -> (Capture, Capture) {
     let good = Capture::new("statsd");
     let flaky = Capture::new("graphite");
-    flaky.fail_first.store(3, Ordering::SeqCst);
+    flaky.fail_first.store(fail_first, Ordering::SeqCst);
     let (g, f) = (good.clone(), flaky.clone());
     run_until(
         &config(&[]),
         collector,
         vec![Box::new(good.clone()), Box::new(flaky.clone())],
         Duration::from_secs(30),
-        move || f.incidents() >= 200 && g.incidents() >= 200,
+        move || done(&g) && done(&f),
     )
     .await;
+    (good, flaky)
+}
+
+#[tokio::test]
+async fn an_outputter_that_failed_gets_the_batch_later_and_the_other_not_twice() {
+    let events = incidents(200);
+    let (good, flaky) = good_and_flaky(Scripted::new(events), 3, |c| c.incidents() >= 200).await;
     assert_eq!(good.incidents(), 200, "the one that took it first, once");
     assert_eq!(
         flaky.incidents(),
@@ -560,18 +570,7 @@ async fn a_late_notification_after_a_partial_delivery_gives_every_outputter_the_
     let mut collector = Scripted::new(vec![page("N1", 30)]);
     collector.late = vec![page("N0", 10)];
     collector.late_from = 2;
-    let good = Capture::new("statsd");
-    let flaky = Capture::new("graphite");
-    flaky.fail_first.store(1, Ordering::SeqCst);
-    let (g, f) = (good.clone(), flaky.clone());
-    run_until(
-        &config(&[]),
-        collector,
-        vec![Box::new(good.clone()), Box::new(flaky.clone())],
-        Duration::from_secs(30),
-        move || g.total_of(".notifications.") >= 2 && f.total_of(".notifications.") >= 2,
-    )
-    .await;
+    let (good, flaky) = good_and_flaky(collector, 1, |c| c.total_of(".notifications.") >= 2).await;
     assert_eq!(good.total_of(".notifications."), 2);
     assert_eq!(flaky.total_of(".notifications."), 2);
     assert_eq!(

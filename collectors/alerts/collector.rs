@@ -15,7 +15,7 @@ use regex::Regex;
 use super::super::skipped::SkippedOnce;
 use super::super::{CollectError, Collected, Collector, LogShape, RequestStats};
 use super::events::{alert_events, Classified};
-use super::listing::AlertApi;
+use super::listing::{skipped_alert, skipped_row, AlertApi};
 use super::memory::{AlertState, KeptRow, Pace, ReadNow};
 use super::rules::LogRules;
 use super::shapes::{shape, Shapes};
@@ -162,7 +162,7 @@ impl<S: AlertSource> AlertCollector<S> {
             ) else {
                 if self
                     .skipped
-                    .first(Some(format!("{}@{}", alert.id, alert.updated_at)))
+                    .first(skipped_alert(&alert.id, &alert.updated_at))
                 {
                     out.skipped += 1;
                     tracing::warn!(provider = S::NAME, alert = %alert.id, "Skipped an alert with a bad timestamp.");
@@ -222,7 +222,7 @@ impl<S: AlertSource> AlertCollector<S> {
             match row.created_at.parse::<Timestamp>() {
                 Ok(at) => dated.push((at, row)),
                 Err(_) => {
-                    if self.skipped.first(Some(format!("{id}/{}", row.offset))) {
+                    if self.skipped.first(skipped_row(id, &row.offset)) {
                         out.skipped += 1;
                         tracing::warn!(provider = S::NAME, alert = %id, offset = %row.offset, created_at = %row.created_at, "Skipped an alert log row with a bad timestamp.");
                     }

@@ -164,12 +164,23 @@ pub(crate) enum BadRow {
     BadTime { offset: String, raw: String },
 }
 
+/// What a skipped log row is known by in [`SkippedOnce`]: its alert and key.
+pub(crate) fn skipped_row(alert_id: &str, offset: &str) -> Option<String> {
+    Some(format!("{alert_id}/{offset}"))
+}
+
+/// What a skipped alert is known by in [`SkippedOnce`]: its id and `updatedAt` (it counts
+/// again once it changed).
+pub(crate) fn skipped_alert(id: &str, updated_at: &str) -> Option<String> {
+    Some(format!("{id}@{updated_at}"))
+}
+
 impl BadRow {
     /// What the row is known by in [`SkippedOnce`]: its key when it has one.
     fn key(&self, alert_id: &str) -> Option<String> {
         match self {
             BadRow::Malformed(_) => None,
-            BadRow::BadTime { offset, .. } => Some(format!("{alert_id}/{offset}")),
+            BadRow::BadTime { offset, .. } => skipped_row(alert_id, offset),
         }
     }
 
@@ -313,10 +324,8 @@ where
                     continue;
                 }
             }
-            let key = a
-                .get("id")
-                .and_then(Value::as_str)
-                .map(|id| format!("{id}@{}", a.get("updatedAt").unwrap_or(&Value::Null)));
+            let text = |k: &str| a.get(k).and_then(Value::as_str);
+            let key = text("id").and_then(|id| skipped_alert(id, text("updatedAt").unwrap_or("")));
             match serde_json::from_value::<Alert>(a) {
                 Ok(a) => alerts.push(a),
                 Err(e) => {
@@ -460,66 +469,11 @@ mod tests {
         assert_eq!(read(vec![good, changed]).await, (1, 1), "it changed");
     }
 
-    /// An alert API whose log serves one row with a time ptsd cannot read between two good ones.
-    struct MisdatedLog;
+    /// An alert API that serves only a log: the page after each cursor from `.0`.
+    struct LogOnly(fn(Option<&str>) -> LogPage);
 
     #[async_trait]
-    impl AlertApi for MisdatedLog {
-        const PAGING: PageRules = PageRules {
-            provider: "test",
-            size: 2,
-            max_end: 20_000,
-        };
-        async fn alerts_page(
-            &self,
-            _: String,
-            _: &str,
-            _: u64,
-            _: u64,
-        ) -> Result<ListedPage, CollectError> {
-            unreachable!("only the log is read")
-        }
-        async fn log_page(&self, _: &str, _: Option<&str>) -> Result<LogPage, CollectError> {
-            let row = |offset: &str| LogRow {
-                log: "Alert acknowledged via web".into(),
-                kind: "system".into(),
-                owner: "ada@example.com".into(),
-                created_at: "2026-03-02T10:30:00Z".into(),
-                offset: offset.into(),
-            };
-            Ok(LogPage {
-                rows: vec![
-                    Ok(row("k1")),
-                    Err(BadRow::BadTime {
-                        offset: "k2".into(),
-                        raw: "last tuesday".into(),
-                    }),
-                    Ok(row("k3")),
-                    Err(BadRow::Malformed("no key".into())),
-                ],
-                next: None,
-            })
-        }
-    }
-
-    /// A log read again from the start meets the misdated row again: counted once. A row with
-    /// no key cannot be known again, so it counts each time (never silently dropped).
-    #[tokio::test]
-    async fn a_misdated_log_row_read_again_is_counted_once() {
-        let once = SkippedOnce::default();
-        let (rows, skipped) = MisdatedLog.logs("A1", None, &once).await.unwrap();
-        assert_eq!((rows.len(), skipped), (2, 2));
-        let (rows, skipped) = MisdatedLog.logs("A1", None, &once).await.unwrap();
-        assert_eq!((rows.len(), skipped), (2, 1), "the keyed bad row is known");
-        let (_, skipped) = MisdatedLog.logs("A2", None, &once).await.unwrap();
-        assert_eq!(skipped, 2, "another alert's row is another row");
-    }
-
-    /// An alert API whose log pages lead back to the first page (`k1` → `k2` → `k1`).
-    struct CyclingLog;
-
-    #[async_trait]
-    impl AlertApi for CyclingLog {
+    impl AlertApi for LogOnly {
         const PAGING: PageRules = PageRules {
             provider: "test",
             size: 2,
@@ -535,17 +489,58 @@ mod tests {
             unreachable!("only the log is read")
         }
         async fn log_page(&self, _: &str, cursor: Option<&str>) -> Result<LogPage, CollectError> {
-            let next = if cursor == Some("k1") { "k2" } else { "k1" };
-            Ok(LogPage {
-                rows: vec![Err(BadRow::Malformed("test row".into()))],
-                next: Some(next.into()),
-            })
+            Ok((self.0)(cursor))
         }
     }
 
+    /// A log of one row with a time ptsd cannot read between two good ones, and one keyless.
+    const MISDATED_LOG: LogOnly = LogOnly(|_| {
+        let row = |offset: &str| LogRow {
+            log: "Alert acknowledged via web".into(),
+            kind: "system".into(),
+            owner: "ada@example.com".into(),
+            created_at: "2026-03-02T10:30:00Z".into(),
+            offset: offset.into(),
+        };
+        LogPage {
+            rows: vec![
+                Ok(row("k1")),
+                Err(BadRow::BadTime {
+                    offset: "k2".into(),
+                    raw: "last tuesday".into(),
+                }),
+                Ok(row("k3")),
+                Err(BadRow::Malformed("no key".into())),
+            ],
+            next: None,
+        }
+    });
+
+    /// A log read again from the start meets the misdated row again: counted once. A row with
+    /// no key cannot be known again, so it counts each time (never silently dropped).
+    #[tokio::test]
+    async fn a_misdated_log_row_read_again_is_counted_once() {
+        let once = SkippedOnce::default();
+        let (rows, skipped) = MISDATED_LOG.logs("A1", None, &once).await.unwrap();
+        assert_eq!((rows.len(), skipped), (2, 2));
+        let (rows, skipped) = MISDATED_LOG.logs("A1", None, &once).await.unwrap();
+        assert_eq!((rows.len(), skipped), (2, 1), "the keyed bad row is known");
+        let (_, skipped) = MISDATED_LOG.logs("A2", None, &once).await.unwrap();
+        assert_eq!(skipped, 2, "another alert's row is another row");
+    }
+
+    /// A log whose pages lead back to the first page (`k1` → `k2` → `k1`).
+    const CYCLING_LOG: LogOnly = LogOnly(|cursor| {
+        let next = if cursor == Some("k1") { "k2" } else { "k1" };
+        LogPage {
+            rows: vec![Err(BadRow::Malformed("test row".into()))],
+            next: Some(next.into()),
+        }
+    });
+
     #[tokio::test]
     async fn an_alert_log_whose_cursor_comes_back_fails() {
-        let Err(e) = CyclingLog.logs("A1", None, &SkippedOnce::default()).await else {
+        let Err(e) = CYCLING_LOG.logs("A1", None, &SkippedOnce::default()).await else {
             panic!("a log that cycles was read to an end");
         };
         assert!(e.to_string().contains("does not progress"), "{e}");

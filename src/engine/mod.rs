@@ -568,7 +568,6 @@ fn analyse(
         {
             found = kept.clone();
         }
-        of_record.push(found.clone());
         match &mut batches {
             Batches::Shared(b) => b.add_event(&e, &found, name, settings.user_key),
             Batches::Each(all) => {
@@ -580,6 +579,7 @@ fn analyse(
                 }
             }
         }
+        of_record.push(found);
         tally.counted += 1;
     }
     Part {
